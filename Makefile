@@ -1,0 +1,41 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+# The demo runs on the embedded SQLite database with DEBUG on unless told otherwise.
+run: export DEBUG ?= true
+
+.PHONY: run test lint format clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	$(PY) manage.py shell -c "from django.contrib.auth.models import User; \
+	User.objects.filter(username='admin').exists() or User.objects.create_superuser('admin', '', 'admin')"
+	@echo ""
+	@echo "  Admin: http://localhost:$(PORT)/admin/  (user admin, password admin: demo only, change it)"
+	@echo "  Call simulator: http://localhost:$(PORT)/admin/call-simulator/?caller=14156667777&proxy_number=14155550100"
+	@echo ""
+	$(PY) manage.py runserver 0.0.0.0:$(PORT)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,0 +1,132 @@
+"""Settings, read only from the environment (see .env.example and README)."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env is a convenience for development; real deployments pass the
+# environment directly and the file is git-ignored.
+environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=False)
+# Without DEBUG the key must come from the environment; a missing key is an
+# ImproperlyConfigured error at start-up, not a silently shared default.
+SECRET_KEY = env.str("SECRET_KEY") if not DEBUG else env.str("SECRET_KEY", default="insecure-development-key")
+
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+_public = urlsplit(PUBLIC_BASE_URL)
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+if _public.hostname and _public.hostname not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_public.hostname)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "phonenumber_field",
+    "orders",
+    "voice",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "numbermasking.urls"
+WSGI_APPLICATION = "numbermasking.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Webhooks must not hold a transaction open for the whole request: each write
+# commits on its own, which keeps the answer path to one lookup and one insert.
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# HTTPS hardening follows from the public URL, never from DEBUG: a plain-http
+# local run must not redirect Plivo's webhooks to a scheme nobody serves.
+if _public.scheme == "https":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # The load balancer probes over plain http inside the private network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    CSRF_TRUSTED_ORIGINS = [f"{_public.scheme}://{_public.netloc}"]
+
+# Plivo
+PLIVO_AUTH_ID = env.str("PLIVO_AUTH_ID", default="")
+PLIVO_AUTH_TOKEN = env.str("PLIVO_AUTH_TOKEN", default="")
+PLIVO_VALIDATE_SIGNATURES = env.bool("PLIVO_VALIDATE_SIGNATURES", default=True)
+
+# Masking rules
+MASKING_DEFAULT_REGION = env.str("MASKING_DEFAULT_REGION", default="US").upper()
+MASKING_SESSION_TTL = env.int("MASKING_SESSION_TTL", default=24 * 3600)
+MASKING_GRACE_PERIOD = env.int("MASKING_GRACE_PERIOD", default=60 * 60)
+MASKING_CALL_TIME_LIMIT = env.int("MASKING_CALL_TIME_LIMIT", default=3600)
+MASKING_RING_TIMEOUT = env.int("MASKING_RING_TIMEOUT", default=30)
+MASKING_PIN_LENGTH = env.int("MASKING_PIN_LENGTH", default=4)
+MASKING_UNKNOWN_CALLER_MESSAGE = env.str(
+    "MASKING_UNKNOWN_CALLER_MESSAGE",
+    default="Sorry, we could not find an active delivery for this number. Goodbye.",
+)
+MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
+
+PHONENUMBER_DEFAULT_REGION = MASKING_DEFAULT_REGION
+PHONENUMBER_DB_FORMAT = "E164"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

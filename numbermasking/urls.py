@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from voice import simulator
+from voice import views as voice_views
+
+urlpatterns = [
+    path("admin/call-simulator/", admin.site.admin_view(simulator.call_simulator), name="call_simulator"),
+    path("admin/", admin.site.urls),
+    path("voice/", include("voice.urls")),
+    # The seed tutorial's answer URL, kept so numbers configured from it work.
+    path("numbermasking/handle_incoming/", voice_views.answer, name="handle_incoming"),
+    path("healthz", voice_views.healthz, name="healthz"),
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+]

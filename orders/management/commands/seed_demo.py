@@ -1,0 +1,64 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from orders import services
+from orders.models import Agent, Order, ProxyNumber
+from orders.phones import to_e164
+
+# The seed tutorial's map: each customer with the agent delivering to them.
+DEMO_PAIRS = [
+    ("Alice (demo customer)", "+14156667777", "Bob (demo agent)", "+14156667778", "DEMO-1"),
+    ("Carol (demo customer)", "+14156667779", "Dave (demo agent)", "+14156667780", "DEMO-2"),
+    ("Erin (demo customer)", "+14156667781", "Frank (demo agent)", "+14156667782", "DEMO-3"),
+]
+DEFAULT_PROXY_NUMBER = "+14155550100"
+
+
+class Command(BaseCommand):
+    help = "Load the seed tutorial's three customer/agent pairs with live masked lines (rerunnable)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--proxy-number",
+            default=DEFAULT_PROXY_NUMBER,
+            help=f"Your Plivo number, in international form (default {DEFAULT_PROXY_NUMBER}).",
+        )
+
+    def handle(self, *args, proxy_number: str, **options) -> str:
+        number = to_e164(proxy_number)
+        if number is None:
+            raise CommandError(f"--proxy-number {proxy_number!r} is not a phone number in international form.")
+        with transaction.atomic():
+            proxy, _ = ProxyNumber.objects.get_or_create(number=number, defaults={"label": "demo"})
+            if not proxy.is_active:
+                proxy.is_active = True
+                proxy.save()
+            # A rerun with another --proxy-number moves the demo to that number.
+            ProxyNumber.objects.filter(label="demo").exclude(pk=proxy.pk).update(is_active=False)
+            opened = 0
+            for customer_name, customer_phone, agent_name, agent_phone, reference in DEMO_PAIRS:
+                agent, _ = Agent.objects.update_or_create(
+                    phone=agent_phone, defaults={"name": agent_name, "is_active": True}
+                )
+                order, _ = Order.objects.get_or_create(
+                    reference=reference,
+                    defaults={"customer_name": customer_name, "customer_phone": customer_phone},
+                )
+                finished = order.status in (Order.Status.DELIVERED, Order.Status.CANCELLED)
+                if finished or order.proxy_number_id not in (None, proxy.pk):
+                    # Rerunning the demo brings a finished or moved order back to life.
+                    order.status = Order.Status.PLACED
+                    order.masking_expires_at = None
+                    order.proxy_number = None
+                    order.save()
+                if not order.is_line_live or order.agent_id != agent.pk:
+                    try:
+                        services.assign_agent(order, agent)
+                    except ValidationError as error:
+                        raise CommandError(" ".join(error.messages)) from error
+                    opened += 1
+        return (
+            f"Demo ready: {len(DEMO_PAIRS)} orders on proxy number {number} "
+            f"({opened} line(s) opened, {len(DEMO_PAIRS) - opened} already live)."
+        )

@@ -1,0 +1,106 @@
+import secrets
+from datetime import datetime
+
+import phonenumbers
+from django.db import models
+from django.utils import timezone
+from phonenumber_field.modelfields import PhoneNumberField
+
+# No 0/O or 1/I: staff read references out over the phone.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+REFERENCE_LENGTH = 8
+
+
+def new_reference() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+class Agent(models.Model):
+    name = models.CharField(max_length=100)
+    phone = PhoneNumberField(unique=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProxyNumber(models.Model):
+    """A rented Plivo number that calls between parties are routed through."""
+
+    number = PhoneNumberField(unique=True)
+    country = models.CharField(max_length=2, editable=False, help_text="ISO region, derived from the number.")
+    is_active = models.BooleanField(default=True)
+    label = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.label})" if self.label else str(self.number)
+
+    def save(self, *args, **kwargs) -> None:
+        self.country = phonenumbers.region_code_for_number(self.number) or ""
+        super().save(*args, **kwargs)
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PLACED = "placed"
+        ASSIGNED = "assigned"
+        PICKED_UP = "picked_up", "Picked up"
+        DELIVERED = "delivered"
+        CANCELLED = "cancelled"
+
+    reference = models.CharField(max_length=32, unique=True, blank=True)
+    customer_name = models.CharField(max_length=100)
+    customer_phone = PhoneNumberField()
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    proxy_number = models.ForeignKey(
+        ProxyNumber, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    pin = models.CharField(max_length=8, blank=True)
+    masking_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The answer webhook's lookup: (caller, proxy number) for either party.
+            models.Index(fields=["customer_phone", "proxy_number"], name="order_customer_proxy"),
+            models.Index(fields=["agent", "proxy_number"], name="order_agent_proxy"),
+            # Load per number during allocation counts only live lines.
+            models.Index(fields=["proxy_number", "masking_expires_at"], name="order_proxy_expiry"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(proxy_number__isnull=False) | models.Q(masking_expires_at__isnull=True),
+                name="order_expiry_needs_proxy_number",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.reference:
+            self.reference = new_reference()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_line_live(self) -> bool:
+        return self.masking_expires_at is not None and self.masking_expires_at > timezone.now()
+
+
+def live_orders(now: datetime | None = None) -> models.QuerySet[Order]:
+    """Orders whose masked line is open: the one predicate routing relies on.
+
+    An expiry is only ever set together with a proxy number (see the check
+    constraint), so the expiry alone decides.
+    """
+    return Order.objects.filter(masking_expires_at__gt=now or timezone.now())

@@ -1,0 +1,45 @@
+"""Phone numbers in the one form the service compares them in: E.164 with +."""
+
+import re
+
+import phonenumbers
+
+# Only what people and Plivo write in a phone number; phonenumbers alone would
+# happily dig a number out of "sip:14156667777@host".
+_NUMBER_CHARS = re.compile(r"\+?[0-9 ()./-]+")
+
+
+def to_e164(raw: object, region: str | None = None) -> str | None:
+    """Parse a number from Plivo or a person; None when it is not a phone number.
+
+    Plivo sends digits with the country code and no ``+`` ("14156667777"), some
+    examples send "+1…", SIP legs send URIs. Bare digits are read as
+    international unless a region is given for national input.
+    """
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if len(text) > 32 or not _NUMBER_CHARS.fullmatch(text):
+        return None
+    if region is None and text.isdigit():
+        text = "+" + text
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def plivo_digits(e164: str) -> str:
+    """Plivo's own format for numbers we send it: digits, no ``+``."""
+    return e164.lstrip("+")
+
+
+def redact(number: object) -> str:
+    """A number fit for a log line: country code and area kept, subscriber hidden."""
+    text = str(number or "")
+    if len(text) <= 8:
+        return "***"
+    return f"{text[:5]}***{text[-4:]}"

@@ -1,0 +1,26 @@
+"""Test settings: the real settings module, fed a fixed test environment.
+
+Assigned rather than defaulted so a developer's .env cannot change what the
+suite checks; DATABASE_URL is the exception (Postgres in CI, SQLite here).
+"""
+
+import os
+
+os.environ.update(
+    {
+        "DEBUG": "false",
+        "SECRET_KEY": "tests-only-secret-key-not-for-production",
+        "PUBLIC_BASE_URL": "http://masking.example.com",
+        "PLIVO_AUTH_ID": "MAXXXXXXXXXXXXXXXXXX",
+        "PLIVO_AUTH_TOKEN": "test-auth-token",
+        "PLIVO_VALIDATE_SIGNATURES": "true",
+        "MASKING_DEFAULT_REGION": "US",
+        "MASKING_SUPPORT_NUMBER": "",
+        "MASKING_PIN_LENGTH": "4",
+        "LOG_LEVEL": "INFO",
+    }
+)
+
+from numbermasking.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

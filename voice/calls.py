@@ -1,0 +1,137 @@
+"""What each webhook does with a call, and what the call log records.
+
+The views, the admin's call simulator and ``simulate_call`` share
+``route_answer``/``route_pin`` and ``xml_for``, so the simulator shows exactly
+what Plivo would get; only the webhooks write call records.
+"""
+
+import logging
+from collections.abc import Mapping
+
+from django.utils import timezone
+
+from orders.phones import redact, to_e164
+from orders.routing import Action, Route, resolve, resolve_pin
+
+from . import xml
+from .models import CallRecord
+
+logger = logging.getLogger(__name__)
+
+Outcome = CallRecord.Outcome
+
+
+def xml_for(route: Route, *, attempt: int = 1) -> str:
+    if route.action == Action.CONNECT:
+        return xml.dial(route.connect_to, caller_id=route.proxy_number)
+    if route.action == Action.ASK_PIN:
+        return xml.ask_pin(attempt=attempt)
+    return xml.unknown_caller(route.proxy_number)
+
+
+def _short(value: object, length: int) -> str:
+    return str(value or "")[:length]
+
+
+def answer(params: Mapping[str, str]) -> str:
+    """Answer webhook: route the call, log it once per CallUUID, return XML."""
+    route = resolve(params.get("From", ""), params.get("To", ""))
+    outcome = {Action.CONNECT: Outcome.CONNECTED, Action.ASK_PIN: Outcome.PIN_PROMPTED}.get(
+        route.action, Outcome.UNKNOWN
+    )
+    logger.info("call from %s to %s: %s", redact(route.caller), redact(route.proxy_number), route.action)
+    call_uuid = params.get("CallUUID", "")
+    if call_uuid:
+        # One INSERT … ON CONFLICT DO NOTHING: a retried answer keeps the first row.
+        CallRecord.objects.bulk_create(
+            [
+                CallRecord(
+                    call_uuid=_short(call_uuid, 64),
+                    order=route.order,
+                    caller_role=route.role,
+                    from_number=route.caller or _short(params.get("From"), 64),
+                    proxy_number=route.proxy_number or _short(params.get("To"), 64),
+                    dialled_number=route.connect_to or "",
+                    outcome=outcome,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    return xml_for(route)
+
+
+def pin_xml(route: Route, attempt: int) -> str:
+    if route.action == Action.CONNECT:
+        return xml_for(route)
+    if attempt < xml.PIN_ATTEMPTS:
+        return xml.ask_pin(attempt=attempt + 1)
+    return xml.say_and_hang_up(xml.PIN_GOODBYE)
+
+
+def simulate(caller: str, proxy_number: str, digits: str = "") -> str:
+    """The XML the answer webhook (or, with digits, the PIN webhook) would return."""
+    if digits:
+        return pin_xml(resolve_pin(caller, proxy_number, digits), attempt=1)
+    return xml_for(resolve(caller, proxy_number))
+
+
+def pin(params: Mapping[str, str], attempt: int) -> str:
+    """GetDigits action: connect on a right PIN, re-prompt, or give up."""
+    route = resolve_pin(params.get("From", ""), params.get("To", ""), params.get("Digits", ""))
+    call_uuid = params.get("CallUUID", "")
+    if route.action == Action.CONNECT:
+        _update(
+            call_uuid,
+            params,
+            order=route.order,
+            caller_role=route.role,
+            dialled_number=route.connect_to,
+            outcome=Outcome.CONNECTED,
+        )
+    elif attempt >= xml.PIN_ATTEMPTS:
+        logger.info("call %s rejected after %d wrong PINs", call_uuid, attempt)
+        _update(call_uuid, params, outcome=Outcome.REJECTED)
+    return pin_xml(route, attempt)
+
+
+def dial_status(params: Mapping[str, str]) -> str:
+    status = _short(params.get("DialStatus"), 32)
+    _update(params.get("CallUUID", ""), params, dial_status=status)
+    if status == "completed":
+        return xml.hang_up()
+    return xml.say_and_hang_up(xml.NOT_AVAILABLE)
+
+
+def hangup(params: Mapping[str, str]) -> str:
+    _update(
+        params.get("CallUUID", ""),
+        params,
+        hangup_cause=_short(params.get("HangupCauseName") or params.get("HangupCause"), 64),
+        duration=_seconds(params.get("Duration")),
+        bill_duration=_seconds(params.get("BillDuration")),
+        ended_at=timezone.now(),
+    )
+    return xml.empty()
+
+
+def _seconds(value: object) -> int | None:
+    try:
+        seconds = int(str(value))
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 2**31 else None
+
+
+def _update(call_uuid: str, params: Mapping[str, str], **fields: object) -> None:
+    """Complete the call's record, creating it if this callback came first."""
+    if not call_uuid:
+        return
+    CallRecord.objects.update_or_create(
+        call_uuid=_short(call_uuid, 64),
+        defaults=fields,
+        create_defaults={
+            "from_number": to_e164(params.get("From", "")) or _short(params.get("From"), 64),
+            "proxy_number": to_e164(params.get("To", "")) or _short(params.get("To"), 64),
+            **fields,
+        },
+    )

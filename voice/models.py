@@ -1,0 +1,39 @@
+from django.db import models
+from django.utils import timezone
+
+from orders.models import Order
+from orders.routing import Role
+
+
+class CallRecord(models.Model):
+    """One Plivo call through a proxy number, keyed on Plivo's CallUUID.
+
+    Created by the answer webhook, completed by dial-status and hangup; a
+    retried webhook updates the same row instead of adding one.
+    """
+
+    class Outcome(models.TextChoices):
+        CONNECTED = "connected"
+        PIN_PROMPTED = "pin_prompted", "PIN prompted"
+        UNKNOWN = "unknown"
+        REJECTED = "rejected"
+
+    call_uuid = models.CharField("call UUID", max_length=64, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
+    caller_role = models.CharField(max_length=16, choices=Role.choices, default=Role.UNKNOWN)
+    from_number = models.CharField(max_length=64, blank=True)
+    proxy_number = models.CharField(max_length=64, blank=True)
+    dialled_number = models.CharField(max_length=32, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.UNKNOWN)
+    dial_status = models.CharField(max_length=32, blank=True)
+    hangup_cause = models.CharField(max_length=64, blank=True)
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")
+    bill_duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return self.call_uuid

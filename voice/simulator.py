@@ -1,0 +1,32 @@
+"""The admin's call simulator: the seed tutorial's "check the XML in your
+browser", without opening the signed webhook to anyone."""
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from . import calls
+
+
+class CallSimulatorForm(forms.Form):
+    caller = forms.CharField(label="From (caller)", max_length=64, help_text="As Plivo sends it, e.g. 14156667777.")
+    proxy_number = forms.CharField(label="To (proxy number)", max_length=64)
+    digits = forms.RegexField(
+        label="PIN typed", regex=r"^\d{1,8}$", required=False, help_text="Leave empty for the answer webhook."
+    )
+
+
+def call_simulator(request: HttpRequest) -> HttpResponse:
+    form = CallSimulatorForm(request.GET or None)
+    answer_xml = None
+    if form.is_valid():
+        data = form.cleaned_data
+        answer_xml = calls.simulate(data["caller"], data["proxy_number"], data["digits"])
+    context = {
+        **admin.site.each_context(request),
+        "title": "Call simulator",
+        "form": form,
+        "answer_xml": answer_xml,
+    }
+    return TemplateResponse(request, "admin/call_simulator.html", context)

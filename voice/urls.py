@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "voice"
+
+urlpatterns = [
+    path("answer/", views.answer, name="answer"),
+    path("pin/", views.pin, name="pin"),
+    path("dial-status/", views.dial_status, name="dial_status"),
+    path("hangup/", views.hangup, name="hangup"),
+    path("fallback/", views.fallback, name="fallback"),
+]

@@ -1,0 +1,55 @@
+import logging
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from . import calls, xml
+from .webhook import plivo_webhook
+
+logger = logging.getLogger(__name__)
+
+
+def _params(request: HttpRequest):
+    return request.POST if request.method == "POST" else request.GET
+
+
+@plivo_webhook(methods=("GET", "POST"))
+def answer(request: HttpRequest) -> str:
+    return calls.answer(_params(request))
+
+
+@plivo_webhook()
+def pin(request: HttpRequest) -> str:
+    try:
+        attempt = max(1, int(request.GET.get("attempt", "1")))
+    except ValueError:
+        attempt = 1
+    return calls.pin(request.POST, attempt)
+
+
+@plivo_webhook()
+def dial_status(request: HttpRequest) -> str:
+    return calls.dial_status(request.POST)
+
+
+@plivo_webhook()
+def hangup(request: HttpRequest) -> str:
+    return calls.hangup(request.POST)
+
+
+@plivo_webhook(methods=("GET", "POST"))
+def fallback(request: HttpRequest) -> str:
+    # Plivo fetches this when the answer URL failed: touch nothing that can fail.
+    return xml.apology()
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        logger.warning("health check: database unavailable", exc_info=True)
+        return HttpResponse("database unavailable\n", status=503, content_type="text/plain")
+    return HttpResponse("ok\n", content_type="text/plain")
