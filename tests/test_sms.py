@@ -269,3 +269,20 @@ def test_a_database_error_answers_an_empty_response_not_a_spoken_apology(plivo, 
 
     assert response.content == b"<Response/>"
     assert not MessageRecord.objects.exists()
+
+
+def test_message_records_are_read_only_in_the_admin_and_listed_on_the_order(admin_client, plivo, live_order):
+    plivo.signed_post(URL, sms_params(CUSTOMER, "hello", message_uuid="sms-admin"))
+    record = MessageRecord.objects.get(message_uuid="sms-admin")
+
+    listing = admin_client.get("/admin/voice/messagerecord/")
+    detail = admin_client.get(f"/admin/voice/messagerecord/{record.pk}/change/")
+    edit = admin_client.post(f"/admin/voice/messagerecord/{record.pk}/change/", {"outcome": "unknown"})
+    order_page = admin_client.get(f"/admin/orders/order/{live_order.pk}/change/")
+
+    assert listing.status_code == 200 and b"sms-admin" in listing.content
+    assert detail.status_code == 200 and b'name="_save"' not in detail.content
+    assert edit.status_code == 403
+    assert b"text messages" in order_page.content.lower()
+    record.refresh_from_db()
+    assert record.outcome == "relayed"
