@@ -106,6 +106,8 @@ if _public.scheme == "https":
 PLIVO_AUTH_ID = env.str("PLIVO_AUTH_ID", default="")
 PLIVO_AUTH_TOKEN = env.str("PLIVO_AUTH_TOKEN", default="")
 PLIVO_VALIDATE_SIGNATURES = env.bool("PLIVO_VALIDATE_SIGNATURES", default=True)
+# Host of Plivo's REST API for the account commands; a regional endpoint or a local fake.
+PLIVO_API_URL = env.str("PLIVO_API_URL", default="https://api.plivo.com").rstrip("/")
 
 # Masking rules
 MASKING_DEFAULT_REGION = env.str("MASKING_DEFAULT_REGION", default="US").upper()

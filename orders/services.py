@@ -6,6 +6,8 @@ every path follows the same allocation rules (see DESIGN.md).
 
 import logging
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import phonenumbers
@@ -191,3 +193,46 @@ def cancel_order(order: Order) -> Order:
         status=Status.CANCELLED,
         expires_at=timezone.now(),
     )
+
+
+@dataclass(frozen=True)
+class PoolSync:
+    """What ``sync_pool`` changed, numbers in E.164."""
+
+    added: list[str]
+    deactivated: list[str]
+    left_inactive: list[str]
+    unchanged: int
+    stranded_orders: int  # live orders whose proxy number was just deactivated
+
+
+def sync_pool(rented: Mapping[str, str]) -> PoolSync:
+    """Make the pool match the numbers the business rents: ``{E.164 number: label}``.
+
+    New numbers join the pool active; pool numbers no longer rented are
+    deactivated (never deleted: orders and call records point at them). A
+    number staff deactivated stays inactive even if it is still rented.
+    """
+    with transaction.atomic():
+        pool = {str(proxy.number): proxy for proxy in ProxyNumber.objects.select_for_update()}
+        added = sorted(set(rented) - set(pool))
+        for number in added:
+            ProxyNumber.objects.create(number=number, label=rented[number][:100])
+        gone = [proxy for number, proxy in pool.items() if number not in rented and proxy.is_active]
+        ProxyNumber.objects.filter(pk__in=[proxy.pk for proxy in gone]).update(is_active=False)
+        stranded = live_orders().filter(proxy_number__in=[proxy.pk for proxy in gone]).count()
+    left_inactive = sorted(number for number, proxy in pool.items() if number in rented and not proxy.is_active)
+    result = PoolSync(
+        added=added,
+        deactivated=sorted(str(proxy.number) for proxy in gone),
+        left_inactive=left_inactive,
+        unchanged=len(set(rented) & set(pool)) - len(left_inactive),
+        stranded_orders=stranded,
+    )
+    logger.info(
+        "proxy pool synced: %d added, %d deactivated, %d left inactive",
+        len(result.added),
+        len(result.deactivated),
+        len(result.left_inactive),
+    )
+    return result

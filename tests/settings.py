@@ -14,6 +14,7 @@ os.environ.update(
         "PLIVO_AUTH_ID": "MAXXXXXXXXXXXXXXXXXX",
         "PLIVO_AUTH_TOKEN": "test-auth-token",
         "PLIVO_VALIDATE_SIGNATURES": "true",
+        "PLIVO_API_URL": "https://api.plivo.com",
         "MASKING_DEFAULT_REGION": "US",
         "MASKING_SUPPORT_NUMBER": "",
         "MASKING_PIN_LENGTH": "4",

@@ -3,11 +3,11 @@ from django.contrib import admin
 from orders.admin import OrderAdmin
 from orders.models import Order
 
-from .models import CallRecord
+from .models import CallRecord, MessageRecord
 
 
 class ReadOnlyMixin:
-    """Call records are Plivo's account of what happened: nobody edits them."""
+    """Call and message records are Plivo's account of what happened: nobody edits them."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -52,10 +52,38 @@ class CallRecordInline(ReadOnlyMixin, admin.TabularInline):
     verbose_name_plural = "calls"
 
 
+@admin.register(MessageRecord)
+class MessageRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["message_uuid", "received_at", "order", "sender_role", "outcome"]
+    list_filter = ["outcome", "sender_role"]
+    search_fields = ["message_uuid", "order__reference"]
+    list_select_related = ["order"]
+    fields = [
+        "message_uuid",
+        "order",
+        "sender_role",
+        "from_number",
+        "proxy_number",
+        "relayed_to",
+        "outcome",
+        "received_at",
+    ]
+    date_hierarchy = "received_at"
+
+
+class MessageRecordInline(ReadOnlyMixin, admin.TabularInline):
+    model = MessageRecord
+    fields = ["received_at", "sender_role", "outcome"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    verbose_name_plural = "text messages"
+
+
 # orders knows nothing of calls; the order page gains its call list here.
 admin.site.unregister(Order)
 
 
 @admin.register(Order)
 class OrderWithCallsAdmin(OrderAdmin):
-    inlines = [CallRecordInline]
+    inlines = [CallRecordInline, MessageRecordInline]

@@ -37,3 +37,32 @@ class CallRecord(models.Model):
 
     def __str__(self) -> str:
         return self.call_uuid
+
+
+class MessageRecord(models.Model):
+    """One text message to a proxy number, keyed on Plivo's MessageUUID.
+
+    The text itself is never stored: it is private between the parties and
+    only passes through in the webhook's answer.
+    """
+
+    class Outcome(models.TextChoices):
+        RELAYED = "relayed"
+        PIN_PROMPTED = "pin_prompted", "PIN prompted"
+        UNKNOWN = "unknown"
+        EMPTY = "empty", "Nothing to relay"
+
+    message_uuid = models.CharField("message UUID", max_length=64, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
+    sender_role = models.CharField(max_length=16, choices=Role.choices, default=Role.UNKNOWN)
+    from_number = models.CharField(max_length=64, blank=True)
+    proxy_number = models.CharField(max_length=64, blank=True)
+    relayed_to = models.CharField(max_length=32, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.UNKNOWN)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return self.message_uuid

@@ -10,4 +10,5 @@ urlpatterns = [
     path("dial-status/", views.dial_status, name="dial_status"),
     path("hangup/", views.hangup, name="hangup"),
     path("fallback/", views.fallback, name="fallback"),
+    path("message/", views.message, name="message"),
 ]

@@ -4,7 +4,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from . import calls, xml
+from . import calls, messages, xml
 from .webhook import plivo_webhook
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,12 @@ def hangup(request: HttpRequest) -> str:
 def fallback(request: HttpRequest) -> str:
     # Plivo fetches this when the answer URL failed: touch nothing that can fail.
     return xml.apology()
+
+
+@plivo_webhook(allow_v2=True, on_error=xml.empty)
+def message(request: HttpRequest) -> str:
+    # A reply to an incoming SMS may only hold <Message>: on error, say nothing.
+    return messages.relay(request.POST)
 
 
 @require_GET

@@ -4,8 +4,13 @@ It exempts the view from CSRF (Plivo cannot send a token), limits methods,
 checks Plivo's V3 signature and turns the XML the view returns into an
 ``application/xml`` response. A webhook never answers 500: Plivo would fail
 the call, so any error answers the fallback apology and is logged.
+
+Plivo documents its SMS callbacks with the older V2 signature, so a view may
+opt in to V2 for requests that carry no V3 headers (``allow_v2=True``).
 """
 
+import base64
+import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Iterable
@@ -24,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADERS = ("X-Plivo-Signature-V3", "X-Plivo-Signature-Ma-V3")
 NONCE_HEADER = "X-Plivo-Signature-V3-Nonce"
+V2_SIGNATURE_HEADERS = ("X-Plivo-Signature-V2", "X-Plivo-Signature-Ma-V2")
+V2_NONCE_HEADER = "X-Plivo-Signature-V2-Nonce"
 
 
 def expected_signature(method: str, url: str, params: dict[str, list[str]], nonce: str, auth_token: str) -> bytes:
@@ -34,6 +41,28 @@ def expected_signature(method: str, url: str, params: dict[str, list[str]], nonc
     """
     base = construct_get_url(url, dict(params)) if method == "GET" else construct_post_url(url, dict(params))
     return get_signature_v3(auth_token, base.decode("utf-8"), nonce)
+
+
+def expected_signature_v2(url: str, nonce: str, auth_token: str) -> bytes:
+    """Plivo's V2 signature: the URL without its query, then the nonce; the body is not covered."""
+    base = url.partition("?")[0].partition("#")[0]
+    digest = hmac.new(auth_token.encode(), (base + nonce).encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest)
+
+
+def has_v3_headers(request: HttpRequest) -> bool:
+    return any(request.headers.get(name) for name in (*SIGNATURE_HEADERS, NONCE_HEADER))
+
+
+def has_valid_v2_signature(request: HttpRequest) -> bool:
+    nonce = request.headers.get(V2_NONCE_HEADER)
+    offered = [request.headers[name] for name in V2_SIGNATURE_HEADERS if request.headers.get(name)]
+    token = settings.PLIVO_AUTH_TOKEN
+    if not nonce or not offered or not token:
+        return False
+    expected = expected_signature_v2(settings.PUBLIC_BASE_URL + request.get_full_path(), nonce, token)
+    candidates = [sig.strip().encode() for header in offered for sig in header.split(",")]
+    return any([hmac.compare_digest(expected, candidate) for candidate in candidates])
 
 
 def has_valid_signature(request: HttpRequest) -> bool:
@@ -58,27 +87,41 @@ def has_valid_signature(request: HttpRequest) -> bool:
     return any([hmac.compare_digest(expected, candidate) for candidate in candidates])
 
 
-def plivo_webhook(methods: Iterable[str] = ("POST",)) -> Callable:
-    """Decorate a view that returns Plivo XML as a string."""
+def plivo_webhook(
+    methods: Iterable[str] = ("POST",), *, allow_v2: bool = False, on_error: Callable[[], str] = xml.apology
+) -> Callable:
+    """Decorate a view that returns Plivo XML as a string.
+
+    ``allow_v2`` accepts a V2 signature when the request has no V3 headers; a
+    request with V3 headers is judged on V3 alone. ``on_error`` gives the XML
+    answered when the view fails: the spoken apology for calls, an empty
+    response where only ``<Message>`` is allowed.
+    """
 
     def decorator(view: Callable[..., str]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         @require_http_methods(list(methods))
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if settings.PLIVO_VALIDATE_SIGNATURES and not has_valid_signature(request):
+            if settings.PLIVO_VALIDATE_SIGNATURES and not _is_signed(request, allow_v2=allow_v2):
                 logger.warning("rejected a request to %s without a valid Plivo signature", request.path)
                 return HttpResponseForbidden("Invalid Plivo signature.", content_type="text/plain")
             try:
                 body = view(request, *args, **kwargs)
             except DatabaseError:
-                logger.exception("database error in %s; answered with the apology", request.path)
-                body = xml.apology()
+                logger.exception("database error in %s; answered with the fallback XML", request.path)
+                body = on_error()
             except Exception:
-                logger.exception("error in %s; answered with the apology", request.path)
-                body = xml.apology()
+                logger.exception("error in %s; answered with the fallback XML", request.path)
+                body = on_error()
             return HttpResponse(body, content_type="application/xml")
 
         return wrapped
 
     return decorator
+
+
+def _is_signed(request: HttpRequest, *, allow_v2: bool) -> bool:
+    if allow_v2 and not has_v3_headers(request):
+        return has_valid_v2_signature(request)
+    return has_valid_signature(request)

@@ -4,6 +4,8 @@ No spoken text here contains a phone number; numbers sent to Plivo are
 digits without ``+``, Plivo's own format.
 """
 
+import re
+
 from django.conf import settings
 from django.urls import reverse
 from plivo import plivoxml
@@ -16,6 +18,9 @@ PIN_PROMPT = "You have more than one delivery on this number. Please enter your 
 PIN_RETRY = "That code was not recognised. Please enter your order code again."
 PIN_GOODBYE = "Sorry, that code is not valid. Goodbye."
 NO_INPUT_GOODBYE = "We did not receive a code. Goodbye."
+
+# Characters XML 1.0 cannot carry; a text message may hold them, lxml refuses them.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Wrong codes accepted before the call is ended; Plivo's own GetDigits
 # ``retries`` only covers silence.
@@ -81,6 +86,12 @@ def unknown_caller(proxy_number: str | None) -> str:
     if support:
         return dial(support, caller_id=proxy_number)
     return say_and_hang_up(settings.MASKING_UNKNOWN_CALLER_MESSAGE)
+
+
+def sms(text: str, *, src: str, dst: str) -> str:
+    """Send ``text`` as an SMS from the proxy number ``src`` to ``dst`` (both E.164)."""
+    element = plivoxml.MessageElement(_NOT_XML.sub("", text), src=plivo_digits(src), dst=plivo_digits(dst), type="sms")
+    return _render(element)
 
 
 def apology() -> str:

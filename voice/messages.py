@@ -1,0 +1,81 @@
+"""SMS masking: relay a text between the parties of a live order.
+
+Same routing as calls (the pair sender, proxy number). A sender with several
+live orders on the number starts the text with the order PIN, which is
+stripped before the text is relayed. The text is never logged or stored.
+"""
+
+import logging
+import re
+from collections.abc import Mapping
+
+from django.conf import settings
+
+from orders.phones import redact
+from orders.routing import Action, Route, resolve, resolve_pin
+
+from . import xml
+from .models import MessageRecord
+
+logger = logging.getLogger(__name__)
+
+Outcome = MessageRecord.Outcome
+
+PIN_PROMPT = "You have more than one delivery on this number. Please start your message with your order code."
+PIN_RETRY = "That order code was not recognised. Please start your message with your order code."
+
+
+def _split_pin(text: str) -> tuple[str, str]:
+    """The PIN a text starts with and the text after it; ``("", text)`` when it starts with none."""
+    length = settings.MASKING_PIN_LENGTH
+    match = re.match(rf"\s*(\d{{{length}}})(?!\d)[\s:.,;#-]*(.*)", text, re.DOTALL)
+    return (match.group(1), match.group(2)) if match else ("", text)
+
+
+def relay(params: Mapping[str, str]) -> str:
+    """Message webhook: relay the text, ask for the PIN, or stay silent; record it once per MessageUUID."""
+    sender, proxy_number, text = params.get("From", ""), params.get("To", ""), params.get("Text", "")
+    route = resolve(sender, proxy_number)
+    prompt = PIN_PROMPT
+    if route.action == Action.ASK_PIN:
+        pin, rest = _split_pin(text)
+        by_pin = resolve_pin(sender, proxy_number, pin) if pin else None
+        if by_pin is not None and by_pin.action == Action.CONNECT:
+            route, text = by_pin, rest
+        elif pin:
+            prompt = PIN_RETRY
+
+    if route.action == Action.CONNECT and text.strip():
+        outcome, body = Outcome.RELAYED, xml.sms(text, src=route.proxy_number, dst=route.connect_to)
+    elif route.action == Action.CONNECT:
+        # A PIN alone, or a picture with no text: nothing to pass on.
+        outcome, body = Outcome.EMPTY, xml.empty()
+    elif route.action == Action.ASK_PIN:
+        outcome, body = Outcome.PIN_PROMPTED, xml.sms(prompt, src=route.proxy_number, dst=route.caller)
+    else:
+        # Strangers get no answer at all: a reply would confirm the number is in use.
+        outcome, body = Outcome.UNKNOWN, xml.empty()
+    logger.info("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
+    _record(params, route, outcome)
+    return body
+
+
+def _record(params: Mapping[str, str], route: Route, outcome: str) -> None:
+    message_uuid = params.get("MessageUUID", "")
+    if not message_uuid:
+        return
+    # One INSERT … ON CONFLICT DO NOTHING: a retried callback keeps the first row.
+    MessageRecord.objects.bulk_create(
+        [
+            MessageRecord(
+                message_uuid=message_uuid[:64],
+                order=route.order,
+                sender_role=route.role,
+                from_number=route.caller or params.get("From", "")[:64],
+                proxy_number=route.proxy_number or params.get("To", "")[:64],
+                relayed_to=route.connect_to if outcome == Outcome.RELAYED else "",
+                outcome=outcome,
+            )
+        ],
+        ignore_conflicts=True,
+    )
