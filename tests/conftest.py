@@ -8,7 +8,8 @@ import base64
 import hashlib
 import hmac
 import secrets
-from urllib.parse import urlencode
+import xml.etree.ElementTree as ET
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.conf import settings
@@ -22,12 +23,14 @@ def plivo_signature(url: str, nonce: str, *, method: str = "POST", params: dict 
     """Sign like Plivo (see shared/PLIVO.md), written out independently of the SDK."""
     params = params or {}
     base, _, query = url.partition("?")
+    # Plivo signs the decoded values ("+1415…", not "%2B1415…").
+    pairs = parse_qsl(query, keep_blank_values=True)
     if method == "GET":
-        merged = dict(pair.split("=", 1) for pair in query.split("&") if pair)
+        merged = dict(pairs)
         merged.update(params)
         signed = base + ("?" + "&".join(f"{k}={merged[k]}" for k in sorted(merged)) if merged else "")
     else:
-        query_part = "&".join(sorted(query.split("&"))) if query else ""
+        query_part = "&".join(f"{k}={v}" for k, v in sorted(pairs))
         glued = "".join(f"{k}{v}" for k in sorted(params) for v in sorted(_as_list(params[k])))
         if query_part:
             signed = f"{base}?{query_part}.{glued}" if params else f"{base}?{query_part}"
@@ -62,9 +65,7 @@ class PlivoClient(Client):
         full = path + ("?" + urlencode(data) if data else "")
         nonce = secrets.token_hex(10)
         signature = plivo_signature(settings.PUBLIC_BASE_URL + full, nonce, method="GET")
-        return self.get(
-            full, headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}, **extra
-        )
+        return self.get(full, headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}, **extra)
 
 
 @pytest.fixture
@@ -92,6 +93,25 @@ def live_order(proxy_number, agent) -> Order:
     """A customer with one live line to their agent through PROXY."""
     order = Order.objects.create(customer_name="Alice", customer_phone=CUSTOMER)
     return services.assign_agent(order, agent)
+
+
+def open_line(customer_phone: str, agent: Agent, *, name: str = "Customer") -> Order:
+    """A new order for ``customer_phone`` with ``agent`` assigned, so its line is live."""
+    order = Order.objects.create(customer_name=name, customer_phone=customer_phone)
+    return services.assign_agent(order, agent)
+
+
+def xml_of(response) -> ET.Element:
+    """The parsed Plivo XML of a webhook response, after checking it is one."""
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/xml"
+    root = ET.fromstring(response.content)
+    assert root.tag == "Response"
+    return root
+
+
+def spoken(root: ET.Element) -> list[str]:
+    return [speak.text or "" for speak in root.iter("Speak")]
 
 
 def call_params(caller: str, proxy: str = PROXY, call_uuid: str | None = None, **extra) -> dict:
