@@ -1,6 +1,7 @@
 """The V3 signature check every webhook goes through (voice/webhook.py)."""
 
 import secrets
+from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
@@ -249,6 +250,16 @@ def test_it_rejects_a_non_ascii_query_string_without_crashing(client, live_order
     response = client.get("/voice/answer/?From=%E2%98%8E&To=" + PROXY.lstrip("+"), headers=headers)
 
     assert response.status_code == 403
+    assert not CallRecord.objects.exists()
+
+
+def test_a_request_the_sdk_cannot_sign_is_rejected_not_a_500(plivo, live_order, caplog):
+    with mock.patch("voice.webhook.expected_signature", side_effect=UnicodeEncodeError("ascii", "☎", 0, 1, "bad")):
+        response = plivo.signed_post("/voice/answer/", call_params("14156667777"))
+
+    assert response.status_code == 403
+    assert "could not compute a Plivo signature" in caplog.text
+    assert not CallRecord.objects.exists()
 
 
 def test_it_rejects_everything_when_no_auth_token_is_configured(settings, client, live_order):

@@ -11,7 +11,7 @@ from orders.models import Agent
 from voice.models import CallRecord
 from voice.xml import APOLOGY, NOT_AVAILABLE, PIN_GOODBYE, PIN_PROMPT, PIN_RETRY
 
-from .conftest import CUSTOMER, call_params, open_line, spoken, xml_of
+from .conftest import CUSTOMER, PlivoClient, call_params, open_line, spoken, xml_of
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +40,15 @@ def test_the_answer_urls_connect_a_signed_get(plivo, live_order, path):
     assert dial.get("callerId") == "14155550100"
     assert dial.find("Number").text == "14156667777"
     assert CallRecord.objects.get(call_uuid="get-call").caller_role == "agent"
+
+
+def test_webhooks_need_no_csrf_token(live_order):
+    plivo = PlivoClient(enforce_csrf_checks=True)
+
+    root = xml_of(plivo.signed_post("/voice/answer/", call_params("14156667777", call_uuid="no-csrf")))
+
+    assert root.find("Dial") is not None
+    assert CallRecord.objects.filter(call_uuid="no-csrf").exists()
 
 
 def test_the_seed_tutorials_route_rejects_an_unsigned_request(client, live_order):
