@@ -4,6 +4,9 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from orders import services
 from orders.models import Agent, ProxyNumber
@@ -228,3 +231,16 @@ def test_the_answer_webhook_does_one_lookup_and_one_insert(plivo, live_order, dj
 
     assert root.find("Dial") is not None
     assert CallRecord.objects.count() == 1
+
+
+phone_like_text = st.one_of(st.text(max_size=40), st.from_regex(r"\+?[0-9 ()./-]{0,34}", fullmatch=True))
+
+
+@hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(caller=phone_like_text, proxy=phone_like_text)
+def test_whatever_plivo_sends_resolve_never_raises_and_connects_only_the_parties(live_order, caller, proxy):
+    route = resolve(caller, proxy)
+
+    assert route.action in (Action.CONNECT, Action.UNKNOWN)
+    if route.action == Action.CONNECT:
+        assert (route.caller, route.proxy_number) in ((CUSTOMER, PROXY), (AGENT_PHONE, PROXY))
