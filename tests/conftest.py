@@ -13,13 +13,16 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.conf import settings
+from django.http import HttpResponse
 from django.test import Client
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
 
 
-def plivo_signature(url: str, nonce: str, *, method: str = "POST", params: dict | None = None, token=None) -> str:
+def plivo_signature(
+    url: str, nonce: str, *, method: str = "POST", params: dict | None = None, token: str | None = None
+) -> str:
     """Sign like Plivo (see shared/PLIVO.md), written out independently of the SDK."""
     params = params or {}
     base, _, query = url.partition("?")
@@ -37,18 +40,18 @@ def plivo_signature(url: str, nonce: str, *, method: str = "POST", params: dict 
         else:
             signed = f"{base}?{glued}" if params else base
     message = f"{signed}.{nonce}".encode()
-    key = (token or settings.PLIVO_AUTH_TOKEN).encode()
+    key = (settings.PLIVO_AUTH_TOKEN if token is None else token).encode()
     return base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
 
 
-def _as_list(value) -> list:
+def _as_list(value: object) -> list:
     return value if isinstance(value, list) else [value]
 
 
 class PlivoClient(Client):
     """A test client whose POST and GET carry a valid Plivo V3 signature."""
 
-    def signed_post(self, path: str, data: dict | None = None, **extra):
+    def signed_post(self, path: str, data: dict | None = None, **extra) -> HttpResponse:
         data = data or {}
         nonce = secrets.token_hex(10)
         url = settings.PUBLIC_BASE_URL + path
@@ -61,7 +64,7 @@ class PlivoClient(Client):
             **extra,
         )
 
-    def signed_get(self, path: str, data: dict | None = None, **extra):
+    def signed_get(self, path: str, data: dict | None = None, **extra) -> HttpResponse:
         full = path + ("?" + urlencode(data) if data else "")
         nonce = secrets.token_hex(10)
         signature = plivo_signature(settings.PUBLIC_BASE_URL + full, nonce, method="GET")
@@ -101,7 +104,7 @@ def open_line(customer_phone: str, agent: Agent, *, name: str = "Customer") -> O
     return services.assign_agent(order, agent)
 
 
-def xml_of(response) -> ET.Element:
+def xml_of(response: HttpResponse) -> ET.Element:
     """The parsed Plivo XML of a webhook response, after checking it is one."""
     assert response.status_code == 200, response.content
     assert response["Content-Type"] == "application/xml"

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.http import HttpResponse
 from django.utils import timezone
 
 from orders.models import Agent, Order, ProxyNumber
@@ -24,11 +25,11 @@ def order_form(**fields) -> dict:
     return {"reference": "", "customer_name": "Alice", "customer_phone": CUSTOMER, "agent": "", **INLINE, **fields}
 
 
-def messages_of(response) -> list[str]:
+def messages_of(response: HttpResponse) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
-def simulated_xml(response) -> ET.Element:
+def simulated_xml(response: HttpResponse) -> ET.Element:
     assert response.status_code == 200
     match = re.search(r'<pre id="answer-xml">(.*?)</pre>', response.content.decode(), re.S)
     assert match, "the page shows no XML"

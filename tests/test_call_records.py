@@ -1,5 +1,7 @@
 """The call log: one CallRecord per CallUUID, whatever order Plivo's callbacks come in."""
 
+import xml.etree.ElementTree as ET
+
 import pytest
 from django.utils import timezone
 
@@ -7,16 +9,16 @@ from orders.models import Agent
 from voice.models import CallRecord
 from voice.xml import NOT_AVAILABLE
 
-from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, spoken, xml_of
+from .conftest import AGENT_PHONE, CUSTOMER, PROXY, PlivoClient, call_params, open_line, spoken, xml_of
 
 pytestmark = pytest.mark.django_db
 
 
-def answer(plivo, caller: str = "14156667777", call_uuid: str = "call-1", **extra):
+def answer(plivo: PlivoClient, caller: str = "14156667777", call_uuid: str = "call-1", **extra: str) -> ET.Element:
     return xml_of(plivo.signed_post("/voice/answer/", call_params(caller, call_uuid=call_uuid, **extra)))
 
 
-def dial_status(plivo, status: str = "completed", call_uuid: str = "call-1"):
+def dial_status(plivo: PlivoClient, status: str = "completed", call_uuid: str = "call-1") -> ET.Element:
     data = call_params(
         "14156667777",
         call_uuid=call_uuid,
@@ -28,7 +30,7 @@ def dial_status(plivo, status: str = "completed", call_uuid: str = "call-1"):
     return xml_of(plivo.signed_post("/voice/dial-status/", data))
 
 
-def hangup(plivo, call_uuid: str = "call-1", caller: str = "14156667777", **extra):
+def hangup(plivo: PlivoClient, call_uuid: str = "call-1", caller: str = "14156667777", **extra: str) -> ET.Element:
     fields = {
         "CallStatus": "completed",
         "Duration": "42",

@@ -1,5 +1,6 @@
 """Callers with several live orders on one proxy number type the order PIN."""
 
+import xml.etree.ElementTree as ET
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,7 +12,7 @@ from orders.routing import Action, resolve_pin
 from voice.models import CallRecord
 from voice.xml import NO_INPUT_GOODBYE, PIN_GOODBYE, PIN_PROMPT, PIN_RETRY
 
-from .conftest import CUSTOMER, call_params, open_line, spoken, xml_of
+from .conftest import CUSTOMER, PlivoClient, call_params, open_line, spoken, xml_of
 
 pytestmark = pytest.mark.django_db
 
@@ -30,11 +31,13 @@ def two_orders(proxy_number, agent, dave) -> tuple[Order, Order]:
     return first, second
 
 
-def answer(plivo, caller: str = "14156667777", call_uuid: str = "call-1"):
+def answer(plivo: PlivoClient, caller: str = "14156667777", call_uuid: str = "call-1") -> ET.Element:
     return xml_of(plivo.signed_post("/voice/answer/", call_params(caller, call_uuid=call_uuid)))
 
 
-def type_pin(plivo, digits: str, *, attempt: int = 1, caller: str = "14156667777", call_uuid: str = "call-1"):
+def type_pin(
+    plivo: PlivoClient, digits: str, *, attempt: int = 1, caller: str = "14156667777", call_uuid: str = "call-1"
+) -> ET.Element:
     data = call_params(caller, call_uuid=call_uuid, Digits=digits)
     return xml_of(plivo.signed_post(f"/voice/pin/?attempt={attempt}", data))
 
@@ -44,7 +47,7 @@ def wrong_pin(*orders: Order) -> str:
     return next(pin for pin in (f"{n:04d}" for n in range(10000)) if pin not in taken)
 
 
-def attempt_of(get_digits) -> int:
+def attempt_of(get_digits: ET.Element) -> int:
     url = urlsplit(get_digits.get("action"))
     assert url.path == "/voice/pin/"
     return int(parse_qs(url.query)["attempt"][0])

@@ -1,5 +1,6 @@
 """Who reaches whom: orders.routing.resolve and the answer webhook built on it."""
 
+import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
@@ -13,18 +14,18 @@ from orders.models import Agent, ProxyNumber
 from orders.routing import Action, Role, resolve
 from voice.models import CallRecord
 
-from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, spoken, xml_of
+from .conftest import AGENT_PHONE, CUSTOMER, PROXY, PlivoClient, call_params, open_line, spoken, xml_of
 
 pytestmark = pytest.mark.django_db
 
 UNKNOWN_MESSAGE = "Sorry, we could not find an active delivery for this number. Goodbye."
 
 
-def answer(plivo, caller: str, proxy: str = PROXY, call_uuid: str = "call-1"):
+def answer(plivo: PlivoClient, caller: str, proxy: str = PROXY, call_uuid: str = "call-1") -> ET.Element:
     return xml_of(plivo.signed_post("/voice/answer/", call_params(caller, proxy, call_uuid=call_uuid)))
 
 
-def assert_hears_unknown_message(root) -> None:
+def assert_hears_unknown_message(root: ET.Element) -> None:
     assert root.find("Dial") is None
     assert spoken(root) == [UNKNOWN_MESSAGE]
     assert root.find("Hangup") is not None

@@ -5,7 +5,8 @@ from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
-from django.test import RequestFactory
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
 
 from voice.models import CallRecord
 from voice.webhook import expected_signature, has_valid_signature
@@ -90,7 +91,7 @@ def test_it_rejects_plivos_real_vectors_with_another_token(settings, method, pat
     assert not has_valid_signature(request)
 
 
-def post_with(client, path: str, data: dict, headers: dict[str, str]):
+def post_with(client: Client, path: str, data: dict, headers: dict[str, str]) -> HttpResponse:
     return client.post(path, data=urlencode(data), content_type="application/x-www-form-urlencoded", headers=headers)
 
 

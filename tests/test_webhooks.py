@@ -2,6 +2,7 @@
 
 import logging
 import re
+import xml.etree.ElementTree as ET
 from unittest import mock
 
 import pytest
@@ -16,7 +17,7 @@ from .conftest import CUSTOMER, PlivoClient, call_params, open_line, spoken, xml
 pytestmark = pytest.mark.django_db
 
 
-def assert_apology(root) -> None:
+def assert_apology(root: ET.Element) -> None:
     assert spoken(root) == [APOLOGY]
     assert root[-1].tag == "Hangup"
     assert root.find("Dial") is None
