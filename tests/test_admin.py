@@ -342,3 +342,32 @@ def test_the_admin_index_links_to_the_call_simulator(admin_client):
 
     assert response.status_code == 200
     assert b'href="/admin/call-simulator/"' in response.content
+
+
+def change_form_as_the_browser_sends_it(response: HttpResponse) -> dict:
+    """The POST data of a rendered change form: its fields and its inline formsets."""
+    form = response.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        management = formset.management_form
+        data.update({management.add_prefix(name): management[name].value() for name in management.fields})
+        for child in formset.forms:
+            data.update({child.add_prefix(name): child[name].value() for name in child.fields})
+    return {name: ("" if value is None else value) for name, value in data.items()}
+
+
+def test_changing_the_agent_of_an_order_with_calls_keeps_its_calls(admin_client, proxy_number, agent):
+    order = open_line(CUSTOMER, agent)
+    CallRecord.objects.create(call_uuid="call-1", order=order, outcome="connected")
+    dave = Agent.objects.create(name="Dave", phone="+14156667780")
+    page = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
+    data = change_form_as_the_browser_sends_it(page)
+    assert data["calls-INITIAL_FORMS"] == 1
+
+    response = admin_client.post(f"/admin/orders/order/{order.pk}/change/", {**data, "agent": dave.pk})
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    order.refresh_from_db()
+    assert (order.agent, order.proxy_number) == (dave, proxy_number)
+    assert CallRecord.objects.get().order == order

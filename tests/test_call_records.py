@@ -1,8 +1,11 @@
 """The call log: one CallRecord per CallUUID, whatever order Plivo's callbacks come in."""
 
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from orders.models import Agent
@@ -199,3 +202,54 @@ def test_a_completed_dial_just_hangs_up(plivo, live_order):
 
     assert [child.tag for child in root] == ["Hangup"]
     assert CallRecord.objects.get().dial_status == "completed"
+
+
+def all_at_once(*requests: Callable[[], ET.Element]) -> list[ET.Element | Exception]:
+    """Send the requests from separate threads (and connections), released together."""
+    barrier = threading.Barrier(len(requests))
+    results: list[ET.Element | Exception] = [None] * len(requests)
+
+    def send(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = requests[index]()
+        except Exception as error:  # reported by the assertion
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent requests need PostgreSQL")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_of_one_answer_make_one_record(live_order):
+    results = all_at_once(*[lambda: answer(PlivoClient()) for _ in range(6)])
+
+    assert [root.find("Dial").find("Number").text for root in results] == ["14156667778"] * 6
+    record = CallRecord.objects.get()
+    assert (record.order, record.outcome) == (live_order, "connected")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_dial_status_and_hangup_of_an_unknown_call_make_one_complete_record(db):
+    results = all_at_once(
+        lambda: dial_status(PlivoClient(), "completed"),
+        lambda: hangup(PlivoClient()),
+        lambda: dial_status(PlivoClient(), "completed"),
+        lambda: hangup(PlivoClient()),
+    )
+
+    assert all(isinstance(root, ET.Element) for root in results), results
+    assert not any(spoken(root) for root in results)
+    record = CallRecord.objects.get()
+    assert (record.dial_status, record.hangup_cause, record.duration) == ("completed", "Normal Hangup", 42)
