@@ -86,6 +86,22 @@ def test_it_prefers_the_customers_country_over_a_less_loaded_number(agent):
     assert gb.orders.count() == 0
 
 
+def test_the_customers_country_comes_before_avoiding_a_shared_number(caplog, agent):
+    # DESIGN.md's order: country first, then conflicts. A PIN prompt is better
+    # than a caller ID from abroad.
+    us = ProxyNumber.objects.create(number="+14155550100")
+    gb = ProxyNumber.objects.create(number="+442071838750")
+    open_line(CUSTOMER, agent)
+
+    with caplog.at_level(logging.WARNING, logger="orders.services"):
+        second = open_line(CUSTOMER, make_agent("+14156667780"))
+
+    second.refresh_from_db()
+    assert second.proxy_number == us
+    assert gb.orders.count() == 0
+    assert "at least 2" in caplog.text
+
+
 def test_it_falls_back_to_a_foreign_number_when_the_country_has_none(agent):
     gb = ProxyNumber.objects.create(number="+442071838750")
 

@@ -131,6 +131,14 @@ def test_an_unknown_caller_hears_the_configured_message(settings, plivo, live_or
     assert root.find("Hangup") is not None
 
 
+def test_the_unknown_caller_message_is_escaped_into_valid_xml(settings, plivo, live_order):
+    settings.MASKING_UNKNOWN_CALLER_MESSAGE = "Sorry <caller> & goodbye."
+
+    root = answer(plivo, "14150000000")
+
+    assert spoken(root) == ["Sorry <caller> & goodbye."]
+
+
 def test_an_unknown_caller_is_put_through_to_support_when_configured(settings, plivo, live_order):
     settings.MASKING_SUPPORT_NUMBER = "+14155550199"
 
