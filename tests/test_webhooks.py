@@ -9,6 +9,7 @@ import pytest
 from django.db import OperationalError
 
 from orders.models import Agent
+from orders.phones import redact
 from voice.models import CallRecord
 from voice.xml import APOLOGY, NOT_AVAILABLE, PIN_GOODBYE, PIN_PROMPT, PIN_RETRY
 
@@ -209,3 +210,26 @@ def test_no_log_line_contains_a_full_phone_number_during_a_call(settings, caplog
     # caplog.text is every record as the log handler formats it, tracebacks included.
     for number in numbers:
         assert number[2:] not in caplog.text, number
+
+
+def digits(text: str) -> str:
+    return "".join(character for character in text if character.isdigit())
+
+
+@pytest.mark.parametrize(
+    "number", ["+6834002", "+50012345", "+299123456", "+3541234567", "+14156667777", "+447400123456", "+8613800138000"]
+)
+def test_a_redacted_number_always_hides_digits(number):
+    redacted = redact(number)
+
+    assert len(digits(number)) - len(digits(redacted)) >= 3, redacted
+
+
+def test_a_short_foreign_number_is_not_logged_in_full(caplog, plivo, live_order):
+    caplog.set_level(logging.DEBUG)
+
+    plivo.signed_post("/voice/answer/", call_params("50012345"))  # the Falkland Islands: five-digit numbers
+
+    lines = [record.getMessage() for record in caplog.records if "call from" in record.getMessage()]
+    assert len(lines) == 1
+    assert len(digits(lines[0].split(" to ")[0])) <= 5, lines[0]
