@@ -8,11 +8,14 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.http import HttpResponse
 from django.test import Client
 
@@ -128,3 +131,31 @@ def call_params(caller: str, proxy: str = PROXY, call_uuid: str | None = None, *
         "Event": "StartApp",
         **extra,
     }
+
+
+def run_concurrently(*calls: Callable[[], object]) -> list[object]:
+    """Run each call in its own thread (and database connection), all released together.
+
+    Returns each call's result, or the exception it raised.
+    """
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = calls[index]()
+        except Exception as error:  # handed back to the test to assert on
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent row locks need PostgreSQL")

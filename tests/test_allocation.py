@@ -1,19 +1,18 @@
 """Opening masked lines: orders.services.assign_agent and the status transitions."""
 
 import logging
-import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import timezone
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
 from orders.routing import Action, resolve, resolve_pin
 
-from .conftest import CUSTOMER, open_line
+from .conftest import CUSTOMER, open_line, postgres_only, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -438,38 +437,16 @@ def test_an_order_without_an_agent_cannot_be_picked_up_or_delivered(db, action):
     assert order.status == "placed"
 
 
-def assign_all_at_once(pairs: list[tuple[Order, Agent]]) -> list[Exception]:
-    """Run assign_agent for every pair in its own thread (and connection), all released together."""
-    barrier = threading.Barrier(len(pairs))
-    errors: list[Exception] = []
-
-    def assign(order: Order, agent: Agent) -> None:
-        try:
-            barrier.wait()
-            services.assign_agent(order, agent)
-        except Exception as error:  # collected for the assertion below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=assign, args=pair) for pair in pairs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent row locks need PostgreSQL")
+@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_assignments_on_one_number_draw_distinct_pins(settings, proxy_number):
     settings.MASKING_PIN_LENGTH = 1  # ten PINs for ten orders: any race shows as a duplicate
     orders = [new_order(CUSTOMER, name=f"Order {i}") for i in range(10)]
     agents = [make_agent(f"+1415666010{i}", f"Agent {i}") for i in range(10)]
 
-    errors = assign_all_at_once(list(zip(orders, agents, strict=True)))
+    results = run_concurrently(*[partial(services.assign_agent, o, a) for o, a in zip(orders, agents, strict=True)])
 
-    assert errors == []
+    assert [r for r in results if isinstance(r, Exception)] == []
     assigned = list(Order.objects.select_related("agent").order_by("pk"))
     assert [order.agent for order in assigned] == agents
     assert all(order.proxy_number == proxy_number and order.is_line_live for order in assigned)
@@ -479,15 +456,15 @@ def test_concurrent_assignments_on_one_number_draw_distinct_pins(settings, proxy
         assert route.connect_to == str(order.agent.phone)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent row locks need PostgreSQL")
+@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_assignments_of_one_order_leave_one_consistent_line(proxy_number):
     order = new_order()
     agents = [make_agent(f"+1415666010{i}", f"Agent {i}") for i in range(5)]
 
-    errors = assign_all_at_once([(order, agent) for agent in agents])
+    results = run_concurrently(*[partial(services.assign_agent, order, agent) for agent in agents])
 
-    assert errors == []
+    assert [r for r in results if isinstance(r, Exception)] == []
     order.refresh_from_db()
     assert order.agent in agents
     assert order.proxy_number == proxy_number

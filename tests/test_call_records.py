@@ -1,18 +1,26 @@
 """The call log: one CallRecord per CallUUID, whatever order Plivo's callbacks come in."""
 
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from orders.models import Agent
 from voice.models import CallRecord
 from voice.xml import NOT_AVAILABLE
 
-from .conftest import AGENT_PHONE, CUSTOMER, PROXY, PlivoClient, call_params, open_line, spoken, xml_of
+from .conftest import (
+    AGENT_PHONE,
+    CUSTOMER,
+    PROXY,
+    PlivoClient,
+    call_params,
+    open_line,
+    postgres_only,
+    run_concurrently,
+    spoken,
+    xml_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -204,35 +212,10 @@ def test_a_completed_dial_just_hangs_up(plivo, live_order):
     assert CallRecord.objects.get().dial_status == "completed"
 
 
-def all_at_once(*requests: Callable[[], ET.Element]) -> list[ET.Element | Exception]:
-    """Send the requests from separate threads (and connections), released together."""
-    barrier = threading.Barrier(len(requests))
-    results: list[ET.Element | Exception] = [None] * len(requests)
-
-    def send(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = requests[index]()
-        except Exception as error:  # reported by the assertion
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(index,)) for index in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
-postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent requests need PostgreSQL")
-
-
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_of_one_answer_make_one_record(live_order):
-    results = all_at_once(*[lambda: answer(PlivoClient()) for _ in range(6)])
+    results = run_concurrently(*[lambda: answer(PlivoClient()) for _ in range(6)])
 
     assert [root.find("Dial").find("Number").text for root in results] == ["14156667778"] * 6
     record = CallRecord.objects.get()
@@ -242,7 +225,7 @@ def test_concurrent_retries_of_one_answer_make_one_record(live_order):
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_dial_status_and_hangup_of_an_unknown_call_make_one_complete_record(db):
-    results = all_at_once(
+    results = run_concurrently(
         lambda: dial_status(PlivoClient(), "completed"),
         lambda: hangup(PlivoClient()),
         lambda: dial_status(PlivoClient(), "completed"),
