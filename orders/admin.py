@@ -25,6 +25,10 @@ class LiveLinesMixin:
 @admin.register(Agent)
 class AgentAdmin(LiveLinesMixin, admin.ModelAdmin):
     list_display = ["name", "phone", "is_active", "live_lines"]
+    # Explicit: the live-lines Count groups the query and Django drops
+    # Meta.ordering from grouped queries, so the agent autocomplete would page
+    # through an unordered list.
+    ordering = ["name"]
     list_filter = ["is_active"]
     search_fields = ["name", "phone"]
 
@@ -32,6 +36,7 @@ class AgentAdmin(LiveLinesMixin, admin.ModelAdmin):
 @admin.register(ProxyNumber)
 class ProxyNumberAdmin(LiveLinesMixin, admin.ModelAdmin):
     list_display = ["number", "label", "country", "is_active", "live_lines"]
+    ordering = ["number"]  # explicit, as for agents
     list_filter = ["is_active", "country"]
     search_fields = ["number", "label"]
     readonly_fields = ["country"]

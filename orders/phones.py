@@ -42,4 +42,7 @@ def redact(number: object) -> str:
     text = str(number or "")
     if len(text) <= 8:
         return "***"
-    return f"{text[:5]}***{text[-4:]}"
+    # At least three digits stay hidden: short numbers (+500 12345) keep less
+    # of their tail, or the two ends would spell the whole number.
+    tail = min(4, len(text) - 8)
+    return f"{text[:5]}***{text[-tail:]}"

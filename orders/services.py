@@ -66,7 +66,10 @@ def assign_agent(order: Order, agent: Agent, *, now: datetime | None = None) -> 
     now = now or timezone.now()
     with transaction.atomic():
         # The row lock serialises two staff members assigning the same order.
-        order = Order.objects.select_for_update(of=("self",)).select_related("proxy_number").get(pk=order.pk)
+        # No select_related: when the lock had to wait, Postgres re-reads the
+        # locked row but not the joined one, so a number the other assignment
+        # just set came back as None.
+        order = Order.objects.select_for_update().get(pk=order.pk)
         validate_assignment(order, agent)
         if order.agent_id == agent.pk and order.is_line_live:
             return order

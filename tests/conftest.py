@@ -8,44 +8,53 @@ import base64
 import hashlib
 import hmac
 import secrets
-from urllib.parse import urlencode
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse
 from django.test import Client
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
 
 
-def plivo_signature(url: str, nonce: str, *, method: str = "POST", params: dict | None = None, token=None) -> str:
+def plivo_signature(
+    url: str, nonce: str, *, method: str = "POST", params: dict | None = None, token: str | None = None
+) -> str:
     """Sign like Plivo (see shared/PLIVO.md), written out independently of the SDK."""
     params = params or {}
     base, _, query = url.partition("?")
+    # Plivo signs the decoded values ("+1415…", not "%2B1415…").
+    pairs = parse_qsl(query, keep_blank_values=True)
     if method == "GET":
-        merged = dict(pair.split("=", 1) for pair in query.split("&") if pair)
+        merged = dict(pairs)
         merged.update(params)
         signed = base + ("?" + "&".join(f"{k}={merged[k]}" for k in sorted(merged)) if merged else "")
     else:
-        query_part = "&".join(sorted(query.split("&"))) if query else ""
+        query_part = "&".join(f"{k}={v}" for k, v in sorted(pairs))
         glued = "".join(f"{k}{v}" for k in sorted(params) for v in sorted(_as_list(params[k])))
         if query_part:
             signed = f"{base}?{query_part}.{glued}" if params else f"{base}?{query_part}"
         else:
             signed = f"{base}?{glued}" if params else base
     message = f"{signed}.{nonce}".encode()
-    key = (token or settings.PLIVO_AUTH_TOKEN).encode()
+    key = (settings.PLIVO_AUTH_TOKEN if token is None else token).encode()
     return base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
 
 
-def _as_list(value) -> list:
+def _as_list(value: object) -> list:
     return value if isinstance(value, list) else [value]
 
 
 class PlivoClient(Client):
     """A test client whose POST and GET carry a valid Plivo V3 signature."""
 
-    def signed_post(self, path: str, data: dict | None = None, **extra):
+    def signed_post(self, path: str, data: dict | None = None, **extra) -> HttpResponse:
         data = data or {}
         nonce = secrets.token_hex(10)
         url = settings.PUBLIC_BASE_URL + path
@@ -58,7 +67,7 @@ class PlivoClient(Client):
             **extra,
         )
 
-    def signed_get(self, path: str, data: dict | None = None, **extra):
+    def signed_get(self, path: str, data: dict | None = None, **extra) -> HttpResponse:
         full = path + ("?" + urlencode(data) if data else "")
         nonce = secrets.token_hex(10)
         signature = plivo_signature(settings.PUBLIC_BASE_URL + full, nonce, method="GET")
@@ -92,6 +101,25 @@ def live_order(proxy_number, agent) -> Order:
     return services.assign_agent(order, agent)
 
 
+def open_line(customer_phone: str, agent: Agent, *, name: str = "Customer") -> Order:
+    """A new order for ``customer_phone`` with ``agent`` assigned, so its line is live."""
+    order = Order.objects.create(customer_name=name, customer_phone=customer_phone)
+    return services.assign_agent(order, agent)
+
+
+def xml_of(response: HttpResponse) -> ET.Element:
+    """The parsed Plivo XML of a webhook response, after checking it is one."""
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/xml"
+    root = ET.fromstring(response.content)
+    assert root.tag == "Response"
+    return root
+
+
+def spoken(root: ET.Element) -> list[str]:
+    return [speak.text or "" for speak in root.iter("Speak")]
+
+
 def call_params(caller: str, proxy: str = PROXY, call_uuid: str | None = None, **extra) -> dict:
     """The form Plivo posts to the answer URL."""
     return {
@@ -103,3 +131,31 @@ def call_params(caller: str, proxy: str = PROXY, call_uuid: str | None = None, *
         "Event": "StartApp",
         **extra,
     }
+
+
+def run_concurrently(*calls: Callable[[], object]) -> list[object]:
+    """Run each call in its own thread (and database connection), all released together.
+
+    Returns each call's result, or the exception it raised.
+    """
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = calls[index]()
+        except Exception as error:  # handed back to the test to assert on
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent row locks need PostgreSQL")

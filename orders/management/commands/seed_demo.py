@@ -46,11 +46,14 @@ class Command(BaseCommand):
                     defaults={"customer_name": customer_name, "customer_phone": customer_phone},
                 )
                 finished = order.status in (Order.Status.DELIVERED, Order.Status.CANCELLED)
-                if finished or order.proxy_number_id not in (None, proxy.pk):
+                if finished or order.proxy_number_id != proxy.pk:
                     # Rerunning the demo brings a finished or moved order back to life.
+                    # The order is put on the demo number first because assign_agent
+                    # keeps the number an order has; left to allocation, the demo
+                    # could land on another number of the pool.
                     order.status = Order.Status.PLACED
                     order.masking_expires_at = None
-                    order.proxy_number = None
+                    order.proxy_number = proxy
                     order.save()
                 if not order.is_line_live or order.agent_id != agent.pk:
                     try:

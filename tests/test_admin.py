@@ -1,0 +1,373 @@
+"""The admin as staff use it, through Django's test client with a logged-in superuser."""
+
+import html
+import re
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.http import HttpResponse
+from django.utils import timezone
+
+from orders.models import Agent, Order, ProxyNumber
+from voice.models import CallRecord
+
+from .conftest import CUSTOMER, open_line
+
+pytestmark = pytest.mark.django_db
+
+INLINE = {"calls-TOTAL_FORMS": "0", "calls-INITIAL_FORMS": "0", "calls-MIN_NUM_FORMS": "0", "calls-MAX_NUM_FORMS": "0"}
+
+
+def order_form(**fields) -> dict:
+    return {"reference": "", "customer_name": "Alice", "customer_phone": CUSTOMER, "agent": "", **INLINE, **fields}
+
+
+def messages_of(response: HttpResponse) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def simulated_xml(response: HttpResponse) -> ET.Element:
+    assert response.status_code == 200
+    match = re.search(r'<pre id="answer-xml">(.*?)</pre>', response.content.decode(), re.S)
+    assert match, "the page shows no XML"
+    return ET.fromstring(html.unescape(match.group(1)))
+
+
+def test_adding_an_order_with_an_agent_opens_its_line(admin_client, proxy_number, agent):
+    response = admin_client.post("/admin/orders/order/add/", order_form(agent=agent.pk))
+
+    assert response.status_code == 302
+    order = Order.objects.get()
+    assert order.agent == agent
+    assert order.status == "assigned"
+    assert order.proxy_number == proxy_number
+    assert len(order.pin) == 4
+    assert order.is_line_live
+    assert len(order.reference) == 8
+
+
+def test_adding_an_order_without_an_agent_leaves_it_placed(admin_client, proxy_number):
+    response = admin_client.post("/admin/orders/order/add/", order_form(reference="WEB-1", customer_phone="4156667777"))
+
+    assert response.status_code == 302
+    order = Order.objects.get()
+    assert (order.reference, order.status, order.proxy_number, order.pin) == ("WEB-1", "placed", None, "")
+    # National input is read in MASKING_DEFAULT_REGION and stored in E.164.
+    assert str(order.customer_phone) == CUSTOMER
+
+
+def test_assigning_an_agent_to_a_placed_order_opens_its_line(admin_client, proxy_number, agent):
+    order = Order.objects.create(customer_name="Alice", customer_phone=CUSTOMER)
+
+    response = admin_client.post(f"/admin/orders/order/{order.pk}/change/", order_form(agent=agent.pk))
+
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert (order.agent, order.proxy_number, order.status) == (agent, proxy_number, "assigned")
+    assert order.is_line_live
+
+
+def test_changing_the_agent_keeps_the_proxy_number(admin_client, proxy_number, agent):
+    order = open_line(CUSTOMER, agent)
+    ProxyNumber.objects.create(number="+14155550000")  # an emptier number the order must not move to
+    dave = Agent.objects.create(name="Dave", phone="+14156667780")
+
+    response = admin_client.post(f"/admin/orders/order/{order.pk}/change/", order_form(agent=dave.pk))
+
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert order.agent == dave
+    assert order.proxy_number == proxy_number
+    assert order.is_line_live
+
+
+def test_editing_the_customer_name_does_not_touch_the_line(admin_client, proxy_number, agent):
+    order = open_line(CUSTOMER, agent)
+    pin, expires_at = order.pin, order.masking_expires_at
+
+    response = admin_client.post(
+        f"/admin/orders/order/{order.pk}/change/", order_form(customer_name="Alice B.", agent=agent.pk)
+    )
+
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert (order.customer_name, order.pin, order.masking_expires_at) == ("Alice B.", pin, expires_at)
+
+
+def test_assigning_with_an_empty_pool_shows_the_error_in_the_form(admin_client, agent):
+    response = admin_client.post("/admin/orders/order/add/", order_form(agent=agent.pk))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "pool is empty" in errors["agent"][0]
+    assert b"pool is empty" in response.content
+    assert not Order.objects.exists()
+
+
+def test_assigning_an_agent_to_a_cancelled_order_shows_the_error_in_the_form(admin_client, proxy_number, agent):
+    order = Order.objects.create(customer_name="Alice", customer_phone=CUSTOMER, status="cancelled")
+
+    response = admin_client.post(f"/admin/orders/order/{order.pk}/change/", order_form(agent=agent.pk))
+
+    assert response.status_code == 200
+    assert "cannot be assigned an agent" in response.context["adminform"].form.errors["agent"][0]
+    order.refresh_from_db()
+    assert (order.agent, order.proxy_number) == (None, None)
+
+
+def test_removing_the_agent_of_an_assigned_order_is_refused(admin_client, proxy_number, agent):
+    order = open_line(CUSTOMER, agent)
+
+    response = admin_client.post(f"/admin/orders/order/{order.pk}/change/", order_form(agent=""))
+
+    assert response.status_code == 200
+    assert "agent" in response.context["adminform"].form.errors
+    order.refresh_from_db()
+    assert order.agent == agent
+
+
+def test_an_invalid_phone_number_is_refused(admin_client, proxy_number):
+    response = admin_client.post("/admin/orders/order/add/", order_form(customer_phone="not a number"))
+
+    assert response.status_code == 200
+    assert "customer_phone" in response.context["adminform"].form.errors
+    assert not Order.objects.exists()
+
+
+def test_the_order_page_shows_the_masking_panel_and_calls(admin_client, proxy_number, agent):
+    order = open_line(CUSTOMER, agent)
+    CallRecord.objects.create(call_uuid="call-1", order=order, outcome="connected", dial_status="completed")
+
+    response = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert order.pin in content
+    assert "+14155550100" in content
+    assert "Masking" in content
+    assert "completed" in content
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?status__exact=assigned", "?line=live", "?line=closed", "?q=Alice", "?q=14156667777", "?o=2"],
+)
+def test_the_order_list_renders_with_filters_and_search(admin_client, proxy_number, agent, query):
+    order = open_line(CUSTOMER, agent, name="Alice")
+
+    response = admin_client.get("/admin/orders/order/" + query)
+
+    assert response.status_code == 200
+    shown = list(response.context["cl"].result_list)
+    assert shown == ([] if query == "?line=closed" else [order])
+
+
+def test_the_live_filter_separates_live_and_closed_lines(admin_client, proxy_number, agent):
+    live = open_line(CUSTOMER, agent)
+    closed = open_line("+14156667779", Agent.objects.create(name="Dave", phone="+14156667780"))
+    Order.objects.filter(pk=closed.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+
+    live_list = admin_client.get("/admin/orders/order/?line=live").context["cl"].result_list
+    closed_list = admin_client.get("/admin/orders/order/?line=closed").context["cl"].result_list
+
+    assert list(live_list) == [live]
+    assert list(closed_list) == [closed]
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [("mark_picked_up", "picked_up"), ("mark_delivered", "delivered"), ("cancel", "cancelled")],
+)
+def test_list_actions_change_the_status(admin_client, proxy_number, agent, action, status):
+    order = open_line(CUSTOMER, agent)
+
+    response = admin_client.post(
+        "/admin/orders/order/", {"action": action, "_selected_action": [order.pk]}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert any("1 order(s)" in message for message in messages_of(response))
+    order.refresh_from_db()
+    assert order.status == status
+    assert order.is_line_live == (status != "cancelled")
+
+
+def test_an_action_that_is_not_allowed_shows_an_error_not_a_500(admin_client, proxy_number, agent):
+    order = open_line(CUSTOMER, agent)
+    Order.objects.filter(pk=order.pk).update(status="cancelled")
+
+    response = admin_client.post(
+        "/admin/orders/order/", {"action": "mark_delivered", "_selected_action": [order.pk]}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert any("cannot be marked delivered" in message for message in messages_of(response))
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+
+
+def test_the_agent_list_shows_live_line_counts(admin_client, proxy_number, agent):
+    dave = Agent.objects.create(name="Dave", phone="+14156667780")
+    open_line(CUSTOMER, agent)
+    open_line("+14156667779", agent)
+    expired = open_line("+14156667781", dave)
+    Order.objects.filter(pk=expired.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+
+    response = admin_client.get("/admin/orders/agent/")
+
+    assert response.status_code == 200
+    counts = {a.name: a.live_lines for a in response.context["cl"].result_list}
+    assert counts == {"Bob": 2, "Dave": 0}
+
+
+def test_the_proxy_number_list_shows_live_line_counts(admin_client, proxy_number, agent):
+    spare = ProxyNumber.objects.create(number="+14155550199", label="spare", is_active=False)
+    open_line(CUSTOMER, agent)
+    open_line("+14156667779", agent)
+
+    response = admin_client.get("/admin/orders/proxynumber/?o=5")
+
+    assert response.status_code == 200
+    counts = {p.pk: p.live_lines for p in response.context["cl"].result_list}
+    assert counts == {proxy_number.pk: 2, spare.pk: 0}
+
+
+def test_adding_a_proxy_number_derives_its_country(admin_client):
+    response = admin_client.post("/admin/orders/proxynumber/add/", {"number": "+442071838750", "is_active": "on"})
+
+    assert response.status_code == 302
+    assert ProxyNumber.objects.get().country == "GB"
+
+
+def test_agent_autocomplete_finds_agents_by_name_in_name_order(admin_client, agent):
+    Agent.objects.create(name="Barbara", phone="+14156667780")
+    Agent.objects.create(name="Zed", phone="+14156667782")
+
+    response = admin_client.get(
+        "/admin/autocomplete/", {"term": "B", "app_label": "orders", "model_name": "order", "field_name": "agent"}
+    )
+
+    assert response.status_code == 200
+    assert [result["text"] for result in response.json()["results"]] == ["Barbara", "Bob"]
+
+
+def test_call_records_cannot_be_added_or_changed(admin_client, live_order):
+    record = CallRecord.objects.create(call_uuid="call-1", order=live_order, outcome="connected")
+
+    add = admin_client.get("/admin/voice/callrecord/add/")
+    change = admin_client.post(f"/admin/voice/callrecord/{record.pk}/change/", {"outcome": "rejected"})
+    delete = admin_client.post(f"/admin/voice/callrecord/{record.pk}/delete/", {"post": "yes"})
+    view = admin_client.get(f"/admin/voice/callrecord/{record.pk}/change/")
+    listing = admin_client.get("/admin/voice/callrecord/?outcome__exact=connected")
+
+    assert (add.status_code, change.status_code, delete.status_code) == (403, 403, 403)
+    assert view.status_code == 200
+    assert b'name="_save"' not in view.content
+    assert list(listing.context["cl"].result_list) == [record]
+    record.refresh_from_db()
+    assert record.outcome == "connected"
+
+
+@pytest.fixture
+def demo(db) -> None:
+    call_command("seed_demo")
+
+
+def test_the_call_simulator_shows_dial_xml_for_a_seeded_customer(admin_client, demo):
+    response = admin_client.get("/admin/call-simulator/", {"caller": "14156667777", "proxy_number": "14155550100"})
+
+    dial = simulated_xml(response).find("Dial")
+    assert dial.get("callerId") == "14155550100"
+    assert dial.find("Number").text == "14156667778"
+    assert not CallRecord.objects.exists()
+
+
+def test_the_call_simulator_shows_the_unknown_caller_answer(admin_client, demo):
+    response = admin_client.get("/admin/call-simulator/", {"caller": "14150001234", "proxy_number": "14155550100"})
+
+    root = simulated_xml(response)
+    assert root.find("Dial") is None
+    assert root.find("Hangup") is not None
+
+
+def test_the_call_simulator_shows_the_pin_answer(admin_client, demo):
+    order = Order.objects.get(reference="DEMO-1")
+
+    response = admin_client.get(
+        "/admin/call-simulator/", {"caller": "14156667778", "proxy_number": "14155550100", "digits": order.pin}
+    )
+
+    assert simulated_xml(response).find("Dial").find("Number").text == "14156667777"
+
+
+def test_the_call_simulator_form_without_input_shows_no_xml(admin_client, demo):
+    response = admin_client.get("/admin/call-simulator/")
+
+    assert response.status_code == 200
+    assert b'id="answer-xml"' not in response.content
+
+
+def test_the_call_simulator_refuses_bad_digits(admin_client, demo):
+    response = admin_client.get(
+        "/admin/call-simulator/", {"caller": "14156667777", "proxy_number": "14155550100", "digits": "12ab"}
+    )
+
+    assert response.status_code == 200
+    assert b'id="answer-xml"' not in response.content
+    assert "digits" in response.context["form"].errors
+
+
+def test_the_call_simulator_requires_a_staff_login(client, demo):
+    response = client.get("/admin/call-simulator/", {"caller": "14156667777", "proxy_number": "14155550100"})
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/?next=/admin/call-simulator/")
+    assert b"Dial" not in response.content
+
+
+def test_the_call_simulator_refuses_a_user_who_is_not_staff(client, demo):
+    client.force_login(User.objects.create_user("courier", password="pw"))
+
+    response = client.get("/admin/call-simulator/", {"caller": "14156667777", "proxy_number": "14155550100"})
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_the_admin_index_links_to_the_call_simulator(admin_client):
+    response = admin_client.get("/admin/")
+
+    assert response.status_code == 200
+    assert b'href="/admin/call-simulator/"' in response.content
+
+
+def change_form_as_the_browser_sends_it(response: HttpResponse) -> dict:
+    """The POST data of a rendered change form: its fields and its inline formsets."""
+    form = response.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        management = formset.management_form
+        data.update({management.add_prefix(name): management[name].value() for name in management.fields})
+        for child in formset.forms:
+            data.update({child.add_prefix(name): child[name].value() for name in child.fields})
+    return {name: ("" if value is None else value) for name, value in data.items()}
+
+
+def test_changing_the_agent_of_an_order_with_calls_keeps_its_calls(admin_client, proxy_number, agent):
+    order = open_line(CUSTOMER, agent)
+    CallRecord.objects.create(call_uuid="call-1", order=order, outcome="connected")
+    dave = Agent.objects.create(name="Dave", phone="+14156667780")
+    page = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
+    data = change_form_as_the_browser_sends_it(page)
+    assert data["calls-INITIAL_FORMS"] == 1
+
+    response = admin_client.post(f"/admin/orders/order/{order.pk}/change/", {**data, "agent": dave.pk})
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    order.refresh_from_db()
+    assert (order.agent, order.proxy_number) == (dave, proxy_number)
+    assert CallRecord.objects.get().order == order

@@ -1,0 +1,299 @@
+"""The V3 signature check every webhook goes through (voice/webhook.py)."""
+
+import secrets
+from unittest import mock
+from urllib.parse import urlencode
+
+import pytest
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+
+from voice.models import CallRecord
+from voice.webhook import expected_signature, has_valid_signature
+
+from .conftest import PROXY, call_params, plivo_signature, xml_of
+
+# Real vectors produced by Plivo's servers (shared/PLIVO.md).
+VECTOR_TOKEN = "Y2Q2ZDgxZmY5YWRiOTI5YmQ1Njg0MTAxZWIyOTc4"
+VECTOR_NONCE = "31627761595286130198"
+VECTOR_HOST = "https://plivobin.non-prod.plivops.com"
+VECTOR_PATH = "/api/v1/validate_signature03.xml"
+VECTOR_PARAMS = {
+    "Direction": "outbound",
+    "From": "19792014278",
+    "ALegUUID": "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36",
+    "SessionStart": "2020-04-08 11:34:33.238707",
+    "BillRate": "0.002",
+    "ParentAuthID": "MANWVLYTK4ZWU1YTY4QA",
+    "To": "sip:PlivoSignature382029104058171078704104@phone-qa.voice.plivodev.com",
+    "RequestUUID": "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36",
+    "ALegRequestUUID": "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36",
+    "CallUUID": "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36",
+    "SIP-H-To": "<sip:PlivoSignature382029104058171078704104@52.9.11.55;transport=udp>;tag=1",
+    "CallStatus": "in-progress",
+    "Event": "StartApp",
+}
+VECTORS = [
+    ("POST", VECTOR_PATH + "/?a=b&c=d", "k7Pusd4OxCIjR5IfA9iedDNu/h/gbdYqdzG/MiYtd1c="),
+    ("POST", VECTOR_PATH, "iAjE5QqI37mbkYe4w3jTMudqEzbDufdqi7sYwTu64e0="),
+    ("GET", VECTOR_PATH, "i/MQsaQSAd6fiKhOh2qeeeLHZ9faldADSb3/7+Akfbc="),
+    ("GET", VECTOR_PATH + "/?a=b&c=d", "UBq8jAtd32wR8EK9VgxbBn4n5rpI/l1H9iN4WfSEHFQ="),
+]
+
+
+def signed_headers(signature: str, nonce: str) -> dict[str, str]:
+    return {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}
+
+
+@pytest.mark.parametrize(("method", "path", "signature"), VECTORS)
+def test_expected_signature_matches_plivos_real_vectors(method, path, signature):
+    params = {key: [value] for key, value in VECTOR_PARAMS.items()}
+
+    computed = expected_signature(method, VECTOR_HOST + path, params, VECTOR_NONCE, VECTOR_TOKEN)
+
+    assert computed == signature.encode()
+
+
+@pytest.mark.parametrize(("method", "path", "signature"), VECTORS)
+def test_the_test_signer_matches_plivos_real_vectors(method, path, signature):
+    computed = plivo_signature(
+        VECTOR_HOST + path, VECTOR_NONCE, method=method, params=VECTOR_PARAMS, token=VECTOR_TOKEN
+    )
+
+    assert computed == signature
+
+
+@pytest.mark.parametrize(("method", "path", "signature"), VECTORS)
+def test_it_accepts_plivos_real_vectors_as_django_requests(settings, method, path, signature):
+    settings.PUBLIC_BASE_URL = VECTOR_HOST
+    settings.PLIVO_AUTH_TOKEN = VECTOR_TOKEN
+    factory = RequestFactory(headers=signed_headers(signature, VECTOR_NONCE))
+    if method == "GET":
+        separator = "&" if "?" in path else "?"
+        request = factory.get(path + separator + urlencode(VECTOR_PARAMS))
+    else:
+        request = factory.post(path, urlencode(VECTOR_PARAMS), content_type="application/x-www-form-urlencoded")
+
+    assert has_valid_signature(request)
+
+
+@pytest.mark.parametrize(("method", "path", "signature"), VECTORS)
+def test_it_rejects_plivos_real_vectors_with_another_token(settings, method, path, signature):
+    settings.PUBLIC_BASE_URL = VECTOR_HOST
+    settings.PLIVO_AUTH_TOKEN = "some-other-auth-token"
+    factory = RequestFactory(headers=signed_headers(signature, VECTOR_NONCE))
+    if method == "GET":
+        separator = "&" if "?" in path else "?"
+        request = factory.get(path + separator + urlencode(VECTOR_PARAMS))
+    else:
+        request = factory.post(path, urlencode(VECTOR_PARAMS), content_type="application/x-www-form-urlencoded")
+
+    assert not has_valid_signature(request)
+
+
+def post_with(client: Client, path: str, data: dict, headers: dict[str, str]) -> HttpResponse:
+    return client.post(path, data=urlencode(data), content_type="application/x-www-form-urlencoded", headers=headers)
+
+
+def sign(path: str, data: dict, nonce: str, **kwargs) -> str:
+    return plivo_signature("http://masking.example.com" + path, nonce, params=data, **kwargs)
+
+
+def test_it_accepts_a_signed_post(plivo, live_order):
+    data = call_params("14156667777", call_uuid="signed-post")
+
+    response = plivo.signed_post("/voice/answer/", data)
+
+    assert xml_of(response).find("Dial") is not None
+    assert CallRecord.objects.filter(call_uuid="signed-post").exists()
+
+
+def test_it_accepts_a_signed_get(plivo, live_order):
+    response = plivo.signed_get("/voice/answer/", call_params("14156667777", call_uuid="signed-get"))
+
+    assert xml_of(response).find("Dial") is not None
+    assert CallRecord.objects.filter(call_uuid="signed-get").exists()
+
+
+def test_it_rejects_an_unsigned_post(client, live_order):
+    response = client.post("/voice/answer/", call_params("14156667777", call_uuid="unsigned"))
+
+    assert response.status_code == 403
+    assert not CallRecord.objects.exists()
+
+
+def test_it_rejects_an_unsigned_get(client, live_order):
+    response = client.get("/voice/answer/", call_params("14156667777"))
+
+    assert response.status_code == 403
+    assert not CallRecord.objects.exists()
+
+
+def test_it_rejects_a_tampered_body(client, live_order):
+    data = call_params("14156667777")
+    nonce = secrets.token_hex(10)
+    signature = sign("/voice/answer/", data, nonce)
+    data["From"] = "14156667778"
+
+    response = post_with(client, "/voice/answer/", data, signed_headers(signature, nonce))
+
+    assert response.status_code == 403
+    assert not CallRecord.objects.exists()
+
+
+def test_it_rejects_a_tampered_get_query(client, live_order):
+    data = call_params("14156667777")
+    query = urlencode(data)
+    nonce = secrets.token_hex(10)
+    signature = plivo_signature("http://masking.example.com/voice/answer/?" + query, nonce, method="GET")
+    tampered = query.replace("14156667777", "14156667778")
+
+    response = client.get("/voice/answer/?" + tampered, headers=signed_headers(signature, nonce))
+
+    assert response.status_code == 403
+    assert not CallRecord.objects.exists()
+
+
+def test_it_rejects_a_signature_made_with_another_token(client, live_order):
+    data = call_params("14156667777")
+    nonce = secrets.token_hex(10)
+    signature = sign("/voice/answer/", data, nonce, token="not-our-token")
+
+    response = post_with(client, "/voice/answer/", data, signed_headers(signature, nonce))
+
+    assert response.status_code == 403
+
+
+def test_it_rejects_a_signature_for_another_nonce(client, live_order):
+    data = call_params("14156667777")
+    signature = sign("/voice/answer/", data, "nonce-one")
+
+    response = post_with(client, "/voice/answer/", data, signed_headers(signature, "nonce-two"))
+
+    assert response.status_code == 403
+
+
+def test_it_rejects_a_request_without_a_nonce(client, live_order):
+    data = call_params("14156667777")
+    signature = sign("/voice/answer/", data, "a-nonce")
+
+    response = post_with(client, "/voice/answer/", data, {"X-Plivo-Signature-V3": signature})
+
+    assert response.status_code == 403
+    assert not CallRecord.objects.exists()
+
+
+def test_it_rejects_a_signature_for_the_https_url_when_plivo_calls_http(client, live_order):
+    data = call_params("14156667777")
+    nonce = secrets.token_hex(10)
+    signature = plivo_signature("https://masking.example.com/voice/answer/", nonce, params=data)
+
+    response = post_with(client, "/voice/answer/", data, signed_headers(signature, nonce))
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("separator", [",", ", ", " , "])
+def test_it_accepts_one_good_signature_among_several(client, live_order, separator):
+    data = call_params("14156667777", call_uuid="several")
+    nonce = secrets.token_hex(10)
+    good = sign("/voice/answer/", data, nonce)
+    old = sign("/voice/answer/", data, nonce, token="rotated-out-token")
+
+    response = post_with(client, "/voice/answer/", data, signed_headers(old + separator + good, nonce))
+
+    assert xml_of(response).find("Dial") is not None
+    assert CallRecord.objects.filter(call_uuid="several").exists()
+
+
+def test_it_rejects_several_signatures_when_none_matches(client, live_order):
+    data = call_params("14156667777")
+    nonce = secrets.token_hex(10)
+    first = sign("/voice/answer/", data, nonce, token="token-a")
+    second = sign("/voice/answer/", data, nonce, token="token-b")
+
+    response = post_with(client, "/voice/answer/", data, signed_headers(f"{first}, {second}", nonce))
+
+    assert response.status_code == 403
+
+
+def test_it_accepts_the_main_account_signature_header(client, live_order):
+    data = call_params("14156667777")
+    nonce = secrets.token_hex(10)
+    headers = {"X-Plivo-Signature-Ma-V3": sign("/voice/answer/", data, nonce), "X-Plivo-Signature-V3-Nonce": nonce}
+
+    response = post_with(client, "/voice/answer/", data, headers)
+
+    assert xml_of(response).find("Dial") is not None
+
+
+def test_it_checks_the_query_string_of_a_post(plivo, live_order):
+    # The PIN prompt's action URL carries ?attempt=N, which Plivo signs too.
+    response = plivo.signed_post("/voice/pin/?attempt=2", call_params("14156667777", Digits=live_order.pin))
+
+    assert xml_of(response).find("Dial") is not None
+
+
+def test_it_rejects_a_post_whose_query_string_was_changed(client, live_order):
+    data = call_params("14156667777", Digits="0000")
+    nonce = secrets.token_hex(10)
+    signature = sign("/voice/pin/?attempt=1", data, nonce)
+
+    response = post_with(client, "/voice/pin/?attempt=3", data, signed_headers(signature, nonce))
+
+    assert response.status_code == 403
+
+
+def test_it_rejects_a_non_ascii_query_string_without_crashing(client, live_order):
+    nonce = secrets.token_hex(10)
+    headers = signed_headers("bm90IGEgc2lnbmF0dXJl", nonce)
+
+    response = client.get("/voice/answer/?From=%E2%98%8E&To=" + PROXY.lstrip("+"), headers=headers)
+
+    assert response.status_code == 403
+    assert not CallRecord.objects.exists()
+
+
+def test_a_request_the_sdk_cannot_sign_is_rejected_not_a_500(plivo, live_order, caplog):
+    with mock.patch("voice.webhook.expected_signature", side_effect=UnicodeEncodeError("ascii", "☎", 0, 1, "bad")):
+        response = plivo.signed_post("/voice/answer/", call_params("14156667777"))
+
+    assert response.status_code == 403
+    assert "could not compute a Plivo signature" in caplog.text
+    assert not CallRecord.objects.exists()
+
+
+def test_it_rejects_everything_when_no_auth_token_is_configured(settings, client, live_order):
+    settings.PLIVO_AUTH_TOKEN = ""
+    data = call_params("14156667777")
+    nonce = secrets.token_hex(10)
+    signature = sign("/voice/answer/", data, nonce, token="")
+
+    response = post_with(client, "/voice/answer/", data, signed_headers(signature, nonce))
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/voice/answer/", "/voice/pin/", "/voice/dial-status/", "/voice/hangup/"])
+def test_every_webhook_rejects_an_unsigned_post(client, path):
+    response = client.post(path, call_params("14156667777"))
+
+    assert response.status_code == 403
+
+
+def test_it_checks_signatures_even_in_debug(settings, client, live_order):
+    settings.DEBUG = True
+
+    response = client.post("/voice/answer/", call_params("14156667777"))
+
+    assert response.status_code == 403
+
+
+def test_it_skips_the_check_when_validation_is_switched_off(settings, client, live_order):
+    settings.PLIVO_VALIDATE_SIGNATURES = False
+
+    response = client.post("/voice/answer/", call_params("14156667777", call_uuid="unsigned-ok"))
+
+    dial = xml_of(response).find("Dial")
+    assert dial.find("Number").text == "14156667778"
+    assert CallRecord.objects.get(call_uuid="unsigned-ok").outcome == "connected"
