@@ -18,7 +18,13 @@ from .conftest import CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
 
-INLINE = {"calls-TOTAL_FORMS": "0", "calls-INITIAL_FORMS": "0", "calls-MIN_NUM_FORMS": "0", "calls-MAX_NUM_FORMS": "0"}
+# The order page lists its calls and messages as read-only inlines, whose
+# management forms a browser posts back.
+INLINE = {
+    f"{prefix}-{name}": "0"
+    for prefix in ("calls", "messages")
+    for name in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS")
+}
 
 
 def order_form(**fields) -> dict:

@@ -104,6 +104,10 @@ def test_healthz_answers_ok_when_the_database_answers(client, db):
     assert response.content == b"ok\n"
 
 
+def test_healthz_answers_a_load_balancers_head_probe(client, db):
+    assert client.head("/healthz").status_code == 200
+
+
 def test_healthz_answers_503_when_the_database_does_not(client, db, caplog):
     broken = mock.Mock()
     broken.cursor.side_effect = OperationalError("connection refused")

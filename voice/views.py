@@ -2,7 +2,7 @@ import logging
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from . import calls, messages, xml
 from .webhook import plivo_webhook
@@ -50,7 +50,7 @@ def message(request: HttpRequest) -> str:
     return messages.relay(request.POST)
 
 
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
     try:
         with connection.cursor() as cursor:
