@@ -64,7 +64,12 @@ def assign_agent(order: Order, agent: Agent, *, now: datetime | None = None) -> 
     now = now or timezone.now()
     with transaction.atomic():
         # The row lock serialises two staff members assigning the same order.
-        order = Order.objects.select_for_update(of=("self",)).select_related("proxy_number").get(pk=order.pk)
+        # No select_related: when this waits for a concurrent assignment,
+        # Postgres re-reads the locked order row but keeps the joined proxy
+        # number as it was before the wait (NULL for a fresh order), so the
+        # order came back with a proxy_number_id and proxy_number None. The
+        # proxy number is read after the lock instead.
+        order = Order.objects.select_for_update().get(pk=order.pk)
         validate_assignment(order, agent)
         if order.agent_id == agent.pk and order.is_line_live:
             return order
