@@ -47,7 +47,9 @@ class Command(BaseCommand):
                 )
                 finished = order.status in (Order.Status.DELIVERED, Order.Status.CANCELLED)
                 if finished or order.proxy_number_id not in (None, proxy.pk):
-                    # Rerunning the demo brings a finished or moved order back to life.
+                    # Rerunning the demo brings a finished or moved order back to
+                    # life, with its customer restored in case it was purged.
+                    order.customer_name, order.customer_phone = customer_name, customer_phone
                     order.status = Order.Status.PLACED
                     order.masking_expires_at = None
                     order.proxy_number = None
