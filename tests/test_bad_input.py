@@ -24,6 +24,7 @@ from orders import services
 from orders.models import Agent, Order, ProxyNumber
 from voice.webhook import NONCE_HEADER, expected_signature
 
+from .admin_forms import admin_post_data
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY
 
 pytestmark = pytest.mark.django_db
@@ -283,3 +284,47 @@ def test_post_only_webhooks_refuse_get(plivo, path):
     response = plivo.signed_get(path, {"CallUUID": "call-1"})
 
     assert response.status_code == 405
+
+
+# The admin's forms: a number staff mistype is refused with a sentence, not stored.
+
+ADMIN_FORMS = {
+    "order": ("/admin/orders/order/add/", "customer_phone", {"customer_name": "Alice", "reference": "BAD1"}, Order),
+    "agent": ("/admin/orders/agent/add/", "phone", {"name": "Bob", "is_active": "on"}, Agent),
+    "proxy number": ("/admin/orders/proxynumber/add/", "number", {"is_active": "on"}, ProxyNumber),
+}
+
+
+@pytest.mark.parametrize("form_name", ADMIN_FORMS)
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "12345",
+        "not a number",
+        "+1 415 666 77777 7",
+        "020 7946 0958",  # a London number written nationally: no region says it is British
+        "+999 1234 5678",
+        "1" * 40,
+    ],
+)
+def test_admin_forms_refuse_an_invalid_or_unplaceable_phone_number(admin_client, form_name, typed):
+    url, field, other_fields, model = ADMIN_FORMS[form_name]
+
+    response = admin_client.post(url, admin_post_data(admin_client.get(url), **other_fields, **{field: typed}))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors[field]
+    assert errors == ["Enter a valid phone number (e.g. (201) 555-0123) or a number with an international call prefix."]
+    assert not model.objects.exists()
+
+
+@pytest.mark.parametrize("form_name", ADMIN_FORMS)
+def test_admin_forms_read_a_national_number_in_the_default_region(admin_client, form_name):
+    url, field, other_fields, model = ADMIN_FORMS[form_name]
+
+    response = admin_client.post(
+        url, admin_post_data(admin_client.get(url), **other_fields, **{field: "(415) 666-7777"})
+    )
+
+    assert response.status_code == 302
+    assert str(getattr(model.objects.get(), field)) == "+14156667777"

@@ -14,22 +14,13 @@ from orders.models import Agent, Order, ProxyNumber
 from orders.routing import Action, resolve, resolve_pin
 from voice.models import CallRecord
 
+from .admin_forms import admin_post_data
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params
 
 pytestmark = pytest.mark.django_db
 
 SECOND_AGENT_PHONE = "+14156667790"
 STRANGER = "+14156660000"
-
-
-def admin_post_data(response, **fields) -> dict:
-    """The admin change form as the browser would post it, with ``fields`` changed."""
-    form = response.context["adminform"].form
-    data = {name: form[name].value() or "" for name in form.fields if name in form.base_fields}
-    for inline in response.context["inline_admin_formsets"]:
-        management = inline.formset.management_form
-        data.update({management.add_prefix(name): management[name].value() for name in management.fields})
-    return {**data, **fields}
 
 
 def assign_in_admin(admin_client, order: Order, agent: Agent) -> None:
