@@ -19,7 +19,10 @@ class LiveLinesMixin:
         return obj.live_lines
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return _with_live_lines(super().get_queryset(request))
+        # The aggregate makes Django drop Meta.ordering; the agent autocomplete
+        # paginates this queryset and needs a stable order (unordered, it
+        # warned on every keystroke and could repeat or skip agents).
+        return _with_live_lines(super().get_queryset(request)).order_by(*self.model._meta.ordering, "pk")
 
 
 @admin.register(Agent)

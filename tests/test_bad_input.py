@@ -328,3 +328,15 @@ def test_admin_forms_read_a_national_number_in_the_default_region(admin_client, 
 
     assert response.status_code == 302
     assert str(getattr(model.objects.get(), field)) == "+14156667777"
+
+
+def test_the_agent_autocomplete_lists_matching_agents_in_name_order(admin_client, agent):
+    Agent.objects.create(name="Alice Rider", phone="+14156667791")
+    Agent.objects.create(name="Zed Walker", phone="+14156667792")
+    query = {"app_label": "orders", "model_name": "order", "field_name": "agent"}
+
+    everyone = admin_client.get("/admin/autocomplete/", query)
+    search = admin_client.get("/admin/autocomplete/", {**query, "term": "Bob"})
+
+    assert [r["text"] for r in everyone.json()["results"]] == ["Alice Rider", "Bob", "Zed Walker"]
+    assert [r["text"] for r in search.json()["results"]] == ["Bob"]
