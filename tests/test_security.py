@@ -54,6 +54,15 @@ def test_without_the_plivo_token_the_deploy_check_warns_about_that_alone():
     assert "PLIVO_AUTH_TOKEN is not set" in result.stderr
 
 
+def test_the_deploy_check_fails_when_webhook_signatures_are_switched_off():
+    env = {**PRODUCTION, "PLIVO_AUTH_TOKEN": "token", "PLIVO_VALIDATE_SIGNATURES": "false"}
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+
+    assert result.returncode != 0
+    assert re.findall(r"\((\w+\.\w+)\)", result.stderr) == ["voice.W002"]
+
+
 @pytest.mark.parametrize("secret_key", [None, ""])
 def test_start_up_fails_clearly_without_a_secret_key_when_debug_is_off(secret_key):
     env = {**PRODUCTION, "SECRET_KEY": secret_key}
