@@ -4,6 +4,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -13,9 +14,15 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
-# Without DEBUG the key must come from the environment; a missing key is an
-# ImproperlyConfigured error at start-up, not a silently shared default.
-SECRET_KEY = env.str("SECRET_KEY") if not DEBUG else env.str("SECRET_KEY", default="insecure-development-key")
+# Without DEBUG the key must come from the environment; a missing or empty key
+# (.env.example ships "SECRET_KEY=") is an ImproperlyConfigured error at
+# start-up, not a silently shared default.
+SECRET_KEY = env.str("SECRET_KEY", default="") or ("insecure-development-key" if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. It is required whenever DEBUG is off: set it to a long random string, e.g. "
+        "the output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
 _public = urlsplit(PUBLIC_BASE_URL)

@@ -14,11 +14,12 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, Count, Exists, OuterRef, Q, Value, When
+from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from .models import Agent, Order, ProxyNumber, live_orders
 from .phones import redact
+from .signals import purging_personal_data
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,19 @@ def assign_agent(order: Order, agent: Agent, *, now: datetime | None = None) -> 
     now = now or timezone.now()
     with transaction.atomic():
         # The row lock serialises two staff members assigning the same order.
-        # No select_related: when the lock had to wait, Postgres re-reads the
-        # locked row but not the joined one, so a number the other assignment
-        # just set came back as None.
+        # No select_related: when this waits for a concurrent assignment,
+        # Postgres re-reads the locked order row but keeps the joined proxy
+        # number as it was before the wait (NULL for a fresh order), so the
+        # order came back with a proxy_number_id and proxy_number None. The
+        # proxy number is read after the lock instead.
         order = Order.objects.select_for_update().get(pk=order.pk)
+        if not order.customer_phone:
+            # A purged order has no one left to connect; it must never open a line.
+            raise ValidationError(
+                "Order %(reference)s has no customer phone number (its personal data was purged).",
+                code="purged",
+                params={"reference": order.reference},
+            )
         validate_assignment(order, agent)
         if order.agent_id == agent.pk and order.is_line_live:
             return order
@@ -239,3 +249,41 @@ def sync_pool(rented: Mapping[str, str]) -> PoolSync:
         len(result.left_inactive),
     )
     return result
+
+
+def closed_orders(cutoff: datetime) -> QuerySet[Order]:
+    """Orders delivered or cancelled whose line closed before ``cutoff``.
+
+    A cancelled order that never had a line counts from its last change.
+    """
+    return Order.objects.filter(status__in=[Status.DELIVERED, Status.CANCELLED]).filter(
+        Q(masking_expires_at__lt=cutoff) | Q(masking_expires_at__isnull=True, updated_at__lt=cutoff)
+    )
+
+
+def purge_personal_data(*, older_than: timedelta, now: datetime | None = None) -> dict[str, int]:
+    """Scrub customer names and numbers from orders closed longer than ``older_than``.
+
+    Status, timestamps, agent and proxy number stay, so counts and durations
+    still add up. Scrubbed values are empty strings: no phone number parses
+    to one, so routing can never match a purged order, and assign_agent
+    refuses to reopen one. Rerunning scrubs nothing new.
+
+    Other apps keep personal data about orders too (voice keeps callers'
+    numbers in its call log) but orders must not import them: they receive
+    ``signals.purging_personal_data`` in the same transaction and report what
+    they scrubbed. Returns counts by kind, e.g. {"orders": 2, "call records": 5}.
+    """
+    cutoff = (now or timezone.now()) - older_than
+    orders = closed_orders(cutoff)
+    with transaction.atomic():
+        counts: dict[str, int] = {}
+        for _receiver, scrubbed in purging_personal_data.send(sender=Order, orders=orders, cutoff=cutoff):
+            counts.update(scrubbed or {})
+        # update(), not save(): updated_at keeps the closing time the cutoff is measured from.
+        counts = {
+            "orders": orders.exclude(customer_name="", customer_phone="").update(customer_name="", customer_phone=""),
+            **counts,
+        }
+    logger.info("purged personal data closed before %s: %s", cutoff.isoformat(), counts)
+    return counts

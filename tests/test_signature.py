@@ -259,7 +259,7 @@ def test_a_request_the_sdk_cannot_sign_is_rejected_not_a_500(plivo, live_order, 
         response = plivo.signed_post("/voice/answer/", call_params("14156667777"))
 
     assert response.status_code == 403
-    assert "could not compute a Plivo signature" in caplog.text
+    assert "could not check the Plivo signature" in caplog.text
     assert not CallRecord.objects.exists()
 
 

@@ -5,4 +5,9 @@ class VoiceConfig(AppConfig):
     name = "voice"
 
     def ready(self) -> None:
+        from orders.signals import purging_personal_data
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .privacy import scrub_call_records
+
+        purging_personal_data.connect(scrub_call_records, dispatch_uid="voice.scrub_call_records")

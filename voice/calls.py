@@ -30,7 +30,9 @@ def xml_for(route: Route, *, attempt: int = 1) -> str:
 
 
 def _short(value: object, length: int) -> str:
-    return str(value or "")[:length]
+    # Postgres text cannot hold NUL; a webhook field with one would turn a
+    # routable call into an error.
+    return str(value or "").replace("\x00", "")[:length]
 
 
 def answer(params: Mapping[str, str]) -> str:
@@ -40,13 +42,13 @@ def answer(params: Mapping[str, str]) -> str:
         route.action, Outcome.UNKNOWN
     )
     logger.info("call from %s to %s: %s", redact(route.caller), redact(route.proxy_number), route.action)
-    call_uuid = params.get("CallUUID", "")
+    call_uuid = _short(params.get("CallUUID"), 64)
     if call_uuid:
         # One INSERT … ON CONFLICT DO NOTHING: a retried answer keeps the first row.
         CallRecord.objects.bulk_create(
             [
                 CallRecord(
-                    call_uuid=_short(call_uuid, 64),
+                    call_uuid=call_uuid,
                     order=route.order,
                     caller_role=route.role,
                     from_number=route.caller or _short(params.get("From"), 64),
@@ -124,10 +126,11 @@ def _seconds(value: object) -> int | None:
 
 def _update(call_uuid: str, params: Mapping[str, str], **fields: object) -> None:
     """Complete the call's record, creating it if this callback came first."""
+    call_uuid = _short(call_uuid, 64)
     if not call_uuid:
         return
     CallRecord.objects.update_or_create(
-        call_uuid=_short(call_uuid, 64),
+        call_uuid=call_uuid,
         defaults=fields,
         create_defaults={
             "from_number": to_e164(params.get("From", "")) or _short(params.get("From"), 64),

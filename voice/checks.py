@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 from orders.phones import to_e164
 
@@ -39,3 +39,18 @@ def check_voice_settings(app_configs, **kwargs) -> list[Error | Warning]:
             )
         )
     return problems
+
+
+@register(Tags.security, deploy=True)
+def check_signatures_on_in_production(app_configs, **kwargs) -> list[Warning]:
+    """Part of ``check --deploy``: an open webhook lets anyone place calls on the business's numbers."""
+    if settings.PLIVO_VALIDATE_SIGNATURES:
+        return []
+    return [
+        Warning(
+            "PLIVO_VALIDATE_SIGNATURES is off: anyone who finds the webhook URLs can route calls through "
+            "your proxy numbers and read who is connected to whom.",
+            hint="Remove PLIVO_VALIDATE_SIGNATURES (it defaults to true) and set PLIVO_AUTH_TOKEN.",
+            id="voice.W002",
+        )
+    ]

@@ -66,6 +66,22 @@ def has_valid_v2_signature(request: HttpRequest) -> bool:
 
 
 def has_valid_signature(request: HttpRequest) -> bool:
+    """True when the request carries a valid Plivo V3 signature; never raises.
+
+    Anything that stops us from computing the signature (the SDK raises on a
+    non-ASCII query string; Django raises on a body it refuses to parse, such
+    as too many fields) means the request cannot be shown to come from Plivo.
+    """
+    try:
+        return _has_valid_signature(request)
+    except Exception as error:
+        # Only the exception's type: its text may quote the URL, and the URL
+        # may hold phone numbers.
+        logger.warning("could not check the Plivo signature of %s (%s)", request.path, type(error).__name__)
+        return False
+
+
+def _has_valid_signature(request: HttpRequest) -> bool:
     nonce = request.headers.get(NONCE_HEADER)
     offered = [request.headers[name] for name in SIGNATURE_HEADERS if request.headers.get(name)]
     token = settings.PLIVO_AUTH_TOKEN
@@ -75,14 +91,10 @@ def has_valid_signature(request: HttpRequest) -> bool:
     # and scheme can differ, so the public base is the source of truth.
     url = settings.PUBLIC_BASE_URL + request.get_full_path()
     params = dict(request.POST.lists()) if request.method == "POST" else {}
-    try:
-        expected = expected_signature(request.method, url, params, nonce, token)
-    except Exception:
-        # The SDK chokes on some inputs (non-ASCII query strings); a request
-        # we cannot even sign for is not from Plivo.
-        logger.warning("could not compute a Plivo signature for %s", request.path, exc_info=True)
-        return False
-    candidates = (sig.strip().encode() for header in offered for sig in header.split(","))
+    expected = expected_signature(request.method, url, params, nonce, token)
+    # Headers are latin-1 in WSGI; a character outside ASCII cannot be in a
+    # base64 signature, and compare_digest refuses non-ASCII str.
+    candidates = (sig.strip().encode("utf-8") for header in offered for sig in header.split(","))
     # compare every candidate so timing does not reveal which one matched
     return any([hmac.compare_digest(expected, candidate) for candidate in candidates])
 

@@ -51,6 +51,8 @@ class Command(BaseCommand):
                     # The order is put on the demo number first because assign_agent
                     # keeps the number an order has; left to allocation, the demo
                     # could land on another number of the pool.
+                    # The customer is restored in case the order was purged.
+                    order.customer_name, order.customer_phone = customer_name, customer_phone
                     order.status = Order.Status.PLACED
                     order.masking_expires_at = None
                     order.proxy_number = proxy

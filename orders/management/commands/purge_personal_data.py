@@ -1,0 +1,29 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+
+from orders import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Scrub customer names and phone numbers from orders delivered or cancelled more than DAYS ago, and "
+        "callers' numbers from their call records; durations, outcomes and statuses stay. Rerunnable: run it "
+        "daily (see the data retention policy in README)."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            default=30,
+            metavar="DAYS",
+            help="Purge orders whose masked line closed more than DAYS days ago (default 30).",
+        )
+
+    def handle(self, *args, older_than: int, **options) -> str:
+        if older_than < 0:
+            raise CommandError("--older-than must be a number of days, zero or more.")
+        counts = services.purge_personal_data(older_than=timedelta(days=older_than))
+        summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
+        return f"Purged personal data closed more than {older_than} day(s) ago: {summary}."

@@ -1,0 +1,291 @@
+"""Partial failure: a lost database, retried and out-of-order Plivo callbacks.
+
+The database tests run the real app under gunicorn in a subprocess, bound to
+a free port on 127.0.0.1, so they see what Plivo would see over HTTP.
+"""
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from django.db import connection
+
+from voice import xml
+from voice.models import CallRecord
+
+from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, plivo_signature
+
+PROJECT = Path(__file__).resolve().parent.parent
+PUBLIC_BASE_URL = "http://masking.example.com"
+AUTH_TOKEN = "test-auth-token"
+
+on_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (set DATABASE_URL=postgres://…)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class App:
+    """The service under gunicorn, one sync worker, talking to ``database_url``."""
+
+    def __init__(self, database_url: str) -> None:
+        self.port = free_port()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            "PLIVO_AUTH_TOKEN": AUTH_TOKEN,
+            "DATABASE_URL": database_url,
+            # Keep the connection between requests, as production does, so a
+            # connection killed under the app is one it would reuse.
+            "CONN_MAX_AGE": "600",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            [sys.executable, "-m", "gunicorn", "numbermasking.wsgi:application"]
+            + ["--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--graceful-timeout", "2"],
+            cwd=PROJECT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._wait_until_listening()
+
+    def _wait_until_listening(self) -> None:
+        for _ in range(300):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            except OSError:
+                time.sleep(0.05)
+            else:
+                return
+        raise RuntimeError("gunicorn did not start listening")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stderr.close()
+
+    def request(self, path: str, data: dict | None = None) -> tuple[int, bytes]:
+        headers = {}
+        body = None
+        if data is not None:
+            nonce = secrets.token_hex(10)
+            signature = plivo_signature(PUBLIC_BASE_URL + path, nonce, params=data, token=AUTH_TOKEN)
+            headers = {
+                "X-Plivo-Signature-V3": signature,
+                "X-Plivo-Signature-V3-Nonce": nonce,
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
+            body = urlencode(data).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (our own local server)
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def answer(self, caller: str = CUSTOMER) -> tuple[int, bytes]:
+        return self.request("/voice/answer/", call_params(caller.lstrip("+")))
+
+
+@pytest.fixture
+def app_factory():
+    apps: list[App] = []
+
+    def start(database_url: str) -> App:
+        apps.append(App(database_url))
+        return apps[-1]
+
+    yield start
+    for app in apps:
+        app.stop()
+
+
+class Relay:
+    """A TCP forwarder standing in for the database's network path: "the database is back"."""
+
+    def __init__(self, port: int, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.sockets: list[socket.socket] = [self.listener]
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed by stop()
+            server = socket.create_connection(self.upstream)
+            self.sockets += [client, server]
+            for source, target in ((client, server), (server, client)):
+                thread = threading.Thread(target=self._pump, args=(source, target), daemon=True)
+                self.threads.append(thread)
+                thread.start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+def dialled_number(body: bytes) -> str | None:
+    number = ET.fromstring(body).find("Dial/Number")
+    return None if number is None else number.text
+
+
+def postgres_url(port: int, **options: str) -> str:
+    db = connection.settings_dict
+    query = f"?{urlencode(options)}" if options else ""
+    return f"postgres://{db['USER']}@127.0.0.1:{port}/{db['NAME']}{query}"
+
+
+def test_with_the_database_unreachable_calls_hear_the_apology_and_healthz_fails(app_factory):
+    app = app_factory(f"postgres://postgres@127.0.0.1:{free_port()}/nothing_listens_here")
+
+    status, body = app.answer()
+    health, _ = app.request("/healthz")
+
+    assert status == 200
+    assert body.decode() == xml.apology()
+    assert health == 503
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_service_recovers_by_itself_when_the_database_comes_back(app_factory, live_order):
+    port = free_port()
+    app = app_factory(postgres_url(port))
+    assert app.answer()[1].decode() == xml.apology()
+    assert app.request("/healthz")[0] == 503
+
+    db = connection.settings_dict
+    relay = Relay(port, (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    try:
+        status, body = app.answer()
+        health, _ = app.request("/healthz")
+    finally:
+        # gunicorn must let go of the test database before it is flushed.
+        app.stop()
+        relay.stop()
+
+    assert status == 200
+    assert dialled_number(body) == AGENT_PHONE.lstrip("+")
+    assert health == 200
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_service_reconnects_by_itself_after_its_connections_are_killed(app_factory, live_order):
+    db = connection.settings_dict
+    app_name = f"mask-faults-{secrets.token_hex(4)}"
+    app = app_factory(postgres_url(int(db["PORT"] or 5432), application_name=app_name))
+    assert dialled_number(app.answer()[1]) == AGENT_PHONE.lstrip("+")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [app_name])
+        killed = cursor.fetchall()
+    try:
+        after = [app.answer() for _ in range(3)]
+        health, _ = app.request("/healthz")
+    finally:
+        app.stop()
+
+    assert killed == [(True,)]
+    assert [(status, dialled_number(body)) for status, body in after] == [(200, AGENT_PHONE.lstrip("+"))] * 3
+    assert health == 200
+
+
+# Retried and out-of-order callbacks (Plivo retries; the network reorders).
+
+
+@pytest.fixture
+def errors_logged(caplog):
+    caplog.set_level(logging.WARNING)
+    return lambda: [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.django_db
+def test_a_retried_answer_routes_again_and_keeps_one_record(plivo, live_order, errors_logged):
+    params = call_params(CUSTOMER.lstrip("+"), call_uuid="retried")
+
+    first = plivo.signed_post("/voice/answer/", params)
+    second = plivo.signed_post("/voice/answer/", params)
+
+    assert first.content == second.content
+    assert dialled_number(second.content) == AGENT_PHONE.lstrip("+")
+    record = CallRecord.objects.get(call_uuid="retried")
+    assert record.order == live_order
+    assert record.outcome == "connected"
+    assert errors_logged() == []
+
+
+@pytest.mark.django_db
+def test_a_hangup_before_the_dial_status_still_completes_one_record(plivo, live_order, errors_logged):
+    plivo.signed_post("/voice/answer/", call_params(CUSTOMER.lstrip("+"), call_uuid="reordered"))
+    hangup = {"CallUUID": "reordered", "From": CUSTOMER, "To": PROXY, "Duration": "42", "BillDuration": "60"}
+
+    hung_up = plivo.signed_post("/voice/hangup/", {**hangup, "HangupCauseName": "Normal Hangup"})
+    dialled = plivo.signed_post("/voice/dial-status/", {"CallUUID": "reordered", "DialStatus": "completed"})
+    plivo.signed_post("/voice/hangup/", {**hangup, "HangupCauseName": "Normal Hangup"})  # and retried
+
+    assert hung_up.status_code == dialled.status_code == 200
+    record = CallRecord.objects.get(call_uuid="reordered")
+    assert (record.order, record.outcome, record.dial_status) == (live_order, "connected", "completed")
+    assert (record.hangup_cause, record.duration, record.bill_duration) == ("Normal Hangup", 42, 60)
+    assert record.ended_at is not None
+    assert errors_logged() == []
+
+
+@pytest.mark.django_db
+def test_a_hangup_for_a_call_never_answered_is_recorded_once(plivo, live_order, errors_logged):
+    params = {"CallUUID": "stray", "From": "14150000000", "To": PROXY, "Duration": "0", "HangupCause": "USER_BUSY"}
+
+    responses = [plivo.signed_post("/voice/hangup/", params) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    record = CallRecord.objects.get(call_uuid="stray")
+    assert (record.order, record.outcome, record.hangup_cause, record.duration) == (None, "unknown", "USER_BUSY", 0)
+    assert record.from_number == "+14150000000"
+    assert errors_logged() == []

@@ -1,0 +1,184 @@
+"""Personal numbers stay out of the logs, and go from the database when their time is up."""
+
+import logging
+import re
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.utils import timezone
+
+from orders import services
+from orders.models import Agent, Order, ProxyNumber
+from orders.routing import Action, resolve, resolve_pin
+from voice.models import CallRecord
+
+from .admin_forms import admin_post_data
+from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params
+
+pytestmark = pytest.mark.django_db
+
+SECOND_AGENT_PHONE = "+14156667790"
+STRANGER = "+14156660000"
+
+
+def assign_in_admin(admin_client, order: Order, agent: Agent) -> None:
+    url = f"/admin/orders/order/{order.pk}/change/"
+    response = admin_client.post(url, admin_post_data(admin_client.get(url), agent=agent.pk))
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+
+
+def test_a_full_call_leaves_no_phone_number_in_the_logs(admin_client, plivo, proxy_number, agent, caplog):
+    caplog.set_level(logging.DEBUG)
+    other_agent = Agent.objects.create(name="Carl", phone=SECOND_AGENT_PHONE)
+    first = Order.objects.create(customer_name="Alice", customer_phone=CUSTOMER)
+    second = Order.objects.create(customer_name="Alice", customer_phone=CUSTOMER)
+
+    # Staff assign two agents to the customer's orders on a one-number pool,
+    # so her call needs a PIN; then the whole call, a stranger, an agent.
+    assign_in_admin(admin_client, first, agent)
+    assign_in_admin(admin_client, second, other_agent)
+    second.refresh_from_db()
+    plivo.signed_post("/voice/answer/", call_params(CUSTOMER.lstrip("+"), call_uuid="c1"))
+    plivo.signed_post("/voice/pin/?attempt=1", {**call_params(CUSTOMER, call_uuid="c1"), "Digits": "0000"})
+    pin = plivo.signed_post("/voice/pin/?attempt=2", {**call_params(CUSTOMER, call_uuid="c1"), "Digits": second.pin})
+    plivo.signed_post("/voice/dial-status/", {"CallUUID": "c1", "DialStatus": "completed", "From": CUSTOMER})
+    plivo.signed_post("/voice/hangup/", {"CallUUID": "c1", "From": CUSTOMER, "To": PROXY, "Duration": "30"})
+    plivo.signed_post("/voice/answer/", call_params(STRANGER))
+    plivo.signed_get("/voice/answer/", call_params(AGENT_PHONE))
+    plivo.post("/voice/answer/", call_params(CUSTOMER))  # unsigned: rejected and logged
+
+    assert b"<Dial" in pin.content
+    assert CallRecord.objects.get(call_uuid="c1").dialled_number == SECOND_AGENT_PHONE
+    logged = "\n".join(logging.Formatter().format(record) for record in caplog.records)
+    assert "***" in logged  # numbers were logged, redacted
+    digits = re.sub(r"\D", "", logged)
+    for number in (CUSTOMER, AGENT_PHONE, SECOND_AGENT_PHONE, STRANGER):
+        national = number[2:]  # without +1
+        assert national not in digits, f"{number} appears in the logs"
+
+
+@pytest.fixture
+def old_and_recent_orders(proxy_number, agent):
+    """Two orders closed long ago (one with calls), one closed recently, one still live."""
+    long_ago = timezone.now() - timedelta(days=45)
+
+    delivered = services.assign_agent(Order.objects.create(customer_name="Old Alice", customer_phone=CUSTOMER), agent)
+    services.mark_delivered(delivered)
+    cancelled = Order.objects.create(customer_name="Old Carol", customer_phone="+14156667779")
+    services.cancel_order(cancelled)
+    Order.objects.filter(pk=delivered.pk).update(masking_expires_at=long_ago, updated_at=long_ago)
+    Order.objects.filter(pk=cancelled.pk).update(updated_at=long_ago)  # never had a line
+    CallRecord.objects.create(
+        call_uuid="old-call",
+        order=delivered,
+        caller_role="customer",
+        from_number=CUSTOMER,
+        proxy_number=PROXY,
+        dialled_number=AGENT_PHONE,
+        outcome="connected",
+        dial_status="completed",
+        hangup_cause="NORMAL_CLEARING",
+        duration=95,
+        bill_duration=120,
+        started_at=long_ago,
+        ended_at=long_ago,
+    )
+    CallRecord.objects.create(call_uuid="old-stranger", from_number=STRANGER, proxy_number=PROXY, started_at=long_ago)
+
+    recent = services.assign_agent(Order.objects.create(customer_name="Recent Ann", customer_phone=CUSTOMER), agent)
+    services.mark_delivered(recent)
+    CallRecord.objects.create(call_uuid="recent-call", order=recent, from_number=CUSTOMER, dialled_number=AGENT_PHONE)
+    live = services.assign_agent(Order.objects.create(customer_name="Live Liz", customer_phone="+14156667781"), agent)
+    return delivered, cancelled, recent, live
+
+
+def test_purge_scrubs_orders_closed_long_ago_and_their_calls(old_and_recent_orders, capsys):
+    delivered, cancelled, recent, live = old_and_recent_orders
+
+    call_command("purge_personal_data")
+
+    assert "2 orders, 2 call records" in capsys.readouterr().out
+    for order in (delivered, cancelled):
+        order.refresh_from_db()
+        assert (order.customer_name, str(order.customer_phone)) == ("", "")
+    assert (delivered.status, delivered.agent_id, delivered.proxy_number.number) == ("delivered", live.agent_id, PROXY)
+    call = CallRecord.objects.get(call_uuid="old-call")
+    assert (call.from_number, call.dialled_number) == ("", "")
+    assert (call.order, call.outcome, call.dial_status, call.duration, call.bill_duration, call.proxy_number) == (
+        delivered,
+        "connected",
+        "completed",
+        95,
+        120,
+        PROXY,
+    )
+    assert CallRecord.objects.get(call_uuid="old-stranger").from_number == ""
+
+
+def test_purge_leaves_recent_and_live_orders_alone(old_and_recent_orders):
+    _, _, recent, live = old_and_recent_orders
+
+    call_command("purge_personal_data", "--older-than", "30")
+
+    recent.refresh_from_db()
+    live.refresh_from_db()
+    assert (recent.customer_name, recent.customer_phone) == ("Recent Ann", CUSTOMER)
+    assert (live.customer_name, live.customer_phone) == ("Live Liz", "+14156667781")
+    assert CallRecord.objects.get(call_uuid="recent-call").from_number == CUSTOMER
+    assert resolve("14156667781", PROXY).action == Action.CONNECT
+
+
+def test_purge_can_be_rerun_and_then_finds_nothing(old_and_recent_orders, capsys):
+    call_command("purge_personal_data")
+
+    call_command("purge_personal_data")
+
+    assert capsys.readouterr().out.splitlines()[-1].endswith("0 orders, 0 call records.")
+    assert Order.objects.filter(customer_phone="").count() == 2
+
+
+def test_purge_with_a_shorter_period_reaches_recent_orders(old_and_recent_orders):
+    _, _, recent, _ = old_and_recent_orders
+    Order.objects.filter(pk=recent.pk).update(masking_expires_at=timezone.now() - timedelta(days=2))
+
+    call_command("purge_personal_data", "--older-than", "1")
+
+    recent.refresh_from_db()
+    assert recent.customer_phone == ""
+
+
+def test_a_purged_order_is_never_routed_or_reopened(old_and_recent_orders, agent):
+    delivered, *_ = old_and_recent_orders
+    call_command("purge_personal_data")
+    delivered.refresh_from_db()
+    Order.objects.filter(pk=delivered.pk).update(status=Order.Status.PLACED)
+
+    with pytest.raises(ValidationError, match="personal data was purged"):
+        services.assign_agent(delivered, agent)
+
+    delivered.refresh_from_db()
+    assert not delivered.is_line_live
+    # The agent still has other orders on the number; the purged one is not among them.
+    assert resolve_pin(AGENT_PHONE, PROXY, delivered.pin).order != delivered
+    assert resolve("", PROXY).action == Action.UNKNOWN
+
+
+def test_seed_demo_restores_demo_customers_after_a_purge(db):
+    call_command("seed_demo")
+    for order in Order.objects.all():
+        services.cancel_order(order)
+    call_command("purge_personal_data", "--older-than", "0")
+    assert Order.objects.filter(customer_phone="").count() == 3
+
+    call_command("seed_demo")
+
+    demo = Order.objects.get(reference="DEMO-1")
+    assert (demo.customer_phone, demo.is_line_live) == ("+14156667777", True)
+    assert resolve("14156667777", str(ProxyNumber.objects.get().number)).order == demo
+
+
+def test_purge_refuses_a_negative_period(db):
+    with pytest.raises(Exception, match="zero or more"):
+        call_command("purge_personal_data", "--older-than", "-1")
