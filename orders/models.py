@@ -65,7 +65,7 @@ class Order(models.Model):
     proxy_number = models.ForeignKey(
         ProxyNumber, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
-    pin = models.CharField(max_length=8, blank=True)
+    pin = models.CharField("PIN", max_length=8, blank=True)
     masking_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

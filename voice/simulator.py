@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from lxml import etree
 
 from . import calls
 
@@ -17,12 +18,17 @@ class CallSimulatorForm(forms.Form):
     )
 
 
+def _pretty(answer: str) -> str:
+    # One line is what Plivo gets; staff read it indented.
+    return etree.tostring(etree.fromstring(answer.encode()), pretty_print=True, encoding="unicode")
+
+
 def call_simulator(request: HttpRequest) -> HttpResponse:
     form = CallSimulatorForm(request.GET or None)
     answer_xml = None
     if form.is_valid():
         data = form.cleaned_data
-        answer_xml = calls.simulate(data["caller"], data["proxy_number"], data["digits"])
+        answer_xml = _pretty(calls.simulate(data["caller"], data["proxy_number"], data["digits"]))
     context = {
         **admin.site.each_context(request),
         "title": "Call simulator",
