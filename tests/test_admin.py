@@ -37,7 +37,7 @@ def messages_of(response: HttpResponse) -> list[str]:
 
 def simulated_xml(response: HttpResponse) -> ET.Element:
     assert response.status_code == 200
-    match = re.search(r'<pre id="answer-xml">(.*?)</pre>', response.content.decode(), re.S)
+    match = re.search(r'<pre id="answer-xml"[^>]*>(.*?)</pre>', response.content.decode(), re.S)
     assert match, "the page shows no XML"
     return ET.fromstring(html.unescape(match.group(1)))
 
