@@ -54,49 +54,55 @@ def has_v3_headers(request: HttpRequest) -> bool:
     return any(request.headers.get(name) for name in (*SIGNATURE_HEADERS, NONCE_HEADER))
 
 
-def has_valid_v2_signature(request: HttpRequest) -> bool:
-    nonce = request.headers.get(V2_NONCE_HEADER)
-    offered = [request.headers[name] for name in V2_SIGNATURE_HEADERS if request.headers.get(name)]
+def _offers_signature(
+    request: HttpRequest, headers: Iterable[str], nonce_header: str, expected: Callable[[str, str], bytes]
+) -> bool:
+    """True when one of the signatures in ``headers`` is ``expected(nonce, token)``."""
+    nonce = request.headers.get(nonce_header)
+    offered = [request.headers[name] for name in headers if request.headers.get(name)]
     token = settings.PLIVO_AUTH_TOKEN
     if not nonce or not offered or not token:
         return False
-    expected = expected_signature_v2(settings.PUBLIC_BASE_URL + request.get_full_path(), nonce, token)
-    candidates = [sig.strip().encode() for header in offered for sig in header.split(",")]
-    return any([hmac.compare_digest(expected, candidate) for candidate in candidates])
+    signature = expected(nonce, token)
+    # Headers are latin-1 in WSGI; a character outside ASCII cannot be in a
+    # base64 signature, and compare_digest refuses non-ASCII str.
+    candidates = [sig.strip().encode("utf-8") for header in offered for sig in header.split(",")]
+    # compare every candidate so timing does not reveal which one matched
+    return any([hmac.compare_digest(signature, candidate) for candidate in candidates])
 
 
-def has_valid_signature(request: HttpRequest) -> bool:
-    """True when the request carries a valid Plivo V3 signature; never raises.
+def has_valid_signature(request: HttpRequest, *, allow_v2: bool = False) -> bool:
+    """True when the request carries a valid Plivo signature; never raises.
 
+    V3 always; with ``allow_v2``, a request without V3 headers may carry V2.
     Anything that stops us from computing the signature (the SDK raises on a
     non-ASCII query string; Django raises on a body it refuses to parse, such
     as too many fields) means the request cannot be shown to come from Plivo.
     """
+    # Plivo signs the URL it called; behind a proxy Django's idea of the host
+    # and scheme can differ, so the public base is the source of truth.
+    url = settings.PUBLIC_BASE_URL + request.get_full_path()
     try:
-        return _has_valid_signature(request)
+        if allow_v2 and not has_v3_headers(request):
+            return _offers_signature(
+                request,
+                V2_SIGNATURE_HEADERS,
+                V2_NONCE_HEADER,
+                lambda nonce, token: expected_signature_v2(url, nonce, token),
+            )
+        return _offers_signature(
+            request,
+            SIGNATURE_HEADERS,
+            NONCE_HEADER,
+            lambda nonce, token: expected_signature(
+                request.method, url, dict(request.POST.lists()) if request.method == "POST" else {}, nonce, token
+            ),
+        )
     except Exception as error:
         # Only the exception's type: its text may quote the URL, and the URL
         # may hold phone numbers.
         logger.warning("could not check the Plivo signature of %s (%s)", request.path, type(error).__name__)
         return False
-
-
-def _has_valid_signature(request: HttpRequest) -> bool:
-    nonce = request.headers.get(NONCE_HEADER)
-    offered = [request.headers[name] for name in SIGNATURE_HEADERS if request.headers.get(name)]
-    token = settings.PLIVO_AUTH_TOKEN
-    if not nonce or not offered or not token:
-        return False
-    # Plivo signs the URL it called; behind a proxy Django's idea of the host
-    # and scheme can differ, so the public base is the source of truth.
-    url = settings.PUBLIC_BASE_URL + request.get_full_path()
-    params = dict(request.POST.lists()) if request.method == "POST" else {}
-    expected = expected_signature(request.method, url, params, nonce, token)
-    # Headers are latin-1 in WSGI; a character outside ASCII cannot be in a
-    # base64 signature, and compare_digest refuses non-ASCII str.
-    candidates = (sig.strip().encode("utf-8") for header in offered for sig in header.split(","))
-    # compare every candidate so timing does not reveal which one matched
-    return any([hmac.compare_digest(expected, candidate) for candidate in candidates])
 
 
 def plivo_webhook(
@@ -115,7 +121,7 @@ def plivo_webhook(
         @require_http_methods(list(methods))
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if settings.PLIVO_VALIDATE_SIGNATURES and not _is_signed(request, allow_v2=allow_v2):
+            if settings.PLIVO_VALIDATE_SIGNATURES and not has_valid_signature(request, allow_v2=allow_v2):
                 logger.warning("rejected a request to %s without a valid Plivo signature", request.path)
                 return HttpResponseForbidden("Invalid Plivo signature.", content_type="text/plain")
             try:
@@ -131,9 +137,3 @@ def plivo_webhook(
         return wrapped
 
     return decorator
-
-
-def _is_signed(request: HttpRequest, *, allow_v2: bool) -> bool:
-    if allow_v2 and not has_v3_headers(request):
-        return has_valid_v2_signature(request)
-    return has_valid_signature(request)
