@@ -8,11 +8,12 @@ become HTTP statuses in orders.api_errors, so the views need no try/except.
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -31,8 +32,30 @@ from .serializers import (
 Status = Order.Status
 
 
+class Pagination(PageNumberPagination):
+    """DRF's page numbers, minus its leniency: an empty or non-numeric page is a 400, not page 1 or a 404."""
+
+    last_page_strings = ()
+
+    def get_page_number(self, request: Request, paginator: object) -> int:
+        raw = request.query_params.get(self.page_query_param, "1")
+        if not (raw.isascii() and raw.isdecimal()) or int(raw[:12]) < 1:
+            raise ValidationError({self.page_query_param: ["A page number is a whole number, 1 or more."]})
+        # No list has a billion pages; capping the digits keeps int() cheap on absurd input.
+        return int(raw) if len(raw) <= 9 else paginator.num_pages + 1
+
+    def get_schema_operation_parameters(self, view: object) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters
+
+
 @extend_schema_view(
-    list=extend_schema(summary="List agents", responses={200: AgentSerializer(many=True), **error_responses(404)}),
+    list=extend_schema(
+        summary="List agents", responses={200: AgentSerializer(many=True), **error_responses(400, 404)}
+    ),
     create=extend_schema(summary="Create an agent", responses={201: AgentSerializer, **error_responses(400)}),
     retrieve=extend_schema(summary="Get an agent", responses={200: AgentSerializer, **error_responses(404)}),
     partial_update=extend_schema(
@@ -50,6 +73,9 @@ class AgentViewSet(
     # An agent is one row, so the model serializer writes it, as the admin's form does.
     queryset = Agent.objects.order_by("name", "pk")
     serializer_class = AgentSerializer
+    pagination_class = Pagination
+    # Whatever the id looks like, DRF answers (a JSON 404), not Django's HTML page.
+    lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
 
@@ -60,6 +86,7 @@ def _order_response(order: Order, http_status: int = status.HTTP_200_OK) -> Resp
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Order.objects.select_related("proxy_number").order_by("-created_at", "-pk")
     serializer_class = OrderSerializer
+    pagination_class = Pagination
     lookup_field = "reference"
     # Any reference the admin accepted must be reachable; get_object vets it.
     lookup_value_regex = "[^/]+"
@@ -80,7 +107,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={200: OrderSerializer(many=True), **error_responses(400, 404)},
     )
     def list(self, request: Request) -> Response:
-        filters = OrderFilterSerializer(data=request.query_params)
+        # A plain dict, so that DRF reads "?status=" as a wrong value, not as no filter.
+        filters = OrderFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         lookups = {"status": "status", "agent": "agent_id"}
         self.queryset = self.get_queryset().filter(
@@ -148,7 +176,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         summary="The order's calls (no phone numbers)",
-        responses={200: CallSerializer(many=True), **error_responses(404)},
+        responses={200: CallSerializer(many=True), **error_responses(400, 404)},
     )
     @action(detail=True, methods=["get"], serializer_class=CallSerializer)
     def calls(self, request: Request, reference: str) -> Response:
@@ -187,3 +215,10 @@ def _create_order(*, customer_name: str, customer_phone: str, reference: str = "
         code="reference_exists",
         field="reference",
     )
+
+
+def unknown_endpoint(request: HttpRequest, path: str = "") -> JsonResponse:
+    """JSON, not Django's HTML page, for a path under /api/v1/ that names no endpoint."""
+    hint = "" if request.path.endswith("/") else " API paths end with a slash."
+    body = {"code": "not_found", "detail": f"No API endpoint at {request.path}.{hint}", "fields": {}}
+    return JsonResponse(body, status=404)

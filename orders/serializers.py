@@ -138,7 +138,9 @@ class AssignSerializer(serializers.Serializer):
 
 class OrderFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
-    agent = serializers.IntegerField(required=False, min_value=1, help_text="Agent id.")
+    # Bounded to the id column's range: a larger number is no id, and SQLite
+    # cannot even bind it (a foreign-key lookup gets no overflow guard from Django).
+    agent = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Agent id.")
 
 
 def _call_record_choices(field: str) -> list[tuple[str, str]]:

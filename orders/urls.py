@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -20,4 +20,5 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]),
         name="docs",
     ),
+    re_path(r"^(?P<path>.*)$", api.unknown_endpoint),
 ]
