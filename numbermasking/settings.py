@@ -135,7 +135,6 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["orders.api_keys.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "orders.api_errors.exception_handler",
 }

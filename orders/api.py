@@ -35,6 +35,7 @@ Status = Order.Status
 class Pagination(PageNumberPagination):
     """DRF's page numbers, minus its leniency: an empty or non-numeric page is a 400, not page 1 or a 404."""
 
+    page_size = 50
     last_page_strings = ()
 
     def get_page_number(self, request: Request, paginator: object) -> int:
@@ -53,9 +54,7 @@ class Pagination(PageNumberPagination):
 
 
 @extend_schema_view(
-    list=extend_schema(
-        summary="List agents", responses={200: AgentSerializer(many=True), **error_responses(400, 404)}
-    ),
+    list=extend_schema(summary="List agents", responses={200: AgentSerializer(many=True), **error_responses(400, 404)}),
     create=extend_schema(summary="Create an agent", responses={201: AgentSerializer, **error_responses(400)}),
     retrieve=extend_schema(summary="Get an agent", responses={200: AgentSerializer, **error_responses(404)}),
     partial_update=extend_schema(

@@ -153,3 +153,20 @@ def test_the_swagger_ui_assets_ship_with_the_project():
 
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css")
+
+
+def test_staff_revoke_a_key_in_the_admin_and_it_stops_working(admin_client, api_key):
+    key, secret = api_key
+
+    changelist = admin_client.get("/admin/rest_framework_api_key/apikey/")
+    response = admin_client.post(
+        f"/admin/rest_framework_api_key/apikey/{key.pk}/change/",
+        {"name": "dispatch", "revoked": "on", "expiry_date_0": "", "expiry_date_1": ""},
+    )
+
+    assert changelist.status_code == 200
+    assert "dispatch" in changelist.content.decode()
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.revoked is True
+    assert_error(client_with(f"Api-Key {secret}").get("/api/v1/orders/"), 401, "authentication_failed")
