@@ -40,10 +40,11 @@ class Pagination(PageNumberPagination):
 
     def get_page_number(self, request: Request, paginator: object) -> int:
         raw = request.query_params.get(self.page_query_param, "1")
-        if not (raw.isascii() and raw.isdecimal()) or int(raw[:12]) < 1:
+        digits = raw.lstrip("0")
+        if not (raw.isascii() and raw.isdecimal()) or not digits:
             raise ValidationError({self.page_query_param: ["A page number is a whole number, 1 or more."]})
-        # No list has a billion pages; capping the digits keeps int() cheap on absurd input.
-        return int(raw) if len(raw) <= 9 else paginator.num_pages + 1
+        # No list has a billion pages; skipping int() on longer input keeps absurd input cheap.
+        return int(digits) if len(digits) <= 9 else paginator.num_pages + 1
 
     def get_schema_operation_parameters(self, view: object) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
@@ -207,7 +208,7 @@ def _create_order(*, customer_name: str, customer_phone: str, reference: str = "
         if not reference:
             raise
     existing = Order.objects.select_related("proxy_number").get(reference=reference)
-    if existing.customer_name == customer_name and str(existing.customer_phone) == customer_phone:
+    if existing.customer_name == customer_name and existing.customer_phone.as_e164 == customer_phone:
         return existing, False
     raise Conflict(
         f"An order with reference {reference!r} already exists with other details.",

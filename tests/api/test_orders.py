@@ -169,7 +169,7 @@ def test_it_refuses_a_filter_that_is_empty_or_not_an_id(api, orders, query):
     assert_error(response, 400, "invalid", fields=(query.partition("=")[0],))
 
 
-@pytest.mark.parametrize("page", ["", "0", "-1", "x", "last", "1.5"])
+@pytest.mark.parametrize("page", ["", "0", "000", "-1", "x", "last", "1.5", "\u0661"])
 def test_it_refuses_a_page_that_is_not_a_whole_number_from_one(api, orders, page):
     response = api.get(f"/api/v1/orders/?page={page}")
 
@@ -186,3 +186,7 @@ def test_an_unknown_api_path_answers_json(api):
     body = assert_error(response, 404, "not_found")
     assert "end with a slash" in body["detail"]
     assert_error(api.get("/api/v1/nothing/here/"), 404, "not_found")
+
+
+def test_a_page_number_may_have_leading_zeros(api, orders):
+    assert references(api.get("/api/v1/orders/?page=0001")) == ["C-1", "A-1", "P-1"]

@@ -5,8 +5,8 @@ valid and invalid, sent through Django's WSGI handler with a real API key.
 Schemathesis's checks fail the test on any 5xx and on any response whose
 status, content type or body the schema does not document.
 
-Random references and ids would almost always miss, so a third of the
-generated path parameters and agent ids are swapped for rows that exist, in
+Random references and ids would almost always miss, so two thirds of
+the generated path parameters and agent ids are swapped for rows that exist, in
 every state; the run then reaches the success paths too, and the test asserts
 it did for each operation.
 """
