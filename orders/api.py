@@ -56,11 +56,11 @@ class Pagination(PageNumberPagination):
 
 @extend_schema_view(
     list=extend_schema(summary="List agents", responses={200: AgentSerializer(many=True), **error_responses(400, 404)}),
-    create=extend_schema(summary="Create an agent", responses={201: AgentSerializer, **error_responses(400)}),
+    create=extend_schema(summary="Create an agent", responses={201: AgentSerializer, **error_responses(400, 415)}),
     retrieve=extend_schema(summary="Get an agent", responses={200: AgentSerializer, **error_responses(404)}),
     partial_update=extend_schema(
         summary="Change an agent's name, phone or active flag",
-        responses={200: AgentSerializer, **error_responses(400, 404)},
+        responses={200: AgentSerializer, **error_responses(400, 404, 415)},
     ),
 )
 class AgentViewSet(
@@ -126,7 +126,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             201: OrderSerializer,
             200: OpenApiResponse(OrderSerializer, "A retry: the order with this reference and these details."),
-            **error_responses(400, 409),
+            **error_responses(400, 409, 415),
         },
     )
     def create(self, request: Request) -> Response:
@@ -140,7 +140,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         description="Answers the order with its `masking` object. Assigning the same agent again changes nothing; "
         "another agent keeps the proxy number the customer already knows.",
         request=AssignSerializer,
-        responses={200: OrderSerializer, **error_responses(400, 404, 409, 503)},
+        responses={200: OrderSerializer, **error_responses(400, 404, 409, 415, 503)},
     )
     @action(detail=True, methods=["post"])
     def assign(self, request: Request, reference: str) -> Response:

@@ -55,6 +55,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         401: "No API key, or a key that is unknown, revoked or expired.",
         404: "No such object.",
         409: "Conflicts with the object's current state.",
+        415: "The body is not application/json.",
         429: "Too many requests for this API key; see the Retry-After header.",
         503: "The proxy-number pool cannot open a line right now.",
     }

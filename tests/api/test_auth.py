@@ -170,3 +170,15 @@ def test_staff_revoke_a_key_in_the_admin_and_it_stops_working(admin_client, api_
     key.refresh_from_db()
     assert key.revoked is True
     assert_error(client_with(f"Api-Key {secret}").get("/api/v1/orders/"), 401, "authentication_failed")
+
+
+def test_the_schema_documents_the_error_statuses_each_endpoint_can_answer():
+    paths = APIClient().get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
+
+    assign = paths["/api/v1/orders/{reference}/assign/"]["post"]["responses"]
+    create = paths["/api/v1/orders/"]["post"]["responses"]
+    cancel = paths["/api/v1/orders/{reference}/cancel/"]["post"]["responses"]
+    assert set(assign) == {"200", "400", "401", "404", "409", "415", "429", "503"}
+    assert set(create) == {"200", "201", "400", "401", "409", "415", "429"}
+    assert set(cancel) == {"200", "401", "404", "409", "429"}
+    assert assign["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
