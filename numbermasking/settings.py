@@ -39,6 +39,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "phonenumber_field",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "orders",
     "voice",
 ]
@@ -128,6 +132,35 @@ MASKING_UNKNOWN_CALLER_MESSAGE = env.str(
     default="Sorry, we could not find an active delivery for this number. Goodbye.",
 )
 MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
+
+# HTTP API for the dispatch system (orders/api.py). Throttling counts requests
+# per API key in the cache, so several gunicorn workers or hosts need a shared
+# cache (CACHE_URL, e.g. dbcache://api_cache) for the rate to hold overall.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["orders.api_keys.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["orders.api_keys.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["orders.api_keys.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "orders.api_errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Number masking API",
+    "DESCRIPTION": "Open and close masked phone lines for delivery orders. "
+    "Send `Authorization: Api-Key <key>` (create one with `manage.py create_api_key NAME`).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Our users may run offline: Swagger UI comes from drf-spectacular-sidecar's static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.Order.Status"},
+}
 
 PHONENUMBER_DEFAULT_REGION = MASKING_DEFAULT_REGION
 PHONENUMBER_DB_FORMAT = "E164"

@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/call-simulator/", admin.site.admin_view(simulator.call_simulator), name="call_simulator"),
     path("admin/", admin.site.urls),
     path("voice/", include("voice.urls")),
+    path("api/v1/", include("orders.urls")),
     # The seed tutorial's answer URL, kept so numbers configured from it work.
     path("numbermasking/handle_incoming/", voice_views.answer, name="handle_incoming"),
     path("healthz", voice_views.healthz, name="healthz"),

@@ -27,4 +27,18 @@ def check_masking_settings(app_configs, **kwargs) -> list[Error]:
     for name in ("MASKING_SESSION_TTL", "MASKING_GRACE_PERIOD"):
         if getattr(settings, name) < 0:
             errors.append(Error(f"{name} must be a number of seconds, zero or more.", id="orders.E003"))
+    if not _is_throttle_rate(settings.API_THROTTLE_RATE):
+        errors.append(
+            Error(
+                f"API_THROTTLE_RATE={settings.API_THROTTLE_RATE!r} is not a request rate.",
+                hint="Use requests per period, such as 1200/min, 20/s, 50000/hour or 1000000/day.",
+                id="orders.E004",
+            )
+        )
     return errors
+
+
+def _is_throttle_rate(rate: str) -> bool:
+    # DRF reads "N/period" by the period's first letter; anything else fails every API request.
+    number, _, period = rate.partition("/")
+    return number.isdigit() and int(number) > 0 and period[:1] in {"s", "m", "h", "d"}

@@ -1,0 +1,224 @@
+"""The dispatch system's HTTP API under /api/v1/ (routes in orders/urls.py).
+
+Views parse the request, call the same orders.services functions as the admin
+and answer the order. They never touch Plivo. Errors raised by the services
+become HTTP statuses in orders.api_errors, so the views need no try/except.
+"""
+
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, JsonResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from . import services
+from .api_errors import Conflict, error_responses
+from .models import Agent, Order
+from .serializers import (
+    AgentSerializer,
+    AssignSerializer,
+    CallSerializer,
+    OrderCreateSerializer,
+    OrderFilterSerializer,
+    OrderSerializer,
+)
+
+Status = Order.Status
+
+
+class Pagination(PageNumberPagination):
+    """DRF's page numbers, minus its leniency: an empty or non-numeric page is a 400, not page 1 or a 404."""
+
+    page_size = 50
+    last_page_strings = ()
+
+    def get_page_number(self, request: Request, paginator: object) -> int:
+        raw = request.query_params.get(self.page_query_param, "1")
+        digits = raw.lstrip("0")
+        if not (raw.isascii() and raw.isdecimal()) or not digits:
+            raise ValidationError({self.page_query_param: ["A page number is a whole number, 1 or more."]})
+        # No list has a billion pages; skipping int() on longer input keeps absurd input cheap.
+        return int(digits) if len(digits) <= 9 else paginator.num_pages + 1
+
+    def get_schema_operation_parameters(self, view: object) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List agents", responses={200: AgentSerializer(many=True), **error_responses(400, 404)}),
+    create=extend_schema(summary="Create an agent", responses={201: AgentSerializer, **error_responses(400, 415)}),
+    retrieve=extend_schema(summary="Get an agent", responses={200: AgentSerializer, **error_responses(404)}),
+    partial_update=extend_schema(
+        summary="Change an agent's name, phone or active flag",
+        responses={200: AgentSerializer, **error_responses(400, 404, 415)},
+    ),
+)
+class AgentViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    # An agent is one row, so the model serializer writes it, as the admin's form does.
+    queryset = Agent.objects.order_by("name", "pk")
+    serializer_class = AgentSerializer
+    pagination_class = Pagination
+    # Whatever the id looks like, DRF answers (a JSON 404), not Django's HTML page.
+    lookup_value_regex = "[^/]+"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+
+def _order_response(order: Order, http_status: int = status.HTTP_200_OK) -> Response:
+    return Response(OrderSerializer(order).data, status=http_status)
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Order.objects.select_related("proxy_number").order_by("-created_at", "-pk")
+    serializer_class = OrderSerializer
+    pagination_class = Pagination
+    lookup_field = "reference"
+    # Any reference the admin accepted must be reachable; get_object vets it.
+    lookup_value_regex = "[^/]+"
+
+    def get_object(self) -> Order:
+        reference = self.kwargs["reference"]
+        # Postgres refuses NUL in text; such a reference cannot exist anyway.
+        if len(reference) > Order._meta.get_field("reference").max_length or "\x00" in reference:
+            raise NotFound(f"No order with reference {reference!r}.")
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound(f"No order with reference {reference!r}.") from None
+
+    @extend_schema(
+        summary="List orders, newest first",
+        parameters=[OrderFilterSerializer],
+        responses={200: OrderSerializer(many=True), **error_responses(400, 404)},
+    )
+    def list(self, request: Request) -> Response:
+        # A plain dict, so that DRF reads "?status=" as a wrong value, not as no filter.
+        filters = OrderFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        lookups = {"status": "status", "agent": "agent_id"}
+        self.queryset = self.get_queryset().filter(
+            **{lookups[name]: value for name, value in filters.validated_data.items()}
+        )
+        return super().list(request)
+
+    @extend_schema(summary="Get an order and its masked line", responses={200: OrderSerializer, **error_responses(404)})
+    def retrieve(self, request: Request, reference: str) -> Response:
+        return _order_response(self.get_object())
+
+    @extend_schema(
+        summary="Create an order",
+        request=OrderCreateSerializer,
+        responses={
+            201: OrderSerializer,
+            200: OpenApiResponse(OrderSerializer, "A retry: the order with this reference and these details."),
+            **error_responses(400, 409, 415),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order, created = _create_order(**serializer.validated_data)
+        return _order_response(order, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Assign an agent: opens (or keeps) the masked line",
+        description="Answers the order with its `masking` object. Assigning the same agent again changes nothing; "
+        "another agent keeps the proxy number the customer already knows.",
+        request=AssignSerializer,
+        responses={200: OrderSerializer, **error_responses(400, 404, 409, 415, 503)},
+    )
+    @action(detail=True, methods=["post"])
+    def assign(self, request: Request, reference: str) -> Response:
+        order = self.get_object()
+        serializer = AssignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return _order_response(services.assign_agent(order, serializer.validated_data["agent"]))
+
+    @extend_schema(
+        summary="Mark picked up", request=None, responses={200: OrderSerializer, **error_responses(404, 409)}
+    )
+    @action(detail=True, methods=["post"], url_path="picked-up")
+    def picked_up(self, request: Request, reference: str) -> Response:
+        return self._transition(services.mark_picked_up, Status.PICKED_UP)
+
+    @extend_schema(
+        summary="Mark delivered: the line stays open for the grace period",
+        request=None,
+        responses={200: OrderSerializer, **error_responses(404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def delivered(self, request: Request, reference: str) -> Response:
+        return self._transition(services.mark_delivered, Status.DELIVERED)
+
+    @extend_schema(
+        summary="Cancel: the line closes at once",
+        request=None,
+        responses={200: OrderSerializer, **error_responses(404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, reference: str) -> Response:
+        return self._transition(services.cancel_order, Status.CANCELLED)
+
+    @extend_schema(
+        summary="The order's calls (no phone numbers)",
+        responses={200: CallSerializer(many=True), **error_responses(400, 404)},
+    )
+    @action(detail=True, methods=["get"], serializer_class=CallSerializer)
+    def calls(self, request: Request, reference: str) -> Response:
+        # order.calls is the reverse relation voice declares; see CallSerializer.
+        calls = self.get_object().calls.order_by("-started_at", "-pk")
+        page = self.paginate_queryset(calls)
+        return self.get_paginated_response(CallSerializer(page, many=True).data)
+
+    def _transition(self, service: Callable[[Order], Order], target: str) -> Response:
+        order = self.get_object()
+        # A retried request finds the order already there: answer it, as the
+        # first attempt did, instead of a 409 the client would have to decode.
+        if order.status == target:
+            return _order_response(order)
+        return _order_response(service(order))
+
+
+def _create_order(*, customer_name: str, customer_phone: str, reference: str = "") -> tuple[Order, bool]:
+    """Create an order, or return the one an earlier try of the same request created."""
+    try:
+        # The savepoint keeps a duplicate reference from breaking a surrounding transaction.
+        with transaction.atomic():
+            order = Order.objects.create(
+                reference=reference, customer_name=customer_name, customer_phone=customer_phone
+            )
+        return order, True
+    except IntegrityError:
+        # Only the reference is unique, and only a given reference can collide.
+        if not reference:
+            raise
+    existing = Order.objects.select_related("proxy_number").get(reference=reference)
+    if existing.customer_name == customer_name and existing.customer_phone.as_e164 == customer_phone:
+        return existing, False
+    raise Conflict(
+        f"An order with reference {reference!r} already exists with other details.",
+        code="reference_exists",
+        field="reference",
+    )
+
+
+def unknown_endpoint(request: HttpRequest, path: str = "") -> JsonResponse:
+    """JSON, not Django's HTML page, for a path under /api/v1/ that names no endpoint."""
+    hint = "" if request.path.endswith("/") else " API paths end with a slash."
+    body = {"code": "not_found", "detail": f"No API endpoint at {request.path}.{hint}", "fields": {}}
+    return JsonResponse(body, status=404)

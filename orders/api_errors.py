@@ -1,0 +1,115 @@
+"""One JSON shape for every API error, and the HTTP status of each service error.
+
+Every error body is ``{"code": ..., "detail": ..., "fields": {...}}``: ``code``
+is stable and machine-readable, ``detail`` is a sentence for the developer,
+``fields`` maps each invalid input field to its reasons (empty when the error
+is not about a field).
+
+The services raise Django's ValidationError with a code; mapping the codes
+here keeps the views free of try/except and the services free of HTTP.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+# service error code -> (HTTP status, the request field it is about)
+SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
+    "invalid_transition": (status.HTTP_409_CONFLICT, None),
+    "inactive_agent": (status.HTTP_400_BAD_REQUEST, "agent"),
+    "empty_pool": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
+    "pins_exhausted": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
+}
+
+NON_FIELD = "non_field_errors"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+    def __init__(self, detail: str, *, code: str, field: str | None = None) -> None:
+        super().__init__(detail, code)
+        self.field = field
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error response (documents the shape in the schema)."""
+
+    code = serializers.CharField(help_text="Stable, machine-readable error code, e.g. `invalid_transition`.")
+    detail = serializers.CharField(help_text="What went wrong, for the developer.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Invalid request fields and why; empty when the error is not about a field.",
+    )
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Schema entries for the given error statuses plus those every endpoint can answer."""
+    descriptions = {
+        400: "Invalid input; `fields` names each field and the reason.",
+        401: "No API key, or a key that is unknown, revoked or expired.",
+        404: "No such object.",
+        409: "Conflicts with the object's current state.",
+        415: "The body is not application/json.",
+        429: "Too many requests for this API key; see the Retry-After header.",
+        503: "The proxy-number pool cannot open a line right now.",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, descriptions[code]) for code in sorted({401, 429, *statuses})}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        exc = _from_service_error(exc)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: let Django answer 500 and log it
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        first_field, reasons = next(iter(fields.items()), (NON_FIELD, ["Invalid input."]))
+        detail = reasons[0] if first_field == NON_FIELD else f"{first_field}: {reasons[0]}"
+        code = "invalid"
+    else:
+        detail = str(exc.detail)
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        field = getattr(exc, "field", None)
+        fields = {field: [detail]} if field else {}
+    response.data = {"code": code, "detail": detail, "fields": fields}
+    return response
+
+
+def _from_service_error(error: DjangoValidationError) -> exceptions.APIException:
+    code = getattr(error, "code", None) or "invalid"
+    http_status, field = SERVICE_ERRORS.get(code, (status.HTTP_400_BAD_REQUEST, None))
+    message = " ".join(error.messages)
+    if http_status == status.HTTP_400_BAD_REQUEST:
+        return exceptions.ValidationError({field or NON_FIELD: [message]}, code=code)
+    exc = exceptions.APIException(message, code)
+    exc.status_code = http_status
+    return exc
+
+
+def _flatten(detail: object, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as ``{"field" or "parent.child": [reasons]}``."""
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(_flatten(value, name))
+        return flat
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return {prefix or NON_FIELD: [str(item) for item in detail]}
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    return {prefix or NON_FIELD: [str(detail)]}

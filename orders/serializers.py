@@ -1,0 +1,175 @@
+"""What the dispatch API reads and writes (see orders/api.py)."""
+
+import phonenumbers
+from django.conf import settings
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from phonenumbers import NumberParseException, ValidationResult
+from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
+
+from .models import Agent, Order
+from .routing import Role
+
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "it has no valid country code; write it as +<country code><number>",
+    NumberParseException.NOT_A_NUMBER: "it is not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "it is too short",
+    NumberParseException.TOO_SHORT_NSN: "it is too short",
+    NumberParseException.TOO_LONG: "it is too long",
+}
+_LENGTH_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "it has no valid country code; write it as +<country code><number>",
+    ValidationResult.TOO_SHORT: "it is too short",
+    ValidationResult.TOO_LONG: "it is too long",
+    ValidationResult.INVALID_LENGTH: "it has the wrong number of digits",
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "it lacks an area code",
+}
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "example": "+14155550100",
+        "description": "International (E.164) form; national form is read in the server's default region.",
+    }
+)
+class PhoneField(serializers.CharField):
+    """A phone number, read as the admin reads it and answered in E.164.
+
+    Errors say why the number was refused, not just that it was.
+    """
+
+    default_error_messages = {"phone": "Not a valid phone number: {reason}."}
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_length", 32)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: object) -> str:
+        text = super().to_internal_value(data)
+        try:
+            number = phonenumbers.parse(text, settings.MASKING_DEFAULT_REGION)
+        except NumberParseException as error:
+            self.fail("phone", reason=_PARSE_REASONS.get(error.error_type, "it is not a phone number"))
+        possible = phonenumbers.is_possible_number_with_reason(number)
+        if possible in _LENGTH_REASONS:
+            self.fail("phone", reason=_LENGTH_REASONS[possible])
+        if not phonenumbers.is_valid_number(number):
+            region = phonenumbers.region_code_for_country_code(number.country_code)
+            self.fail("phone", reason=f"no such number is in use in +{number.country_code} ({region})")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def to_representation(self, value: object) -> str:
+        return getattr(value, "as_e164", None) or str(value)
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    phone = PhoneField(
+        validators=[UniqueValidator(Agent.objects.all(), message="An agent with this phone number already exists.")]
+    )
+
+    class Meta:
+        model = Agent
+        fields = ["id", "name", "phone", "is_active"]
+
+
+class MaskingSerializer(serializers.Serializer):
+    """What the customer's app shows: "call +1 415 555 0100, code 4821"."""
+
+    proxy_number = PhoneField(source="proxy_number.number", help_text="The number both parties call.")
+    pin = serializers.CharField(help_text="Asked for only when a caller has several live orders on the number.")
+    expires_at = serializers.DateTimeField(source="masking_expires_at", allow_null=True)
+    live = serializers.BooleanField(source="is_line_live", help_text="Whether calls are put through now.")
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    customer_phone = PhoneField(read_only=True)
+    masking = serializers.SerializerMethodField(help_text="The masked line; null until an agent is assigned.")
+
+    class Meta:
+        model = Order
+        fields = [
+            "reference",
+            "customer_name",
+            "customer_phone",
+            "status",
+            "agent",
+            "created_at",
+            "updated_at",
+            "masking",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(MaskingSerializer(allow_null=True))
+    def get_masking(self, order: Order) -> dict | None:
+        if order.proxy_number_id is None:
+            return None
+        return MaskingSerializer(order).data
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    reference = serializers.CharField(
+        required=False,
+        max_length=32,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z",
+                "Use letters, digits, '-' and '_' only, starting with a letter or digit.",
+            )
+        ],
+        help_text="Your own order code; one is generated when omitted. "
+        "Sending an existing reference with the same details returns that order.",
+    )
+    customer_name = serializers.CharField(max_length=100)
+    customer_phone = PhoneField()
+
+
+class AssignSerializer(serializers.Serializer):
+    agent = serializers.PrimaryKeyRelatedField(
+        queryset=Agent.objects.all(),
+        help_text="Agent id.",
+        error_messages={
+            "does_not_exist": "No agent with id {pk_value}.",
+            "incorrect_type": "Expected an agent id (an integer), got {data_type}.",
+        },
+    )
+
+
+class OrderFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+    # Bounded to the id column's range: a larger number is no id, and SQLite
+    # cannot even bind it (a foreign-key lookup gets no overflow guard from Django).
+    agent = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Agent id.")
+
+
+def _call_record_choices(field: str) -> list[tuple[str, str]]:
+    """Choices of a call-log field, without importing voice.
+
+    The call log is voice.CallRecord, and orders never imports voice (voice
+    imports orders). The calls endpoint therefore reads ``order.calls``, the
+    reverse relation that voice declares on Order, through CallSerializer: a
+    plain Serializer that reads attributes by name and so needs no model
+    class. Only the outcome choices come from the model, reached here through
+    Order's meta at runtime, so the schema's enum cannot drift from the model.
+    The alternatives were worse: a ModelSerializer needs the class, and
+    serving the endpoint from voice would put part of the dispatch API into
+    the Plivo app. Phone numbers stay out of the API because CallSerializer
+    simply does not name those fields.
+    """
+    call_model = Order._meta.get_field("calls").related_model
+    return call_model._meta.get_field(field).choices
+
+
+class CallSerializer(serializers.Serializer):
+    """One call about an order: when, who called, what happened. No phone numbers."""
+
+    call_uuid = serializers.CharField(help_text="Plivo's CallUUID.")
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    caller_role = serializers.ChoiceField(choices=Role.choices)
+    outcome = serializers.ChoiceField(choices=_call_record_choices("outcome"))
+    dial_status = serializers.CharField(help_text="Plivo's DialStatus, e.g. completed, busy, no-answer.")
+    hangup_cause = serializers.CharField()
+    duration = serializers.IntegerField(allow_null=True, help_text="Seconds.")
+    bill_duration = serializers.IntegerField(allow_null=True, help_text="Seconds.")

@@ -1,0 +1,24 @@
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from . import api
+
+router = SimpleRouter()
+router.register("agents", api.AgentViewSet, basename="agent")
+router.register("orders", api.OrderViewSet, basename="order")
+
+app_name = "api"
+
+urlpatterns = [
+    path("", include(router.urls)),
+    # The schema and its docs hold no data, so they are open: an integrator
+    # can read them before being given a key.
+    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]),
+        name="docs",
+    ),
+    re_path(r"^(?P<path>.*)$", api.unknown_endpoint),
+]

@@ -1,0 +1,48 @@
+"""A line the dispatch system opens through the API is the line Plivo's calls take."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from voice.models import CallRecord
+
+from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params
+
+pytestmark = pytest.mark.django_db
+
+
+def answer(plivo, caller: str, call_uuid: str) -> ET.Element:
+    response = plivo.signed_post("/voice/answer/", call_params(caller.lstrip("+"), call_uuid=call_uuid))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/xml"
+    return ET.fromstring(response.content)  # noqa: S314 (our own response, not untrusted input)
+
+
+def test_a_line_opened_through_the_api_routes_calls_until_the_api_cancels_it(api, plivo, proxy_number):
+    agent_id = api.post("/api/v1/agents/", {"name": "Bob", "phone": AGENT_PHONE}, format="json").json()["id"]
+    order = {"reference": "E2E-1", "customer_name": "Alice", "customer_phone": CUSTOMER}
+    assert api.post("/api/v1/orders/", order, format="json").status_code == 201
+    masking = api.post("/api/v1/orders/E2E-1/assign/", {"agent": agent_id}, format="json").json()["masking"]
+    assert masking["proxy_number"] == PROXY
+
+    customer_call = answer(plivo, CUSTOMER, "call-1")
+    agent_call = answer(plivo, AGENT_PHONE, "call-2")
+
+    assert customer_call.find("Dial/Number").text == AGENT_PHONE.lstrip("+")
+    assert customer_call.find("Dial").get("callerId") == PROXY.lstrip("+")
+    assert agent_call.find("Dial/Number").text == CUSTOMER.lstrip("+")
+    calls = api.get("/api/v1/orders/E2E-1/calls/").json()["results"]
+    assert [(c["call_uuid"], c["caller_role"], c["outcome"]) for c in calls] == [
+        ("call-2", "agent", "connected"),
+        ("call-1", "customer", "connected"),
+    ]
+
+    cancelled = api.post("/api/v1/orders/E2E-1/cancel/")
+    after = answer(plivo, CUSTOMER, "call-3")
+
+    assert cancelled.status_code == 200
+    assert after.find("Dial") is None
+    assert after.find("Speak") is not None and after.find("Hangup") is not None
+    record = CallRecord.objects.get(call_uuid="call-3")
+    assert record.order is None
+    assert record.outcome == "unknown"
