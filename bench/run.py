@@ -35,7 +35,7 @@ DURATION = int(os.environ.get("BENCH_DURATION", "8"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = (8, 32)
 # Enough distinct signed bodies that no run repeats a CallUUID (checked below).
-BODIES = int(os.environ.get("BENCH_BODIES", "40000"))
+BODIES = int(os.environ.get("BENCH_BODIES", "30000"))
 WRK_THREADS = 2
 MIX = {"known": 70, "ambiguous": 10, "unknown": 20}
 TARGETS = {"webhook": "/voice/answer/", "floor": "/bench/floor/", "ceiling": "/bench/ceiling/"}
@@ -225,8 +225,10 @@ def measure(wrk: str, label: str, workdir: Path) -> dict:
 
     runs: dict[tuple[str, int], list[dict]] = {}
     try:
-        for name, path in {**TARGETS, "floor_durable": DURABLE_FLOOR}.items():  # warm every worker's connection
-            run_wrk(wrk, server, path, ceiling_requests if name == "ceiling" else fresh_requests(), 8, 2)
+        warmup_requests = workdir / f"{label}-warmup.txt"
+        write_requests(warmup_requests, callers, 5000)
+        for path in [*TARGETS.values(), DURABLE_FLOOR]:  # every worker connected, every code path loaded
+            run_wrk(wrk, server, path, warmup_requests, 8, 2)
         for connections in CONNECTIONS:
             for round_number in range(ROUNDS):
                 plan = list(TARGETS.items())

@@ -40,7 +40,8 @@ class Route:
 # several times the database's own work in Python on every call (see
 # bench/RESULTS.md). Scalar subqueries (agent phone and proxy number are
 # unique) let the planner use both composite indexes in one bitmap OR, instead
-# of a join that looks at every live order on the number.
+# of a join that looks at every live order on the number. The expiry test is
+# models.live_orders()'s predicate.
 _LIVE_ORDERS_OF_CALLER = f"""
 SELECT o.id, o.reference, o.customer_phone, o.agent_id, o.pin, a.phone
 FROM {Order._meta.db_table} o LEFT OUTER JOIN {Agent._meta.db_table} a ON a.id = o.agent_id
