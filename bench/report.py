@@ -96,6 +96,20 @@ def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict)
         f"{results['gunicorn']['workers']} sync workers × {results['gunicorn']['threads']} thread) serves all "
         "three targets; wrk runs 2 threads on the same machine, as does Postgres.",
         "",
+        "## Cost per request in one process",
+        "",
+        "Each target run 2,000 times through Django's full stack in the benchmark process, one request at a time "
+        "(1M orders). CPU is the Django process's own time, not Postgres's: it shows what the webhook adds on top "
+        "of the floor, and is much less sensitive to other load on the machine than req/s. The per-call INFO log "
+        "line is switched off for this part only.",
+        "",
+        "| target | CPU per request (µs) | wall per request (µs) |",
+        "|---|---|---|",
+        *[
+            f"| {name} | {cost['cpu_us']:,.0f} | {cost['wall_us']:,.0f} |"
+            for name, cost in results["in_process"].items()
+        ],
+        "",
         "## SQL queries per answer, by caller kind",
         "",
         "| caller | queries |",

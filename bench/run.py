@@ -13,6 +13,7 @@
 """
 
 import json
+import logging
 import os
 import platform
 import secrets
@@ -99,9 +100,15 @@ def recreate_database() -> None:
 
     url = urlsplit(DATABASE_URL)
     name = url.path.lstrip("/")
-    admin = psycopg2.connect(
-        dbname="postgres", user=url.username, password=url.password, host=url.hostname, port=url.port or 5432
-    )
+    try:
+        admin = psycopg2.connect(
+            dbname="postgres", user=url.username, password=url.password, host=url.hostname, port=url.port or 5432
+        )
+    except psycopg2.OperationalError as error:
+        sys.exit(
+            f"PostgreSQL is not reachable at {url.hostname}:{url.port or 5432} ({error}); start it, or set "
+            "BENCH_DATABASE_URL to a server where this user may create databases."
+        )
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -277,6 +284,37 @@ def query_counts() -> dict[str, int]:
     return counts
 
 
+def in_process_costs(count: int = 2000) -> dict[str, dict[str, float]]:
+    """Per-request cost of each target through Django's full stack in this process, one request at a time.
+
+    CPU is this process's own time (Python: middleware, signature, parsing, SQL
+    round trips, XML), not Postgres's; it is far less sensitive to other work on
+    the machine than throughput is, so it shows where the webhook's extra cost is.
+    """
+    from django.test import Client
+
+    callers = {kind: fill.callers(kind, 500) for kind in MIX}
+    scratch = Path(tempfile.mkdtemp(prefix="bench-inproc-"))
+    write_requests(scratch / "requests.txt", callers, count * len(TARGETS))
+    lines = (scratch / "requests.txt").read_text().splitlines()
+    shutil.rmtree(scratch)
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
+    costs = {}
+    for index, (name, path) in enumerate(TARGETS.items()):
+        batch = lines[index * count : (index + 1) * count]
+        cpu, wall = time.process_time(), time.perf_counter()
+        for line in batch:
+            nonce, signature, body = line.split("\t", 2)
+            headers = {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}
+            response = client.post(path, body, content_type="application/x-www-form-urlencoded", headers=headers)
+            assert response.status_code == 200, (name, response.status_code)
+        costs[name] = {
+            "cpu_us": (time.process_time() - cpu) / count * 1e6,
+            "wall_us": (time.perf_counter() - wall) / count * 1e6,
+        }
+    return costs
+
+
 def explain_routing() -> dict[str, str]:
     """EXPLAIN ANALYZE of the routing query the webhook runs, for a customer and an agent."""
     plans = {}
@@ -353,6 +391,9 @@ def main() -> None:
     results["1M"] = measure(wrk, "1M", workdir)
 
     results["queries"] = query_counts()
+    logging.getLogger("voice.calls").setLevel(logging.WARNING)  # one line per call would flood the output
+    results["in_process"] = in_process_costs()
+    logging.getLogger("voice.calls").setLevel(logging.NOTSET)
     results["explain"] = explain_routing()
     log("timing assign_agent")
     results["assign_agent"] = time_assign_agent()
@@ -362,11 +403,16 @@ def main() -> None:
     results["elapsed_seconds"] = time.monotonic() - started
     shutil.rmtree(workdir, ignore_errors=True)
 
+    # The raw figures first, so a report bug never costs a ten-minute run.
+    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    write_report(results)
+
+
+def write_report(results: dict) -> None:
     from bench.report import render
 
     text = render(results, duration=DURATION, rounds=ROUNDS, bodies=BODIES, mix=MIX)
     (ROOT / "bench" / "RESULTS.md").write_text(text)
-    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print(text)
 
 
