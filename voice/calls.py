@@ -36,8 +36,9 @@ ON CONFLICT (call_uuid) DO NOTHING
 # the last fraction of a second of them (never corrupt them) and the call still
 # connects, so the answer does not wait for the WAL flush. Sent in the same
 # statement string as the INSERT, it stays one round trip and applies only to
-# that statement's implicit transaction: orders keep durable commits.
-# See docs/README-issue5.md, "synchronous_commit".
+# that statement's implicit transaction: orders keep durable commits. (Two
+# statements in one execute need client-side binding: psycopg2, or psycopg 3
+# with Django's default cursor.) See docs/README-issue5.md, "synchronous_commit".
 ASYNC_COMMIT_PREFIX = "SET LOCAL synchronous_commit TO OFF; "
 
 
