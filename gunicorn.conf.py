@@ -13,19 +13,20 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  
 # A webhook is a few milliseconds of Python around two short queries, so a
 # process per core plus one to cover the time spent waiting on Postgres keeps
 # both cores busy; more processes only add context switches (see bench/RESULTS.md).
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() + 1)
+# (An empty variable, as compose passes an unset one, means the default.)
 # Threads > 1 switches gunicorn to the gthread worker (keep-alive, slow clients);
 # one thread per process is the plain sync worker.
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS") or 1)
 
 # Plivo gives up on an answer URL after about 15 s; a request still running
 # after 30 s is stuck, and recycling the worker is the safe answer.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or 30)
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 5)
 # Off by default: a recycled worker boots Django again while requests queue
 # behind it (the benchmark's p99 showed it). Set it if a leak ever shows up.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS") or 0)
 max_requests_jitter = max_requests // 10
 
 # Logs go to stdout/stderr for the container runtime. The access log is off by

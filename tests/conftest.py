@@ -62,9 +62,7 @@ class PlivoClient(Client):
         full = path + ("?" + urlencode(data) if data else "")
         nonce = secrets.token_hex(10)
         signature = plivo_signature(settings.PUBLIC_BASE_URL + full, nonce, method="GET")
-        return self.get(
-            full, headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}, **extra
-        )
+        return self.get(full, headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}, **extra)
 
 
 @pytest.fixture

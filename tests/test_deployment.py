@@ -1,5 +1,6 @@
 """The container wiring, checked by reading the files (Docker does not run here)."""
 
+import os
 import re
 import runpy
 import shlex
@@ -120,3 +121,14 @@ def test_whitenoise_serves_the_admin_static_files(client):
 
     assert response.status_code == 200
     assert b"".join(response.streaming_content).startswith(b"/*")
+
+
+def test_gunicorn_reads_an_empty_variable_as_the_default(monkeypatch):
+    # docker compose passes ${WEB_CONCURRENCY:-} as an empty string when it is unset.
+    monkeypatch.setenv("WEB_CONCURRENCY", "")
+    monkeypatch.setenv("GUNICORN_THREADS", "")
+
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    assert config["workers"] == os.cpu_count() + 1
+    assert config["threads"] == 1
