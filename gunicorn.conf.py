@@ -12,7 +12,7 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  
 
 # A webhook is a few milliseconds of Python around two short queries, so a
 # process per core plus one to cover the time spent waiting on Postgres keeps
-# both cores busy; more processes only add context switches (see bench/RESULTS.md).
+# both cores busy; more processes only add context switches (bench/PROFILE.md).
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() + 1)
 # (An empty variable, as compose passes an unset one, means the default.)
 # Threads > 1 switches gunicorn to the gthread worker (keep-alive, slow clients);
