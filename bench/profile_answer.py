@@ -9,12 +9,15 @@ check, routing, insert, XML) and prints where the time goes.
 import sys
 from urllib.parse import urlencode
 
-from django.test import Client  # noqa: E402
-from pyinstrument import Profiler  # noqa: E402
+# isort: off
+from bench.environment import ENVIRONMENT, MIX, answer_params  # first: it sets Django up for the imports below
 
-from bench import fill  # noqa: E402
-from bench.run import ENVIRONMENT, MIX, answer_params  # sets up Django on the benchmark database
-from voice.webhook import expected_signature  # noqa: E402
+# isort: on
+from django.test import Client
+from pyinstrument import Profiler
+
+from bench import fill
+from voice.webhook import expected_signature
 
 
 def main() -> None:
