@@ -7,7 +7,7 @@ PORT ?= 8000
 # The demo runs on the embedded SQLite database with DEBUG on unless told otherwise.
 run: export DEBUG ?= true
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The webhook benchmark (bench/run.py): needs the local Postgres and wrk, takes
+# about ten minutes, writes bench/RESULTS.md. Not part of `make test`.
+bench: $(VENV)/.installed
+	$(PY) -m bench.run
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

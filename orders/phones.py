@@ -1,6 +1,7 @@
 """Phone numbers in the one form the service compares them in: E.164 with +."""
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -18,7 +19,13 @@ def to_e164(raw: object, region: str | None = None) -> str | None:
     """
     if not isinstance(raw, str):
         return None
-    text = raw.strip()
+    return _parse_e164(raw.strip(), region)
+
+
+# Every answer parses the proxy number (one of a pool of a few hundred) and the
+# caller; parsing is pure and cost more than the lookup's own Python side.
+@lru_cache(maxsize=4096)
+def _parse_e164(text: str, region: str | None) -> str | None:
     if len(text) > 32 or not _NUMBER_CHARS.fullmatch(text):
         return None
     if region is None and text.isdigit():

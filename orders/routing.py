@@ -7,11 +7,10 @@ resolve is one indexed query, whatever the number of orders.
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.db import models
-from django.db.models import Q, Subquery
+from django.db import connection, models
 from django.utils import timezone
 
-from .models import Agent, Order, ProxyNumber, live_orders
+from .models import Agent, Order, ProxyNumber
 from .phones import to_e164
 
 
@@ -37,24 +36,37 @@ class Route:
     connect_to: str | None = None  # the other party, E.164
 
 
-def _candidates(caller: str, proxy_number: str):
-    # Scalar subqueries (agent phone and proxy number are unique) let the
-    # planner use both composite indexes in one bitmap OR, instead of a join
-    # that has to look at every live order on the number.
-    agent_id = Subquery(Agent.objects.filter(phone=caller).values("pk")[:1])
-    proxy_id = Subquery(ProxyNumber.objects.filter(number=proxy_number).values("pk")[:1])
-    return (
-        live_orders(timezone.now())
-        .filter(Q(customer_phone=caller) | Q(agent=agent_id), proxy_number=proxy_id)
-        .select_related("agent")
-        .only("reference", "customer_phone", "agent__phone", "pin")
-        .order_by()
-    )
+# The answer webhook's one query, written out: built through the ORM it cost
+# several times the database's own work in Python on every call (see
+# bench/RESULTS.md). Scalar subqueries (agent phone and proxy number are
+# unique) let the planner use both composite indexes in one bitmap OR, instead
+# of a join that looks at every live order on the number. The expiry test is
+# models.live_orders()'s predicate.
+_LIVE_ORDERS_OF_CALLER = f"""
+SELECT o.id, o.reference, o.customer_phone, o.agent_id, o.pin, a.phone
+FROM {Order._meta.db_table} o LEFT OUTER JOIN {Agent._meta.db_table} a ON a.id = o.agent_id
+WHERE o.proxy_number_id = (SELECT id FROM {ProxyNumber._meta.db_table} WHERE number = %s)
+  AND (o.customer_phone = %s OR o.agent_id = (SELECT id FROM {Agent._meta.db_table} WHERE phone = %s))
+  AND o.masking_expires_at > %s
+"""  # noqa: S608 - table names from the models, values as parameters
+_ORDER_FIELDS = ["id", "reference", "customer_phone", "agent_id", "pin"]
 
 
-def _route_to(order: Order, caller: str, proxy_number: str) -> Route:
-    if order.customer_phone == caller:
-        role, other = Role.CUSTOMER, order.agent.phone
+def _live_orders_of(caller: str, proxy_number: str, *, pin: str | None = None, limit: int) -> list[tuple[Order, str]]:
+    """Live orders through ``proxy_number`` that ``caller`` is a party of, with the agent's phone."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql, params = _LIVE_ORDERS_OF_CALLER, [proxy_number, caller, caller, now]
+    if pin is not None:
+        sql, params = sql + "  AND o.pin = %s\n", [*params, pin]
+    with connection.cursor() as cursor:
+        cursor.execute(sql + f"LIMIT {int(limit)}", params)
+        rows = cursor.fetchall()
+    return [(Order.from_db(connection.alias, _ORDER_FIELDS, row[:5]), row[5]) for row in rows]
+
+
+def _route_to(order: Order, agent_phone: str, caller: str, proxy_number: str) -> Route:
+    if str(order.customer_phone) == caller:
+        role, other = Role.CUSTOMER, agent_phone
     else:
         role, other = Role.AGENT, order.customer_phone
     return Route(Action.CONNECT, caller, proxy_number, role, order, str(other))
@@ -65,13 +77,13 @@ def resolve(caller: str, proxy_number: str) -> Route:
     caller_e164, proxy_e164 = to_e164(caller), to_e164(proxy_number)
     if caller_e164 is None or proxy_e164 is None:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
-    matches = list(_candidates(caller_e164, proxy_e164)[:2])
+    matches = _live_orders_of(caller_e164, proxy_e164, limit=2)
     if not matches:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
     if len(matches) > 1:
-        role = Role.CUSTOMER if matches[0].customer_phone == caller_e164 else Role.AGENT
+        role = Role.CUSTOMER if str(matches[0][0].customer_phone) == caller_e164 else Role.AGENT
         return Route(Action.ASK_PIN, caller_e164, proxy_e164, role)
-    return _route_to(matches[0], caller_e164, proxy_e164)
+    return _route_to(*matches[0], caller_e164, proxy_e164)
 
 
 def resolve_pin(caller: str, proxy_number: str, digits: str) -> Route:
@@ -83,7 +95,7 @@ def resolve_pin(caller: str, proxy_number: str, digits: str) -> Route:
     caller_e164, proxy_e164 = to_e164(caller), to_e164(proxy_number)
     if caller_e164 is None or proxy_e164 is None or not digits or not digits.isdigit():
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
-    matches = list(_candidates(caller_e164, proxy_e164).filter(pin=digits)[:1])
+    matches = _live_orders_of(caller_e164, proxy_e164, pin=digits, limit=1)
     if not matches:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
-    return _route_to(matches[0], caller_e164, proxy_e164)
+    return _route_to(*matches[0], caller_e164, proxy_e164)

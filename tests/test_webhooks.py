@@ -139,7 +139,7 @@ def test_a_database_error_at_answer_is_an_apology_not_a_500(plivo, live_order, c
 
 
 def test_a_database_error_while_recording_the_call_is_an_apology(plivo, live_order, caplog):
-    with mock.patch.object(CallRecord.objects, "bulk_create", side_effect=OperationalError("disk full")):
+    with mock.patch("voice.calls._record_answer", side_effect=OperationalError("disk full")):
         response = plivo.signed_post("/voice/answer/", call_params("14156667777"))
 
     assert_apology(xml_of(response))

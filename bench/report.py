@@ -1,0 +1,156 @@
+"""bench/RESULTS.md from the figures bench/run.py collected."""
+
+
+def _row(name: str, figures: dict) -> str:
+    rounds = ", ".join(str(r) for r in figures["rps_rounds"])
+    return (
+        f"| {name} | {figures['rps']:,.0f} | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} | {rounds} "
+        f"| {figures['non2xx']} |"
+    )
+
+
+def _check(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict) -> str:
+    lines = [
+        "# Webhook benchmark",
+        "",
+        f"Latest `make bench`: {results['date']}, {results['elapsed_seconds'] / 60:.1f} minutes end to end "
+        f"(1M-order fill {results['fill_seconds']:.0f} s).",
+        "",
+        "Each figure is the median of "
+        f"{rounds} rounds of {duration} s; the rounds alternate webhook, floor and ceiling so that noise from "
+        "other work on the machine hits all three alike. The ratios are the figures that matter.",
+        "",
+    ]
+    summary_rows = []
+    for size in ("1k", "1M"):
+        for connections in (8, 32):
+            webhook = results[size][f"webhook@{connections}"]
+            floor = results[size][f"floor@{connections}"]
+            ceiling = results[size][f"ceiling@{connections}"]
+            summary_rows.append(
+                f"| {size} | {connections} | {webhook['rps'] / floor['rps']:.2f} | "
+                f"{webhook['rps'] / ceiling['rps']:.2f} | {webhook['p99_ms']:.2f} |"
+            )
+    w1k, w1m = results["1k"]["webhook@8"], results["1M"]["webhook@8"]
+    growth = w1m["p50_ms"] / w1k["p50_ms"]
+    steady_growth = results["in_process_1M"]["webhook"]["p50_us"] / results["in_process_1k"]["webhook"]["p50_us"]
+    floor_ratio = w1m["rps"] / results["1M"]["floor@8"]["rps"]
+    assign = results["assign_agent"]
+    known_queries = results["queries"]["known"]
+    lines += [
+        "## Targets",
+        "",
+        "| target | figure | |",
+        "|---|---|---|",
+        f"| webhook ≥ 0.85 × floor (1M orders, 8 connections) | {floor_ratio:.2f} × | {_check(floor_ratio >= 0.85)} |",
+        f"| webhook p99 < 20 ms at 8 connections (1M orders) | {w1m['p99_ms']:.2f} ms | {_check(w1m['p99_ms'] < 20)} |",
+        f"| p50 at 1M ÷ p50 at 1k ≤ 1.2 (wrk, 8 connections) | {growth:.2f} | {_check(growth <= 1.2)} |",
+        f"| p50 at 1M ÷ p50 at 1k ≤ 1.2 (one request at a time) | {steady_growth:.2f} | "
+        f"{_check(steady_growth <= 1.2)} |",
+        f"| SQL queries for a known caller = 2 | {known_queries} | {_check(known_queries == 2)} |",
+        f"| assign_agent p99 < 25 ms at {assign['live_orders']:,} live orders | {assign['p99_ms']:.1f} ms | "
+        f"{_check(assign['p99_ms'] < 25)} |",
+        "",
+        "## Ratios",
+        "",
+        "| orders | connections | webhook ÷ floor | webhook ÷ ceiling | webhook p99 (ms) |",
+        "|---|---|---|---|---|",
+        *summary_rows,
+        "",
+        f"Webhook p50 at 8 connections: {w1k['p50_ms']:.2f} ms at 1k orders, {w1m['p50_ms']:.2f} ms at 1M: "
+        f"{growth:.2f} ×. At 32 connections: "
+        f"{results['1M']['webhook@32']['p50_ms'] / results['1k']['webhook@32']['p50_ms']:.2f} ×.",
+        "",
+    ]
+    for size, label in (("1k", "1,000 orders (100 live)"), ("1M", "1,000,000 orders (100,000 live)")):
+        lines += [
+            f"## {label}",
+            "",
+            "| target @ connections | req/s | p50 (ms) | p99 (ms) | req/s by round | errors |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key, figures in results[size].items():
+            lines.append(_row(key.replace("@", " @ "), figures))
+        durable = results[size]["floor_durable@8"]["rps"] / results[size]["floor@8"]["rps"]
+        lines += [
+            "",
+            f"floor_durable is the floor with a durable commit for the call record: {durable:.2f} × the floor's "
+            "throughput (see the synchronous_commit decision in docs/README-issue5.md).",
+            "",
+        ]
+    repeated = sum(f["repeated_bodies"] for size in ("1k", "1M") for f in results[size].values())
+    lines += [
+        "## What the load is",
+        "",
+        "- Plivo-style answer POSTs (13 form fields), each pre-signed with X-Plivo-Signature-V3 for the "
+        "webhook's URL and sent with `X-Forwarded-Proto: https` as a TLS-terminating proxy would; "
+        "PUBLIC_BASE_URL is https, so the production HTTPS settings are on.",
+        f"- Caller mix: {', '.join(f'{weight} % {kind}' for kind, weight in mix.items())}. Known callers are "
+        "customers and agents with one live order on the number; ambiguous ones have several (PIN prompt); "
+        "unknown ones are strangers and past customers whose line has closed.",
+        f"- Every webhook and floor run gets {bodies:,} freshly signed bodies with their own CallUUID, so every "
+        "request inserts a row; requests beyond that would repeat a body (ON CONFLICT DO NOTHING, cheaper). "
+        f"Repeated requests in this run: {repeated:,}. The ceiling reuses one file (it writes nothing).",
+        "- The same gunicorn (production gunicorn.conf.py: "
+        f"{results['gunicorn']['workers']} sync workers × {results['gunicorn']['threads']} thread) serves all "
+        "three targets; wrk runs 2 threads on the same machine, as does Postgres.",
+        "",
+        "## One request at a time, in one process",
+        "",
+        "Each target run 1,500 times through Django's full stack (middleware, signature, SQL, XML) in the benchmark "
+        "process, one request in flight, after each wrk phase. CPU is the Django process's own time, not "
+        "Postgres's: it shows what the webhook adds on top of the floor. Without queueing these figures move far "
+        "less with other load on the machine than wrk's. The per-call INFO log line is off for this part only.",
+        "",
+        "| target | CPU/request 1k (µs) | CPU/request 1M (µs) | p50 1k (µs) | p50 1M (µs) | p50 1M ÷ 1k "
+        "| p99 1M (µs) |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {name} | {small['cpu_us']:,.0f} | {large['cpu_us']:,.0f} | {small['p50_us']:,.0f} "
+            f"| {large['p50_us']:,.0f} | {large['p50_us'] / small['p50_us']:.2f} | {large['p99_us']:,.0f} |"
+            for (name, small), large in zip(
+                results["in_process_1k"].items(), results["in_process_1M"].values(), strict=True
+            )
+        ],
+        "",
+        "## SQL queries per answer, by caller kind",
+        "",
+        "| caller | queries |",
+        "|---|---|",
+        *[f"| {kind} | {count} |" for kind, count in results["queries"].items()],
+        "",
+        "The lookup is one statement (agent and proxy number resolved in scalar subqueries); the call record "
+        "is one INSERT … ON CONFLICT DO NOTHING. A From that is not a phone number skips the lookup.",
+        "",
+        "## assign_agent",
+        "",
+        f"{assign['samples']} assignments of new orders (repeat customers, random agents) with "
+        f"{assign['live_orders']:,} live orders on the 200-number pool, timed in-process: "
+        f"p50 {assign['p50_ms']:.1f} ms, p99 {assign['p99_ms']:.1f} ms.",
+        "",
+        "## Routing query plans at 1M orders",
+        "",
+    ]
+    for role, plan in results["explain"].items():
+        lines += [f"Known {role}:", "", "```", plan, "```", ""]
+    machine = results["machine"]
+    lines += [
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu']}; nproc: {machine['nproc']}",
+        f"- {machine['postgres']}, Python {machine['python']}",
+        "- Load average (1, 5, 15 min) before: "
+        + ", ".join(f"{x:.2f}" for x in results["load_before"])
+        + "; after: "
+        + ", ".join(f"{x:.2f}" for x in results["load_after"]),
+        "",
+        "```",
+        machine["free"],
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,137 @@
+"""The container wiring, checked by reading the files (Docker does not run here)."""
+
+import os
+import re
+import runpy
+import shlex
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def _dockerfile_cmd(dockerfile: str) -> list[str]:
+    (line,) = [line for line in dockerfile.splitlines() if line.startswith("CMD ")]
+    return yaml.safe_load(line.removeprefix("CMD "))
+
+
+def _container_port(compose: dict) -> int:
+    (published,) = compose["services"]["web"]["ports"]
+    return int(str(published).rsplit(":", 1)[1])
+
+
+def test_compose_runs_postgres_16_a_migration_and_the_web_service(compose):
+    assert set(compose["services"]) == {"db", "migrate", "web"}
+    db = compose["services"]["db"]
+    assert db["image"] == "postgres:16"
+    assert any(volume.endswith(":/var/lib/postgresql/data") for volume in db["volumes"])
+    assert "pgdata" in compose["volumes"]
+
+
+def test_the_web_service_database_url_points_at_the_db_service(compose):
+    db_env = compose["services"]["db"]["environment"]
+    url = urlsplit(compose["services"]["web"]["environment"]["DATABASE_URL"])
+
+    assert url.scheme == "postgres"
+    assert url.hostname == "db"
+    assert url.port == 5432
+    assert url.path == "/" + db_env["POSTGRES_DB"]
+    assert url.username == db_env["POSTGRES_USER"]
+    assert compose["services"]["migrate"]["environment"]["DATABASE_URL"] == url.geturl()
+
+
+def test_migrations_finish_before_the_web_service_starts(compose):
+    migrate, web = compose["services"]["migrate"], compose["services"]["web"]
+
+    command = " ".join(migrate["command"])
+    assert "manage.py migrate --no-input" in command
+    # The API throttle's shared cache table (CACHE_URL=dbcache://api_cache).
+    assert "manage.py createcachetable" in command
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert web["depends_on"]["db"]["condition"] == "service_healthy"
+    assert "command" not in web, "web runs the image's gunicorn command"
+
+
+def test_the_web_healthcheck_asks_healthz_on_the_container_port(compose):
+    test = " ".join(compose["services"]["web"]["healthcheck"]["test"])
+
+    assert f"http://localhost:{_container_port(compose)}/healthz" in test
+
+
+def test_the_web_service_publishes_the_port_gunicorn_binds(compose, dockerfile):
+    port = _container_port(compose)
+    cmd = _dockerfile_cmd(dockerfile)
+
+    assert cmd[:2] == ["gunicorn", "numbermasking.wsgi"]
+    assert cmd[cmd.index("--bind") + 1] == f"0.0.0.0:{port}"
+    assert f"EXPOSE {port}" in dockerfile
+
+
+def test_the_web_service_gets_every_setting_in_env_example(compose):
+    example = (ROOT / ".env.example").read_text()
+    names = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
+    environment = compose["services"]["web"]["environment"]
+
+    assert "DATABASE_URL" in names
+    assert names - set(environment) == set(), "add these settings to docker-compose.yml's environment"
+
+
+def test_the_dockerfile_installs_requirements_and_collects_static_files(dockerfile):
+    lines = dockerfile.replace("\\\n", " ").splitlines()
+    runs = [shlex.split(line.removeprefix("RUN ")) for line in lines if line.startswith("RUN ")]
+    words = [word for run in runs for word in run]
+
+    assert "COPY requirements.txt ." in dockerfile
+    assert words[words.index("pip") : words.index("pip") + 4] == ["pip", "install", "-r", "requirements.txt"]
+    assert "collectstatic" in words
+
+
+def test_gunicorn_takes_workers_and_threads_from_the_environment(monkeypatch):
+    monkeypatch.setenv("WEB_CONCURRENCY", "7")
+    monkeypatch.setenv("GUNICORN_THREADS", "4")
+    monkeypatch.setenv("PORT", "9123")
+
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    assert (config["workers"], config["threads"], config["bind"]) == (7, 4, "0.0.0.0:9123")
+
+
+def test_gunicorn_access_log_leaves_out_the_query_string():
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    # %(r)s and %(q)s would log the GET answer URL's From and To.
+    assert "%(U)s" in config["access_log_format"]
+    assert "%(r)s" not in config["access_log_format"]
+    assert "%(q)s" not in config["access_log_format"]
+
+
+def test_whitenoise_serves_the_admin_static_files(client):
+    response = client.get("/static/admin/css/base.css")
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"/*")
+
+
+def test_gunicorn_reads_an_empty_variable_as_the_default(monkeypatch):
+    # docker compose passes ${WEB_CONCURRENCY:-} as an empty string when it is unset.
+    monkeypatch.setenv("WEB_CONCURRENCY", "")
+    monkeypatch.setenv("GUNICORN_THREADS", "")
+
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    assert config["workers"] == os.cpu_count() + 1
+    assert config["threads"] == 1
