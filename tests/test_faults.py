@@ -9,14 +9,8 @@ import logging
 import os
 import secrets
 import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -25,9 +19,9 @@ from django.db import connection
 from voice import xml
 from voice.models import CallRecord
 
-from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, plivo_signature
+from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params
+from .servers import GunicornServer, free_port
 
-PROJECT = Path(__file__).resolve().parent.parent
 PUBLIC_BASE_URL = "http://masking.example.com"
 AUTH_TOKEN = "test-auth-token"
 
@@ -36,17 +30,12 @@ on_postgres = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture
+def app_factory(tmp_path):
+    """Starts the service under gunicorn, one sync worker, talking to ``database_url``."""
+    apps: list[GunicornServer] = []
 
-
-class App:
-    """The service under gunicorn, one sync worker, talking to ``database_url``."""
-
-    def __init__(self, database_url: str) -> None:
-        self.port = free_port()
+    def start(database_url: str) -> GunicornServer:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "DEBUG": "false",
@@ -59,67 +48,16 @@ class App:
             "CONN_MAX_AGE": "600",
             "LOG_LEVEL": "WARNING",
         }
-        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            [sys.executable, "-m", "gunicorn", "numbermasking.wsgi:application"]
-            + ["--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--graceful-timeout", "2"],
-            cwd=PROJECT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+        app = GunicornServer(
+            env,
+            tmp_path / f"gunicorn-{len(apps)}.log",
+            args=["--workers", "1", "--graceful-timeout", "2"],
+            public_base_url=PUBLIC_BASE_URL,
+            auth_token=AUTH_TOKEN,
         )
-        self._wait_until_listening()
-
-    def _wait_until_listening(self) -> None:
-        for _ in range(300):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            except OSError:
-                time.sleep(0.05)
-            else:
-                return
-        raise RuntimeError("gunicorn did not start listening")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stderr.close()
-
-    def request(self, path: str, data: dict | None = None) -> tuple[int, bytes]:
-        headers = {}
-        body = None
-        if data is not None:
-            nonce = secrets.token_hex(10)
-            signature = plivo_signature(PUBLIC_BASE_URL + path, nonce, params=data, token=AUTH_TOKEN)
-            headers = {
-                "X-Plivo-Signature-V3": signature,
-                "X-Plivo-Signature-V3-Nonce": nonce,
-                "Content-Type": "application/x-www-form-urlencoded",
-            }
-            body = urlencode(data).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (our own local server)
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def answer(self, caller: str = CUSTOMER) -> tuple[int, bytes]:
-        return self.request("/voice/answer/", call_params(caller.lstrip("+")))
-
-
-@pytest.fixture
-def app_factory():
-    apps: list[App] = []
-
-    def start(database_url: str) -> App:
-        apps.append(App(database_url))
-        return apps[-1]
+        apps.append(app)
+        app.wait_until_up()
+        return app
 
     yield start
     for app in apps:
@@ -184,7 +122,7 @@ def postgres_url(port: int, **options: str) -> str:
 def test_with_the_database_unreachable_calls_hear_the_apology_and_healthz_fails(app_factory):
     app = app_factory(f"postgres://postgres@127.0.0.1:{free_port()}/nothing_listens_here")
 
-    status, body = app.answer()
+    status, body = app.signed_answer()
     health, _ = app.request("/healthz")
 
     assert status == 200
@@ -197,13 +135,13 @@ def test_with_the_database_unreachable_calls_hear_the_apology_and_healthz_fails(
 def test_the_service_recovers_by_itself_when_the_database_comes_back(app_factory, live_order):
     port = free_port()
     app = app_factory(postgres_url(port))
-    assert app.answer()[1].decode() == xml.apology()
+    assert app.signed_answer()[1].decode() == xml.apology()
     assert app.request("/healthz")[0] == 503
 
     db = connection.settings_dict
     relay = Relay(port, (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
     try:
-        status, body = app.answer()
+        status, body = app.signed_answer()
         health, _ = app.request("/healthz")
     finally:
         # gunicorn must let go of the test database before it is flushed.
@@ -221,13 +159,13 @@ def test_the_service_reconnects_by_itself_after_its_connections_are_killed(app_f
     db = connection.settings_dict
     app_name = f"mask-faults-{secrets.token_hex(4)}"
     app = app_factory(postgres_url(int(db["PORT"] or 5432), application_name=app_name))
-    assert dialled_number(app.answer()[1]) == AGENT_PHONE.lstrip("+")
+    assert dialled_number(app.signed_answer()[1]) == AGENT_PHONE.lstrip("+")
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [app_name])
         killed = cursor.fetchall()
     try:
-        after = [app.answer() for _ in range(3)]
+        after = [app.signed_answer() for _ in range(3)]
         health, _ = app.request("/healthz")
     finally:
         app.stop()

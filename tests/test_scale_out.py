@@ -3,26 +3,17 @@
 import http.cookiejar
 import os
 import re
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 
 from orders.models import Agent, Order, ProxyNumber
 
-from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, plivo_signature
-
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import AGENT_PHONE, CUSTOMER, PROXY
+from .servers import GunicornServer
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="two servers need a database server to share"),
@@ -37,57 +28,28 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """One gunicorn process of the service on a loopback port, with its own cookies."""
+class Server(GunicornServer):
+    """One gunicorn process of the service under tests.settings, with its own cookies."""
 
     def __init__(self, log: Path) -> None:
-        self.port = _free_port()
         environment = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": _database_url(),
             "WEB_CONCURRENCY": "1",
         }
-        command = [sys.executable, "-m", "gunicorn", "numbermasking.wsgi", "--bind", f"127.0.0.1:{self.port}"]
-        self._log = log.open("w")
-        self.process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT)
+        super().__init__(environment, log)
         self.cookies = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
 
-    def wait_until_up(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if self.opener.open(self.url("/healthz"), timeout=2).status == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        raise AssertionError(f"gunicorn on port {self.port} did not answer /healthz")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
-        self._log.close()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def post(self, path: str, data: dict, headers: dict | None = None) -> tuple[int, str]:
-        request = urllib.request.Request(self.url(path), data=urlencode(data).encode(), headers=headers or {})  # noqa: S310
-        with self.opener.open(request, timeout=10) as response:
-            return response.status, response.read().decode()
+    def ready(self) -> bool:
+        return super().ready() and self.request("/healthz")[0] == 200
 
     def admin_post(self, path: str, data: dict) -> str:
         token = next(cookie.value for cookie in self.cookies if cookie.name == "csrftoken")
-        status, body = self.post(path, {"csrfmiddlewaretoken": token, **data})
+        status, body = self.request(path, {"csrfmiddlewaretoken": token, **data})
         assert status == 200
-        return body
+        return body.decode()
 
     def submit_admin_form(self, path: str, data: dict) -> str:
         """Post an admin page's form as a browser would: its hidden fields (inline management forms) plus ``data``."""
@@ -107,16 +69,9 @@ class Server:
         assert "Log out" in body or "logout" in body
 
     def answer(self, caller: str) -> str:
-        params = call_params(caller)
-        nonce = secrets.token_hex(10)
-        signature = plivo_signature(settings.PUBLIC_BASE_URL + "/voice/answer/", nonce, params=params)
-        status, body = self.post(
-            "/voice/answer/",
-            params,
-            {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce},
-        )
+        status, body = self.signed_answer(caller)
         assert status == 200
-        return body
+        return body.decode()
 
 
 @pytest.fixture
