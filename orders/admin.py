@@ -32,6 +32,14 @@ class AgentAdmin(LiveLinesMixin, admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "phone"]
 
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # The order form offers only agents who can take the order; the agent
+        # list itself still finds everyone.
+        if request.GET.get("model_name") == "order" and request.GET.get("field_name") == "agent":
+            queryset = queryset.filter(is_active=True)
+        return queryset, may_have_duplicates
+
 
 @admin.register(ProxyNumber)
 class ProxyNumberAdmin(LiveLinesMixin, admin.ModelAdmin):

@@ -260,6 +260,17 @@ def test_agent_autocomplete_finds_agents_by_name_in_name_order(admin_client, age
     assert [result["text"] for result in response.json()["results"]] == ["Barbara", "Bob"]
 
 
+def test_agent_autocomplete_on_an_order_leaves_out_inactive_agents(admin_client, agent):
+    Agent.objects.create(name="Barbara", phone="+14156667780", is_active=False)
+
+    response = admin_client.get(
+        "/admin/autocomplete/", {"term": "B", "app_label": "orders", "model_name": "order", "field_name": "agent"}
+    )
+
+    assert [result["text"] for result in response.json()["results"]] == ["Bob"]
+    assert admin_client.get("/admin/orders/agent/", {"q": "Barbara"}).context["cl"].result_count == 1
+
+
 def test_call_records_cannot_be_added_or_changed(admin_client, live_order):
     record = CallRecord.objects.create(call_uuid="call-1", order=live_order, outcome="connected")
 
