@@ -46,7 +46,7 @@ def _record_answer(call_uuid: str, route: Route, outcome: str, params: Mapping[s
     prefix = ASYNC_COMMIT_PREFIX if connection.vendor == "postgresql" else ""
     values = [
         _short(call_uuid, 64),
-        route.order.pk if route.order else None,
+        route.order_id,
         route.role,
         route.caller or _short(params.get("From"), 64),
         route.proxy_number or _short(params.get("To"), 64),
@@ -108,7 +108,7 @@ def pin(params: Mapping[str, str], attempt: int) -> str:
         _update(
             call_uuid,
             params,
-            order=route.order,
+            order_id=route.order_id,
             caller_role=route.role,
             dialled_number=route.connect_to,
             outcome=Outcome.CONNECTED,

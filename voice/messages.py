@@ -69,7 +69,7 @@ def _record(params: Mapping[str, str], route: Route, outcome: str) -> None:
         [
             MessageRecord(
                 message_uuid=message_uuid[:64],
-                order=route.order,
+                order_id=route.order_id,
                 sender_role=route.role,
                 from_number=route.caller or params.get("From", "")[:64],
                 proxy_number=route.proxy_number or params.get("To", "")[:64],
