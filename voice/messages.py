@@ -55,7 +55,8 @@ def relay(params: Mapping[str, str]) -> str:
     else:
         # Strangers get no answer at all: a reply would confirm the number is in use.
         outcome, body = Outcome.UNKNOWN, xml.empty()
-    logger.info("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
+    # DEBUG like the answer's line: the message record is the per-message log.
+    logger.debug("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
     _record(params, route, outcome)
     return body
 
