@@ -93,16 +93,22 @@ def expected_signature_v2(url: str, nonce: str, auth_token: str) -> bytes:
     return base64.b64encode(digest)
 
 
+def _header(request: HttpRequest, name: str) -> str | None:
+    # From META, as WSGI names it: request.headers would build a dict of every
+    # header on each webhook (about 7 us) to read two or three of them.
+    return request.META.get("HTTP_" + name.upper().replace("-", "_"))
+
+
 def has_v3_headers(request: HttpRequest) -> bool:
-    return any(request.headers.get(name) for name in (*SIGNATURE_HEADERS, NONCE_HEADER))
+    return any(_header(request, name) for name in (*SIGNATURE_HEADERS, NONCE_HEADER))
 
 
 def _offers_signature(
     request: HttpRequest, headers: Iterable[str], nonce_header: str, expected: Callable[[str, str], bytes]
 ) -> bool:
     """True when one of the signatures in ``headers`` is ``expected(nonce, token)``."""
-    nonce = request.headers.get(nonce_header)
-    offered = [request.headers[name] for name in headers if request.headers.get(name)]
+    nonce = _header(request, nonce_header)
+    offered = [value for value in (_header(request, name) for name in headers) if value]
     token = settings.PLIVO_AUTH_TOKEN
     if not nonce or not offered or not token:
         return False
@@ -119,8 +125,9 @@ def has_valid_signature(request: HttpRequest, *, allow_v2: bool = False) -> bool
 
     V3 always; with ``allow_v2``, a request without V3 headers may carry V2.
     Anything that stops us from computing the signature (a non-ASCII URL or
-    query string, which the SDK refuses too; Django raises on a body it refuses to parse, such
-    as too many fields) means the request cannot be shown to come from Plivo.
+    query string, which the SDK refuses too; Django raises on a body it
+    refuses to parse, such as too many fields) means the request cannot be
+    shown to come from Plivo.
     """
     # Plivo signs the URL it called; behind a proxy Django's idea of the host
     # and scheme can differ, so the public base is the source of truth.
