@@ -55,6 +55,8 @@ def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict)
         f"| assign_agent p99 < 25 ms at {assign['live_orders']:,} live orders | {assign['p99_ms']:.1f} ms | "
         f"{_check(assign['p99_ms'] < 25)} |",
         "",
+        "What each optimisation changed, with before and after figures: bench/PROFILE.md.",
+        "",
         "## Ratios",
         "",
         "| orders | connections | webhook ÷ floor | webhook ÷ ceiling | webhook p99 (ms) |",
@@ -104,7 +106,7 @@ def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict)
         "Each target run 1,500 times through Django's full stack (middleware, signature, SQL, XML) in the benchmark "
         "process, one request in flight, after each wrk phase. CPU is the Django process's own time, not "
         "Postgres's: it shows what the webhook adds on top of the floor. Without queueing these figures move far "
-        "less with other load on the machine than wrk's. The per-call INFO log line is off for this part only.",
+        "less with other load on the machine than wrk's. The per-call log line is at DEBUG, off here as under wrk.",
         "",
         "| target | CPU/request 1k (µs) | CPU/request 1M (µs) | p50 1k (µs) | p50 1M (µs) | p50 1M ÷ 1k "
         "| p99 1M (µs) |",

@@ -32,7 +32,10 @@ class Route:
     caller: str | None = None  # E.164, or None when From was not a number
     proxy_number: str | None = None  # E.164, or None when To was not a number
     role: Role = Role.UNKNOWN
-    order: Order | None = None
+    # The order's id, not the Order: building a model from the row (the phone
+    # fields parse their numbers) cost more than the query's own Python side,
+    # and callers only store the id.
+    order_id: int | None = None
     connect_to: str | None = None  # the other party, E.164
 
 
@@ -41,35 +44,33 @@ class Route:
 # bench/RESULTS.md). Scalar subqueries (agent phone and proxy number are
 # unique) let the planner use both composite indexes in one bitmap OR, instead
 # of a join that looks at every live order on the number. The expiry test is
-# models.live_orders()'s predicate.
+# models.live_orders()'s predicate. Phone columns hold E.164 text.
 _LIVE_ORDERS_OF_CALLER = f"""
-SELECT o.id, o.reference, o.customer_phone, o.agent_id, o.pin, a.phone
+SELECT o.id, o.customer_phone, a.phone
 FROM {Order._meta.db_table} o LEFT OUTER JOIN {Agent._meta.db_table} a ON a.id = o.agent_id
 WHERE o.proxy_number_id = (SELECT id FROM {ProxyNumber._meta.db_table} WHERE number = %s)
   AND (o.customer_phone = %s OR o.agent_id = (SELECT id FROM {Agent._meta.db_table} WHERE phone = %s))
   AND o.masking_expires_at > %s
 """  # noqa: S608 - table names from the models, values as parameters
-_ORDER_FIELDS = ["id", "reference", "customer_phone", "agent_id", "pin"]
 
 
-def _live_orders_of(caller: str, proxy_number: str, *, pin: str | None = None, limit: int) -> list[tuple[Order, str]]:
-    """Live orders through ``proxy_number`` that ``caller`` is a party of, with the agent's phone."""
+def _live_orders_of(
+    caller: str, proxy_number: str, *, pin: str | None = None, limit: int
+) -> list[tuple[int, str, str | None]]:
+    """(order id, customer phone, agent phone) of live orders through ``proxy_number`` that ``caller`` is a party of."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     sql, params = _LIVE_ORDERS_OF_CALLER, [proxy_number, caller, caller, now]
     if pin is not None:
         sql, params = sql + "  AND o.pin = %s\n", [*params, pin]
     with connection.cursor() as cursor:
         cursor.execute(sql + f"LIMIT {int(limit)}", params)
-        rows = cursor.fetchall()
-    return [(Order.from_db(connection.alias, _ORDER_FIELDS, row[:5]), row[5]) for row in rows]
+        return cursor.fetchall()
 
 
-def _route_to(order: Order, agent_phone: str, caller: str, proxy_number: str) -> Route:
-    if str(order.customer_phone) == caller:
-        role, other = Role.CUSTOMER, agent_phone
-    else:
-        role, other = Role.AGENT, order.customer_phone
-    return Route(Action.CONNECT, caller, proxy_number, role, order, str(other))
+def _route_to(order_id: int, customer_phone: str, agent_phone: str | None, caller: str, proxy_number: str) -> Route:
+    if customer_phone == caller:
+        return Route(Action.CONNECT, caller, proxy_number, Role.CUSTOMER, order_id, agent_phone)
+    return Route(Action.CONNECT, caller, proxy_number, Role.AGENT, order_id, customer_phone)
 
 
 def resolve(caller: str, proxy_number: str) -> Route:
@@ -81,7 +82,7 @@ def resolve(caller: str, proxy_number: str) -> Route:
     if not matches:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
     if len(matches) > 1:
-        role = Role.CUSTOMER if str(matches[0][0].customer_phone) == caller_e164 else Role.AGENT
+        role = Role.CUSTOMER if matches[0][1] == caller_e164 else Role.AGENT
         return Route(Action.ASK_PIN, caller_e164, proxy_e164, role)
     return _route_to(*matches[0], caller_e164, proxy_e164)
 

@@ -102,9 +102,9 @@ def test_concurrent_assignments_give_every_order_a_live_unambiguous_line():
             if not theirs:
                 assert route.action == Action.UNKNOWN
             elif len(theirs) == 1:
-                assert (route.action, route.order.pk) == (Action.CONNECT, theirs[0].pk)
+                assert (route.action, route.order_id) == (Action.CONNECT, theirs[0].pk)
             else:
                 assert route.action == Action.ASK_PIN
                 for order in theirs:
                     by_pin = resolve_pin(caller, proxy_number, order.pin)
-                    assert (by_pin.action, by_pin.order.pk) == (Action.CONNECT, order.pk)
+                    assert (by_pin.action, by_pin.order_id) == (Action.CONNECT, order.pk)

@@ -161,7 +161,7 @@ def test_a_purged_order_is_never_routed_or_reopened(old_and_recent_orders, agent
     delivered.refresh_from_db()
     assert not delivered.is_line_live
     # The agent still has other orders on the number; the purged one is not among them.
-    assert resolve_pin(AGENT_PHONE, PROXY, delivered.pin).order != delivered
+    assert resolve_pin(AGENT_PHONE, PROXY, delivered.pin).order_id != delivered.pk
     assert resolve("", PROXY).action == Action.UNKNOWN
 
 
@@ -176,7 +176,7 @@ def test_seed_demo_restores_demo_customers_after_a_purge(db):
 
     demo = Order.objects.get(reference="DEMO-1")
     assert (demo.customer_phone, demo.is_line_live) == ("+14156667777", True)
-    assert resolve("14156667777", str(ProxyNumber.objects.get().number)).order == demo
+    assert resolve("14156667777", str(ProxyNumber.objects.get().number)).order_id == demo.pk
 
 
 def test_purge_refuses_a_negative_period(db):

@@ -38,7 +38,7 @@ def test_it_routes_the_customer_to_the_agent_in_any_number_form(live_order, call
 
     assert route.action == Action.CONNECT
     assert route.role == Role.CUSTOMER
-    assert route.order == live_order
+    assert route.order_id == live_order.pk
     assert route.connect_to == AGENT_PHONE
     assert route.proxy_number == PROXY
 
@@ -49,7 +49,7 @@ def test_it_routes_the_agent_to_the_customer(live_order, caller):
 
     assert route.action == Action.CONNECT
     assert route.role == Role.AGENT
-    assert route.order == live_order
+    assert route.order_id == live_order.pk
     assert route.connect_to == CUSTOMER
 
 

@@ -7,9 +7,12 @@ from urllib.parse import urlencode
 import pytest
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
+from hypothesis import given
+from hypothesis import strategies as st
+from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
 from voice.models import CallRecord
-from voice.webhook import expected_signature, has_valid_signature
+from voice.webhook import expected_signature, has_valid_signature, signature_base
 
 from .conftest import PROXY, call_params, plivo_signature, xml_of
 
@@ -297,3 +300,47 @@ def test_it_skips_the_check_when_validation_is_switched_off(settings, client, li
     dial = xml_of(response).find("Dial")
     assert dial.find("Number").text == "14156667778"
     assert CallRecord.objects.get(call_uuid="unsigned-ok").outcome == "connected"
+
+
+# Our base string against the SDK's (plivo.utils.signature_v3) on random
+# requests: keys and values with the characters that matter in a query string
+# or form body, repeated keys, and query strings on POSTs.
+_text = st.text(alphabet=st.sampled_from("abcXYZ019 &=+%-_.~/?#;:"), max_size=8)
+_params = st.dictionaries(_text, st.lists(_text, min_size=1, max_size=3), max_size=5)
+
+
+@given(
+    method=st.sampled_from(["GET", "POST"]),
+    path=st.text(alphabet=st.sampled_from("abc/;.-_%"), max_size=10),
+    query=st.lists(st.tuples(_text, _text), max_size=4),
+    params=_params,
+    nonce=st.text(alphabet=st.sampled_from("0123456789abc"), min_size=1, max_size=20),
+)
+def test_our_signature_matches_the_sdks_on_random_requests(method, path, query, params, nonce):
+    url = "https://masking.example.com/" + path
+    if query:
+        url += "?" + "&".join(f"{key}={value}" for key, value in query)
+    try:
+        if method == "GET":
+            sdk_base = construct_get_url(url, {key: list(values) for key, values in params.items()})
+        else:
+            sdk_base = construct_post_url(url, {key: list(values) for key, values in params.items()})
+    except Exception:
+        # A request the SDK cannot sign must not pass our check either.
+        with pytest.raises(ValueError):
+            signature_base(method, url, params)
+        return
+    sdk_signature = get_signature_v3(VECTOR_TOKEN, sdk_base.decode(), nonce)
+
+    assert signature_base(method, url, params) == sdk_base.decode()
+    assert expected_signature(method, url, params, nonce, VECTOR_TOKEN) == sdk_signature
+
+
+@pytest.mark.parametrize("query", ["From=%E2%98%8E", "From=\u260e", "%FF=1", "a=%C3"])
+def test_a_query_the_sdk_cannot_sign_raises_a_value_error(query):
+    url = "https://masking.example.com/voice/answer/?" + query
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the SDK raises
+        construct_post_url(url, {"From": ["1"]})
+
+    with pytest.raises(ValueError):
+        signature_base("POST", url, {"From": ["1"]})

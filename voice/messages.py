@@ -55,7 +55,8 @@ def relay(params: Mapping[str, str]) -> str:
     else:
         # Strangers get no answer at all: a reply would confirm the number is in use.
         outcome, body = Outcome.UNKNOWN, xml.empty()
-    logger.info("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
+    # DEBUG like the answer's line: the message record is the per-message log.
+    logger.debug("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
     _record(params, route, outcome)
     return body
 
@@ -69,7 +70,7 @@ def _record(params: Mapping[str, str], route: Route, outcome: str) -> None:
         [
             MessageRecord(
                 message_uuid=message_uuid[:64],
-                order=route.order,
+                order_id=route.order_id,
                 sender_role=route.role,
                 from_number=route.caller or params.get("From", "")[:64],
                 proxy_number=route.proxy_number or params.get("To", "")[:64],

@@ -14,14 +14,14 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Iterable
-from functools import wraps
+from functools import lru_cache, wraps
+from urllib.parse import parse_qs, urlparse, urlunparse
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
-from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
 from . import xml
 
@@ -33,14 +33,57 @@ V2_SIGNATURE_HEADERS = ("X-Plivo-Signature-V2", "X-Plivo-Signature-Ma-V2")
 V2_NONCE_HEADER = "X-Plivo-Signature-V2-Nonce"
 
 
+def _joined(params: dict[str, list[str]], pair: str, separator: str) -> str:
+    """Keys in code-point order, each key's values sorted, as the SDK's get_sorted_*_string do."""
+    return separator.join(
+        separator.join(pair.format(key, value) for value in sorted(params[key])) for key in sorted(params)
+    )
+
+
+# Every answer is signed for the same few URLs, and splitting one costs about
+# as much as the HMAC. Query strings come from the request: the cache is bounded.
+@lru_cache(maxsize=256)
+def _split_url(url: str) -> tuple[str, dict[str, list[str]]]:
+    """The URL without query, params or fragment, and its decoded query, as plivo.utils.signature_v3 reads them."""
+    # The SDK parses the URL as ASCII bytes and its decoded query back into
+    # ASCII: anything else raises there (UnicodeError, as here), and cannot be
+    # a request Plivo signed.
+    if not url.isascii():
+        raise UnicodeError("non-ASCII URL")
+    parts = urlparse(url)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if not all(key.isascii() and all(value.isascii() for value in values) for key, values in query.items()):
+        raise UnicodeError("non-ASCII query string")
+    return urlunparse((parts.scheme, parts.netloc, parts.path, "", "", "")), query
+
+
+def signature_base(method: str, url: str, params: dict[str, list[str]]) -> str:
+    """The string Plivo's V3 signature covers (shared/PLIVO.md), as the SDK's construct_get_url/construct_post_url.
+
+    Written out because the SDK's version cost more than the rest of the
+    signature check on every webhook; tests/test_signature.py compares the two
+    on random input. Raises UnicodeError where the SDK raises
+    (UnicodeDecodeError or UnicodeEncodeError there).
+    """
+    base, query = _split_url(url)
+    if method == "GET":
+        signed = _joined({**params, **query}, "{}={}", "&")
+        return f"{base}?{signed}" if signed else base
+    signed_query = _joined(query, "{}={}", "&")
+    if not params:
+        return f"{base}?{signed_query}" if signed_query else base
+    body = _joined(params, "{}{}", "")
+    return f"{base}?{signed_query}.{body}" if signed_query else f"{base}?{body}"
+
+
 def expected_signature(method: str, url: str, params: dict[str, list[str]], nonce: str, auth_token: str) -> bytes:
     """Plivo's V3 signature for a request, as its servers compute it.
 
     For POST, ``params`` is the form body (lists for repeated keys); for GET
     the parameters are already in ``url``'s query string.
     """
-    base = construct_get_url(url, dict(params)) if method == "GET" else construct_post_url(url, dict(params))
-    return get_signature_v3(auth_token, base.decode("utf-8"), nonce)
+    message = f"{signature_base(method, url, params)}.{nonce}".encode()
+    return base64.b64encode(hmac.new(auth_token.encode(), message, hashlib.sha256).digest())
 
 
 def expected_signature_v2(url: str, nonce: str, auth_token: str) -> bytes:
@@ -50,16 +93,22 @@ def expected_signature_v2(url: str, nonce: str, auth_token: str) -> bytes:
     return base64.b64encode(digest)
 
 
+def _header(request: HttpRequest, name: str) -> str | None:
+    # From META, as WSGI names it: request.headers would build a dict of every
+    # header on each webhook (about 7 us) to read two or three of them.
+    return request.META.get("HTTP_" + name.upper().replace("-", "_"))
+
+
 def has_v3_headers(request: HttpRequest) -> bool:
-    return any(request.headers.get(name) for name in (*SIGNATURE_HEADERS, NONCE_HEADER))
+    return any(_header(request, name) for name in (*SIGNATURE_HEADERS, NONCE_HEADER))
 
 
 def _offers_signature(
     request: HttpRequest, headers: Iterable[str], nonce_header: str, expected: Callable[[str, str], bytes]
 ) -> bool:
     """True when one of the signatures in ``headers`` is ``expected(nonce, token)``."""
-    nonce = request.headers.get(nonce_header)
-    offered = [request.headers[name] for name in headers if request.headers.get(name)]
+    nonce = _header(request, nonce_header)
+    offered = [value for value in (_header(request, name) for name in headers) if value]
     token = settings.PLIVO_AUTH_TOKEN
     if not nonce or not offered or not token:
         return False
@@ -75,9 +124,10 @@ def has_valid_signature(request: HttpRequest, *, allow_v2: bool = False) -> bool
     """True when the request carries a valid Plivo signature; never raises.
 
     V3 always; with ``allow_v2``, a request without V3 headers may carry V2.
-    Anything that stops us from computing the signature (the SDK raises on a
-    non-ASCII query string; Django raises on a body it refuses to parse, such
-    as too many fields) means the request cannot be shown to come from Plivo.
+    Anything that stops us from computing the signature (a non-ASCII URL or
+    query string, which the SDK refuses too; Django raises on a body it
+    refuses to parse, such as too many fields) means the request cannot be
+    shown to come from Plivo.
     """
     # Plivo signs the URL it called; behind a proxy Django's idea of the host
     # and scheme can differ, so the public base is the source of truth.

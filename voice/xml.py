@@ -5,9 +5,10 @@ digits without ``+``, Plivo's own format.
 """
 
 import re
+from functools import lru_cache
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from plivo import plivoxml
 
 from orders.phones import plivo_digits, to_e164
@@ -29,10 +30,17 @@ PIN_ATTEMPTS = 3
 
 def webhook_url(name: str, **query: object) -> str:
     """Absolute URL Plivo should call next: the same base signatures are checked against."""
-    url = settings.PUBLIC_BASE_URL + reverse(name)
+    url = settings.PUBLIC_BASE_URL + _path(name, settings.ROOT_URLCONF, get_script_prefix())
     if query:
         url += "?" + "&".join(f"{key}={value}" for key, value in query.items())
     return url
+
+
+# reverse() cost more than building the rest of an answer; keyed on everything
+# it reads, so a test's or a deployment's other urlconf or prefix gets its own.
+@lru_cache(maxsize=64)
+def _path(name: str, urlconf: str, script_prefix: str) -> str:
+    return reverse(name, urlconf=urlconf)
 
 
 def _render(*elements: plivoxml.PlivoXMLElement) -> str:
@@ -42,25 +50,67 @@ def _render(*elements: plivoxml.PlivoXMLElement) -> str:
     return response.to_string(pretty=False)
 
 
-def dial(number: str, *, caller_id: str | None) -> str:
-    """Connect the caller to ``number`` (E.164), showing the proxy number."""
+# Where dial()'s cached answer takes the numbers: plain letters, which
+# plivoxml copies unchanged, each checked to occur exactly once.
+_NUMBER_SLOT = "NUMBERSLOT"
+_CALLER_ID_SLOT = "CALLERIDSLOT"
+
+
+@lru_cache(maxsize=32)
+def _dial_template(with_caller_id: bool, timeout: int, time_limit: int, action: str) -> str:
+    """A Dial answer built by plivoxml with slots for the numbers, once per settings values."""
     element = plivoxml.DialElement(
-        caller_id=plivo_digits(caller_id) if caller_id else None,
-        timeout=settings.MASKING_RING_TIMEOUT,
-        time_limit=settings.MASKING_CALL_TIME_LIMIT,
-        action=webhook_url("voice:dial_status"),
+        caller_id=_CALLER_ID_SLOT if with_caller_id else None,
+        timeout=timeout,
+        time_limit=time_limit,
+        action=action,
         method="POST",
     )
-    element.add(plivoxml.NumberElement(plivo_digits(number)))
-    return _render(element)
+    element.add(plivoxml.NumberElement(_NUMBER_SLOT))
+    template = _render(element)
+    for slot in (_NUMBER_SLOT, _CALLER_ID_SLOT) if with_caller_id else (_NUMBER_SLOT,):
+        if template.count(slot) != 1:
+            raise ValueError(f"the Dial answer does not hold {slot} exactly once")
+    return template
+
+
+def _digits(e164: str) -> str:
+    """Plivo's form of an E.164 number, refusing anything that is not ASCII digits: it goes into XML unescaped."""
+    digits = plivo_digits(e164)
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError("not an E.164 number")
+    return digits
+
+
+def dial(number: str, *, caller_id: str | None) -> str:
+    """Connect the caller to ``number`` (E.164), showing the proxy number.
+
+    Every connected call answers this: building it with plivoxml each time cost
+    more than the rest of the view's Python, so plivoxml builds it once per
+    settings values and only the numbers, digits alone, are put in.
+    """
+    template = _dial_template(
+        bool(caller_id),
+        settings.MASKING_RING_TIMEOUT,
+        settings.MASKING_CALL_TIME_LIMIT,
+        webhook_url("voice:dial_status"),
+    )
+    answer = template.replace(_NUMBER_SLOT, _digits(number))
+    return answer.replace(_CALLER_ID_SLOT, _digits(caller_id)) if caller_id else answer
 
 
 def ask_pin(*, attempt: int = 1) -> str:
+    return _ask_pin(attempt, webhook_url("voice:pin", attempt=attempt), settings.MASKING_PIN_LENGTH)
+
+
+# Nothing in a PIN prompt depends on the call: one build per attempt and settings values.
+@lru_cache(maxsize=32)
+def _ask_pin(attempt: int, action: str, num_digits: int) -> str:
     prompt = PIN_PROMPT if attempt == 1 else PIN_RETRY
     digits = plivoxml.GetDigitsElement(
-        action=webhook_url("voice:pin", attempt=attempt),
+        action=action,
         method="POST",
-        num_digits=settings.MASKING_PIN_LENGTH,
+        num_digits=num_digits,
         retries=2,
         log=False,
     )
@@ -68,6 +118,9 @@ def ask_pin(*, attempt: int = 1) -> str:
     return _render(digits, plivoxml.SpeakElement(NO_INPUT_GOODBYE), plivoxml.HangupElement())
 
 
+# Unknown callers and goodbyes hear one of a few fixed texts (constants or
+# settings): the answer is a pure function of the text.
+@lru_cache(maxsize=32)
 def say_and_hang_up(text: str) -> str:
     return _render(plivoxml.SpeakElement(text), plivoxml.HangupElement())
 
