@@ -81,7 +81,7 @@ def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict)
         lines += [
             "",
             f"floor_durable is the floor with a durable commit for the call record: {durable:.2f} × the floor's "
-            "throughput (see the synchronous_commit decision in docs/README-issue5.md).",
+            "throughput (see README.md, section 'Call records and synchronous_commit').",
             "",
         ]
     repeated = sum(f["repeated_bodies"] for size in ("1k", "1M") for f in results[size].values())

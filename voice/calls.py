@@ -38,14 +38,14 @@ ON CONFLICT (call_uuid) DO NOTHING
 # statement string as the INSERT, it stays one round trip and applies only to
 # that statement's implicit transaction: orders keep durable commits. (Two
 # statements in one execute need client-side binding: psycopg2, or psycopg 3
-# with Django's default cursor.) See docs/README-issue5.md, "synchronous_commit".
+# with Django's default cursor.) See README.md, "Call records and synchronous_commit".
 ASYNC_COMMIT_PREFIX = "SET LOCAL synchronous_commit TO OFF; "
 
 
 def _record_answer(call_uuid: str, route: Route, outcome: str, params: Mapping[str, str]) -> None:
     prefix = ASYNC_COMMIT_PREFIX if connection.vendor == "postgresql" else ""
     values = [
-        _short(call_uuid, 64),
+        call_uuid,  # already shortened by answer()
         route.order_id,
         route.role,
         route.caller or _short(params.get("From"), 64),
