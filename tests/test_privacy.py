@@ -12,7 +12,7 @@ from django.utils import timezone
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
 from orders.routing import Action, resolve, resolve_pin
-from voice.models import CallRecord
+from voice.models import CallRecord, MessageRecord
 
 from .admin_forms import admin_post_data
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params
@@ -86,10 +86,22 @@ def old_and_recent_orders(proxy_number, agent):
         ended_at=long_ago,
     )
     CallRecord.objects.create(call_uuid="old-stranger", from_number=STRANGER, proxy_number=PROXY, started_at=long_ago)
+    MessageRecord.objects.create(
+        message_uuid="old-text",
+        order=delivered,
+        sender_role="customer",
+        from_number=CUSTOMER,
+        proxy_number=PROXY,
+        relayed_to=AGENT_PHONE,
+        outcome="relayed",
+        received_at=long_ago,
+    )
+    MessageRecord.objects.create(message_uuid="old-stranger-text", from_number=STRANGER, received_at=long_ago)
 
     recent = services.assign_agent(Order.objects.create(customer_name="Recent Ann", customer_phone=CUSTOMER), agent)
     services.mark_delivered(recent)
     CallRecord.objects.create(call_uuid="recent-call", order=recent, from_number=CUSTOMER, dialled_number=AGENT_PHONE)
+    MessageRecord.objects.create(message_uuid="recent-text", order=recent, from_number=CUSTOMER, relayed_to=AGENT_PHONE)
     live = services.assign_agent(Order.objects.create(customer_name="Live Liz", customer_phone="+14156667781"), agent)
     return delivered, cancelled, recent, live
 
@@ -99,7 +111,7 @@ def test_purge_scrubs_orders_closed_long_ago_and_their_calls(old_and_recent_orde
 
     call_command("purge_personal_data")
 
-    assert "2 orders, 2 call records" in capsys.readouterr().out
+    assert "2 orders, 2 call records, 2 message records" in capsys.readouterr().out
     for order in (delivered, cancelled):
         order.refresh_from_db()
         assert (order.customer_name, str(order.customer_phone)) == ("", "")
@@ -115,6 +127,10 @@ def test_purge_scrubs_orders_closed_long_ago_and_their_calls(old_and_recent_orde
         PROXY,
     )
     assert CallRecord.objects.get(call_uuid="old-stranger").from_number == ""
+    text = MessageRecord.objects.get(message_uuid="old-text")
+    assert (text.from_number, text.relayed_to) == ("", "")
+    assert (text.order, text.sender_role, text.outcome, text.proxy_number) == (delivered, "customer", "relayed", PROXY)
+    assert MessageRecord.objects.get(message_uuid="old-stranger-text").from_number == ""
 
 
 def test_purge_leaves_recent_and_live_orders_alone(old_and_recent_orders):
@@ -127,6 +143,7 @@ def test_purge_leaves_recent_and_live_orders_alone(old_and_recent_orders):
     assert (recent.customer_name, recent.customer_phone) == ("Recent Ann", CUSTOMER)
     assert (live.customer_name, live.customer_phone) == ("Live Liz", "+14156667781")
     assert CallRecord.objects.get(call_uuid="recent-call").from_number == CUSTOMER
+    assert MessageRecord.objects.get(message_uuid="recent-text").from_number == CUSTOMER
     assert resolve("14156667781", PROXY).action == Action.CONNECT
 
 
@@ -135,7 +152,7 @@ def test_purge_can_be_rerun_and_then_finds_nothing(old_and_recent_orders, capsys
 
     call_command("purge_personal_data")
 
-    assert capsys.readouterr().out.splitlines()[-1].endswith("0 orders, 0 call records.")
+    assert capsys.readouterr().out.splitlines()[-1].endswith("0 orders, 0 call records, 0 message records.")
     assert Order.objects.filter(customer_phone="").count() == 2
 
 

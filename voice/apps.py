@@ -8,6 +8,6 @@ class VoiceConfig(AppConfig):
         from orders.signals import purging_personal_data
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .privacy import scrub_call_records
+        from .privacy import scrub_call_log
 
-        purging_personal_data.connect(scrub_call_records, dispatch_uid="voice.scrub_call_records")
+        purging_personal_data.connect(scrub_call_log, dispatch_uid="voice.scrub_call_log")

@@ -8,8 +8,8 @@ from orders import services
 class Command(BaseCommand):
     help = (
         "Scrub customer names and phone numbers from orders delivered or cancelled more than DAYS ago, and "
-        "callers' numbers from their call records; durations, outcomes and statuses stay. Rerunnable: run it "
-        "daily (see the data retention policy in README)."
+        "the parties' numbers from their call and message records; durations, outcomes and statuses stay. "
+        "Rerunnable: run it daily (see the data retention policy in README)."
     )
 
     def add_arguments(self, parser) -> None:
