@@ -286,3 +286,12 @@ def test_message_records_are_read_only_in_the_admin_and_listed_on_the_order(admi
     assert b"text messages" in order_page.content.lower()
     record.refresh_from_db()
     assert record.outcome == "relayed"
+
+
+def test_a_nul_in_the_message_uuid_still_relays_and_records_the_text(plivo, live_order):
+    # Postgres text cannot hold NUL: stored as it came, the insert failed and
+    # the text was dropped.
+    response = plivo.signed_post(URL, sms_params(CUSTOMER, "At the gate", message_uuid="sms-\x00nul"))
+
+    assert only_message(response).text == "At the gate"
+    assert MessageRecord.objects.get(message_uuid="sms-nul").outcome == "relayed"

@@ -48,8 +48,8 @@ def _record_answer(call_uuid: str, route: Route, outcome: str, params: Mapping[s
         call_uuid,  # already shortened by answer()
         route.order_id,
         route.role,
-        route.caller or _short(params.get("From"), 64),
-        route.proxy_number or _short(params.get("To"), 64),
+        route.caller or clip(params.get("From"), 64),
+        route.proxy_number or clip(params.get("To"), 64),
         route.connect_to or "",
         outcome,
         connection.ops.adapt_datetimefield_value(timezone.now()),
@@ -66,9 +66,11 @@ def xml_for(route: Route, *, attempt: int = 1) -> str:
     return xml.unknown_caller(route.proxy_number)
 
 
-def _short(value: object, length: int) -> str:
-    # Postgres text cannot hold NUL; a webhook field with one would turn a
-    # routable call into an error.
+def clip(value: object, length: int) -> str:
+    """A webhook field made fit for a CharField of ``length``.
+
+    Postgres text cannot hold NUL; a field with one would turn a routable
+    call or text into an error."""
     return str(value or "").replace("\x00", "")[:length]
 
 
@@ -83,7 +85,7 @@ def answer(params: Mapping[str, str]) -> str:
     # 3 % of an answer's Python. LOG_LEVEL=DEBUG brings it back.
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("call from %s to %s: %s", redact(route.caller), redact(route.proxy_number), route.action)
-    call_uuid = _short(params.get("CallUUID"), 64)
+    call_uuid = clip(params.get("CallUUID"), 64)
     if call_uuid:
         _record_answer(call_uuid, route, outcome, params)
     return xml_for(route)
@@ -124,7 +126,7 @@ def pin(params: Mapping[str, str], attempt: int) -> str:
 
 
 def dial_status(params: Mapping[str, str]) -> str:
-    status = _short(params.get("DialStatus"), 32)
+    status = clip(params.get("DialStatus"), 32)
     _update(params.get("CallUUID", ""), params, dial_status=status)
     if status == "completed":
         return xml.hang_up()
@@ -135,7 +137,7 @@ def hangup(params: Mapping[str, str]) -> str:
     _update(
         params.get("CallUUID", ""),
         params,
-        hangup_cause=_short(params.get("HangupCauseName") or params.get("HangupCause"), 64),
+        hangup_cause=clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
         duration=_seconds(params.get("Duration")),
         bill_duration=_seconds(params.get("BillDuration")),
         ended_at=timezone.now(),
@@ -153,15 +155,15 @@ def _seconds(value: object) -> int | None:
 
 def _update(call_uuid: str, params: Mapping[str, str], **fields: object) -> None:
     """Complete the call's record, creating it if this callback came first."""
-    call_uuid = _short(call_uuid, 64)
+    call_uuid = clip(call_uuid, 64)
     if not call_uuid:
         return
     CallRecord.objects.update_or_create(
         call_uuid=call_uuid,
         defaults=fields,
         create_defaults={
-            "from_number": to_e164(params.get("From", "")) or _short(params.get("From"), 64),
-            "proxy_number": to_e164(params.get("To", "")) or _short(params.get("To"), 64),
+            "from_number": to_e164(params.get("From", "")) or clip(params.get("From"), 64),
+            "proxy_number": to_e164(params.get("To", "")) or clip(params.get("To"), 64),
             **fields,
         },
     )

@@ -15,6 +15,7 @@ from orders.phones import redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
 from . import xml
+from .calls import clip
 from .models import MessageRecord
 
 logger = logging.getLogger(__name__)
@@ -69,11 +70,11 @@ def _record(params: Mapping[str, str], route: Route, outcome: str) -> None:
     MessageRecord.objects.bulk_create(
         [
             MessageRecord(
-                message_uuid=message_uuid[:64],
+                message_uuid=clip(message_uuid, 64),
                 order_id=route.order_id,
                 sender_role=route.role,
-                from_number=route.caller or params.get("From", "")[:64],
-                proxy_number=route.proxy_number or params.get("To", "")[:64],
+                from_number=route.caller or clip(params.get("From"), 64),
+                proxy_number=route.proxy_number or clip(params.get("To"), 64),
                 relayed_to=route.connect_to if outcome == Outcome.RELAYED else "",
                 outcome=outcome,
             )
