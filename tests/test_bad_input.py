@@ -41,6 +41,7 @@ WEBHOOKS = [
     "/voice/dial-status/",
     "/voice/hangup/",
     "/voice/fallback/",
+    "/voice/message/",
 ]
 GET_WEBHOOKS = ["/voice/answer/", "/numbermasking/handle_incoming/", "/voice/fallback/"]
 
@@ -82,6 +83,9 @@ PLIVO_KEYS = [
     "Event",
     "CallerName",
     "attempt",
+    "Text",
+    "MessageUUID",
+    "Type",
 ]
 
 
@@ -123,6 +127,8 @@ realistic_call = st.fixed_dictionaries(
         "DialStatus": values,
         "Duration": values,
         "HangupCauseName": values,
+        "Text": st.from_regex(r"[0-9]{4} .{0,20}", fullmatch=True) | values,
+        "MessageUUID": st.sampled_from(["sms-a", "sms-b"]) | st.text(max_size=80),
     },
 )
 form_pairs = st.builds(lambda base, extra: [*base.items(), *extra], realistic_call, st.lists(st.tuples(keys, values)))
