@@ -11,7 +11,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from voice.calls import ASYNC_COMMIT_PREFIX
+from voice.records import ASYNC_COMMIT_PREFIX
 
 CONSTANT_XML = "<Response><Dial><Number>14150000000</Number></Dial></Response>"
 

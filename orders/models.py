@@ -11,6 +11,14 @@ REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 REFERENCE_LENGTH = 8
 
 
+class Role(models.TextChoices):
+    """Who a phone number is in an order: the routing result and what call records store."""
+
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    UNKNOWN = "unknown"
+
+
 def new_reference() -> str:
     return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
 

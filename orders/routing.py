@@ -5,22 +5,15 @@ resolve is one indexed query, whatever the number of orders.
 """
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from django.db import connection, models
 from django.utils import timezone
 
-from .models import Agent, Order, ProxyNumber
+from .models import Agent, Order, ProxyNumber, Role
 from .phones import to_e164
 
 
-class Role(models.TextChoices):
-    CUSTOMER = "customer"
-    AGENT = "agent"
-    UNKNOWN = "unknown"
-
-
-class Action(StrEnum):
+class Action(models.TextChoices):
     CONNECT = "connect"
     ASK_PIN = "ask_pin"
     UNKNOWN = "unknown"

@@ -8,8 +8,7 @@ from phonenumbers import NumberParseException, ValidationResult
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from .models import Agent, Order
-from .routing import Role
+from .models import Agent, Order, Role
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "it has no valid country code; write it as +<country code><number>",

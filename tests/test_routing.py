@@ -10,8 +10,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from orders import services
-from orders.models import Agent, ProxyNumber
-from orders.routing import Action, Role, resolve
+from orders.models import Agent, ProxyNumber, Role
+from orders.routing import Action, resolve
 from voice.models import CallRecord
 
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY, PlivoClient, call_params, open_line, spoken, xml_of

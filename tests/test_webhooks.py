@@ -139,7 +139,7 @@ def test_a_database_error_at_answer_is_an_apology_not_a_500(plivo, live_order, c
 
 
 def test_a_database_error_while_recording_the_call_is_an_apology(plivo, live_order, caplog):
-    with mock.patch("voice.calls._record_answer", side_effect=OperationalError("disk full")):
+    with mock.patch("voice.records.record_answer", side_effect=OperationalError("disk full")):
         response = plivo.signed_post("/voice/answer/", call_params("14156667777"))
 
     assert_apology(xml_of(response))
@@ -150,8 +150,8 @@ def test_a_database_error_while_recording_the_call_is_an_apology(plivo, live_ord
     ("path", "target", "extra"),
     [
         ("/voice/pin/?attempt=1", "voice.calls.resolve_pin", {"Digits": "1234"}),
-        ("/voice/dial-status/", "voice.calls.CallRecord.objects.update_or_create", {"DialStatus": "completed"}),
-        ("/voice/hangup/", "voice.calls.CallRecord.objects.update_or_create", {"Duration": "5"}),
+        ("/voice/dial-status/", "voice.records.update_call", {"DialStatus": "completed"}),
+        ("/voice/hangup/", "voice.records.update_call", {"Duration": "5"}),
     ],
 )
 def test_a_database_error_in_any_webhook_is_an_apology(plivo, live_order, caplog, path, target, extra):

@@ -12,17 +12,16 @@ from collections.abc import Mapping
 from django.conf import settings
 
 from orders.phones import redact
-from orders.routing import Action, Route, resolve, resolve_pin
+from orders.routing import Action, resolve, resolve_pin
 
-from . import xml
-from .calls import clip
+from . import records, xml
 from .models import MessageRecord
 
 logger = logging.getLogger(__name__)
 
 Outcome = MessageRecord.Outcome
 
-PIN_PROMPT = "You have more than one delivery on this number. Please start your message with your order code."
+PIN_PROMPT = f"{xml.SEVERAL_DELIVERIES} Please start your message with your order code."
 PIN_RETRY = "That order code was not recognised. Please start your message with your order code."
 
 
@@ -58,26 +57,5 @@ def relay(params: Mapping[str, str]) -> str:
         outcome, body = Outcome.UNKNOWN, xml.empty()
     # DEBUG like the answer's line: the message record is the per-message log.
     logger.debug("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
-    _record(params, route, outcome)
+    records.record_message(params, route, outcome)
     return body
-
-
-def _record(params: Mapping[str, str], route: Route, outcome: str) -> None:
-    message_uuid = params.get("MessageUUID", "")
-    if not message_uuid:
-        return
-    # One INSERT … ON CONFLICT DO NOTHING: a retried callback keeps the first row.
-    MessageRecord.objects.bulk_create(
-        [
-            MessageRecord(
-                message_uuid=clip(message_uuid, 64),
-                order_id=route.order_id,
-                sender_role=route.role,
-                from_number=route.caller or clip(params.get("From"), 64),
-                proxy_number=route.proxy_number or clip(params.get("To"), 64),
-                relayed_to=route.connect_to if outcome == Outcome.RELAYED else "",
-                outcome=outcome,
-            )
-        ],
-        ignore_conflicts=True,
-    )

@@ -1,8 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
-from orders.models import Order
-from orders.routing import Role
+from orders.models import Order, Role
 
 
 class CallRecord(models.Model):

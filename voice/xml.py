@@ -15,7 +15,8 @@ from orders.phones import plivo_digits, to_e164
 
 NOT_AVAILABLE = "The person you are calling is not available right now. Please try again later. Goodbye."
 APOLOGY = "Sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye."
-PIN_PROMPT = "You have more than one delivery on this number. Please enter your order code."
+SEVERAL_DELIVERIES = "You have more than one delivery on this number."
+PIN_PROMPT = f"{SEVERAL_DELIVERIES} Please enter your order code."
 PIN_RETRY = "That code was not recognised. Please enter your order code again."
 PIN_GOODBYE = "Sorry, that code is not valid. Goodbye."
 NO_INPUT_GOODBYE = "We did not receive a code. Goodbye."

@@ -1,0 +1,167 @@
+"""Call and message records: the one module that writes them.
+
+Each record is keyed on Plivo's UUID for the call or text, and every write is
+one ``INSERT … ON CONFLICT (uuid)``: the first callback to arrive creates the
+row, a retried or later one completes it (or, for the answer and texts,
+leaves it as it was). Values from the webhook pass through ``clip`` first.
+
+The statements are written out rather than built by the ORM because the
+answer's insert is on the webhook's hot path (see bench/PROFILE.md). Their
+column lists are the models' fields, checked by tests/test_records.py, so a
+new field cannot silently fall out of them.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from functools import lru_cache
+
+from django.db import connection
+from django.utils import timezone
+
+from orders.models import Role
+from orders.phones import to_e164
+from orders.routing import Route
+
+from .models import CallRecord, MessageRecord
+
+UUID_LENGTH = 64
+
+# Every column of each record with the value a row starts with; the UUID and
+# the time are filled in per write. Mirrors the models' defaults (tested).
+CALL_RECORD_DEFAULTS: dict[str, object] = {
+    "call_uuid": "",
+    "order_id": None,
+    "caller_role": Role.UNKNOWN.value,
+    "from_number": "",
+    "proxy_number": "",
+    "dialled_number": "",
+    "outcome": CallRecord.Outcome.UNKNOWN.value,
+    "dial_status": "",
+    "hangup_cause": "",
+    "duration": None,
+    "bill_duration": None,
+    "started_at": None,
+    "ended_at": None,
+}
+MESSAGE_RECORD_DEFAULTS: dict[str, object] = {
+    "message_uuid": "",
+    "order_id": None,
+    "sender_role": Role.UNKNOWN.value,
+    "from_number": "",
+    "proxy_number": "",
+    "relayed_to": "",
+    "outcome": MessageRecord.Outcome.UNKNOWN.value,
+    "received_at": None,
+}
+
+# Call records are a log, not money or routing state: a Postgres crash may lose
+# the last fraction of a second of them (never corrupt them) and the call still
+# connects, so the answer does not wait for the WAL flush. Sent in the same
+# statement string as the INSERT, it stays one round trip and applies only to
+# that statement's implicit transaction: orders keep durable commits. (Two
+# statements in one execute need client-side binding: psycopg2, or psycopg 3
+# with Django's default cursor.) See README.md, "Call records and synchronous_commit".
+ASYNC_COMMIT_PREFIX = "SET LOCAL synchronous_commit TO OFF; "
+
+
+def clip(value: object, length: int) -> str:
+    """A webhook field made fit for a CharField of ``length``.
+
+    Postgres text cannot hold NUL; a field with one would turn a routable
+    call or text into an error.
+    """
+    return str(value or "").replace("\x00", "")[:length]
+
+
+def party_numbers(params: Mapping[str, str]) -> tuple[str, str]:
+    """The caller and the proxy number a record keeps: E.164 where they parse, else as sent."""
+    sender, proxy_number = params.get("From", ""), params.get("To", "")
+    return to_e164(sender) or clip(sender, 64), to_e164(proxy_number) or clip(proxy_number, 64)
+
+
+@lru_cache(maxsize=32)
+def _upsert_sql(table: str, columns: tuple[str, ...], key: str, update: tuple[str, ...]) -> str:
+    placeholders = ", ".join(["%s"] * len(columns))
+    if update:
+        on_conflict = "DO UPDATE SET " + ", ".join(f"{column} = excluded.{column}" for column in update)
+    else:
+        on_conflict = "DO NOTHING"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT ({key}) {on_conflict}"  # noqa: S608 - names from the models, values as parameters
+
+
+def _write(table: str, row: Mapping[str, object], *, key: str, update: Sequence[str] = (), prefix: str = "") -> bool:
+    """Insert ``row``, or on a conflicting ``key`` update the ``update`` columns. True when a row was written."""
+    columns = tuple(row)
+    sql = _upsert_sql(table, columns, key, tuple(update))
+    with connection.cursor() as cursor:
+        cursor.execute(prefix + sql, list(row.values()))
+        return cursor.rowcount == 1
+
+
+def _now() -> object:
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def record_answer(params: Mapping[str, str], route: Route, outcome: str) -> bool:
+    """The answer's record of a call; a retried answer keeps the first. True when the record is new.
+
+    No CallUUID (a hand-made request), no record.
+    """
+    call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)
+    if not call_uuid:
+        return False
+    from_number, proxy_number = party_numbers(params)
+    row = {
+        **CALL_RECORD_DEFAULTS,
+        "call_uuid": call_uuid,
+        "order_id": route.order_id,
+        "caller_role": route.role.value,
+        "from_number": from_number,
+        "proxy_number": proxy_number,
+        "dialled_number": route.connect_to or "",
+        "outcome": outcome,
+        "started_at": _now(),
+    }
+    prefix = ASYNC_COMMIT_PREFIX if connection.vendor == "postgresql" else ""
+    return _write(CallRecord._meta.db_table, row, key="call_uuid", prefix=prefix)
+
+
+def update_call(params: Mapping[str, str], **fields: object) -> None:
+    """Set ``fields`` on the call's record, creating it if this callback came before the answer's."""
+    call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)
+    if not call_uuid:
+        return
+    from_number, proxy_number = party_numbers(params)
+    values = {
+        name: connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+        for name, value in fields.items()
+    }
+    row = {
+        **CALL_RECORD_DEFAULTS,
+        "call_uuid": call_uuid,
+        "from_number": from_number,
+        "proxy_number": proxy_number,
+        "started_at": _now(),
+        **values,
+    }
+    _write(CallRecord._meta.db_table, row, key="call_uuid", update=tuple(values))
+
+
+def record_message(params: Mapping[str, str], route: Route, outcome: str) -> None:
+    """The record of a text; a retried callback keeps the first. No MessageUUID, no record."""
+    message_uuid = clip(params.get("MessageUUID"), UUID_LENGTH)
+    if not message_uuid:
+        return
+    from_number, proxy_number = party_numbers(params)
+    row = {
+        **MESSAGE_RECORD_DEFAULTS,
+        "message_uuid": message_uuid,
+        "order_id": route.order_id,
+        "sender_role": route.role.value,
+        "from_number": from_number,
+        "proxy_number": proxy_number,
+        "relayed_to": route.connect_to if outcome == MessageRecord.Outcome.RELAYED else "",
+        "outcome": outcome,
+        "received_at": _now(),
+    }
+    _write(MessageRecord._meta.db_table, row, key="message_uuid")
