@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from voice import api as voice_api
 from voice import simulator
 from voice import views as voice_views
 
@@ -9,6 +10,8 @@ urlpatterns = [
     path("admin/call-simulator/", admin.site.admin_view(simulator.call_simulator), name="call_simulator"),
     path("admin/", admin.site.urls),
     path("voice/", include("voice.urls")),
+    # The dispatch API is orders', except the call log, which is voice's.
+    re_path(r"^api/v1/orders/(?P<reference>[^/]+)/calls/$", voice_api.OrderCallsView.as_view(), name="order_calls"),
     path("api/v1/", include("orders.urls")),
     # The seed tutorial's answer URL, kept so numbers configured from it work.
     path("numbermasking/handle_incoming/", voice_views.answer, name="handle_incoming"),

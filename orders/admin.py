@@ -117,13 +117,21 @@ class OrderAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "reference"] if obj else self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Order, form: OrderForm, change: bool) -> None:
-        if "agent" not in form.changed_data:
+        agent = obj.agent if "agent" in form.changed_data else None
+        if change:
+            # The line is opened by the service, not by a bare field write.
+            obj.agent_id = form.initial.get("agent")
             super().save_model(request, obj, form, change)
+        else:
+            # Orders are created by the service, as through the API and seed_demo;
+            # the form has already refused a reference in use.
+            created, _ = services.create_order(
+                customer_name=obj.customer_name, customer_phone=obj.customer_phone, reference=obj.reference
+            )
+            obj.pk = created.pk
+            obj.refresh_from_db()
+        if agent is None:
             return
-        agent = obj.agent
-        # The line is opened by the service, not by a bare field write.
-        obj.agent_id = form.initial.get("agent") if change else None
-        super().save_model(request, obj, form, change)
         try:
             services.assign_agent(obj, agent)
         except ValidationError as error:

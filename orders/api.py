@@ -5,10 +5,8 @@ and answer the order. They never touch Plivo. Errors raised by the services
 become HTTP statuses in orders.api_errors, so the views need no try/except.
 """
 
-from collections.abc import Callable
-
-from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -18,18 +16,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from . import services
-from .api_errors import Conflict, error_responses
+from .api_errors import error_responses
 from .models import Agent, Order
 from .serializers import (
     AgentSerializer,
     AssignSerializer,
-    CallSerializer,
     OrderCreateSerializer,
     OrderFilterSerializer,
     OrderSerializer,
 )
-
-Status = Order.Status
 
 
 class Pagination(PageNumberPagination):
@@ -79,6 +74,16 @@ class AgentViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
 
 
+def order_or_404(queryset: QuerySet[Order], reference: str) -> Order:
+    """The order an API path names, or the API's JSON 404."""
+    # Postgres refuses NUL in text; such a reference cannot exist anyway.
+    if len(reference) <= Order._meta.get_field("reference").max_length and "\x00" not in reference:
+        order = queryset.filter(reference=reference).first()
+        if order is not None:
+            return order
+    raise NotFound(f"No order with reference {reference!r}.")
+
+
 def _order_response(order: Order, http_status: int = status.HTTP_200_OK) -> Response:
     return Response(OrderSerializer(order).data, status=http_status)
 
@@ -92,14 +97,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     lookup_value_regex = "[^/]+"
 
     def get_object(self) -> Order:
-        reference = self.kwargs["reference"]
-        # Postgres refuses NUL in text; such a reference cannot exist anyway.
-        if len(reference) > Order._meta.get_field("reference").max_length or "\x00" in reference:
-            raise NotFound(f"No order with reference {reference!r}.")
-        try:
-            return super().get_object()
-        except Http404:
-            raise NotFound(f"No order with reference {reference!r}.") from None
+        return order_or_404(self.get_queryset(), self.kwargs["reference"])
 
     @extend_schema(
         summary="List orders, newest first",
@@ -132,7 +130,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def create(self, request: Request) -> Response:
         serializer = OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        order, created = _create_order(**serializer.validated_data)
+        order, created = services.create_order(**serializer.validated_data)
         return _order_response(order, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
@@ -154,7 +152,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"], url_path="picked-up")
     def picked_up(self, request: Request, reference: str) -> Response:
-        return self._transition(services.mark_picked_up, Status.PICKED_UP)
+        return _order_response(services.mark_picked_up(self.get_object()))
 
     @extend_schema(
         summary="Mark delivered: the line stays open for the grace period",
@@ -163,7 +161,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def delivered(self, request: Request, reference: str) -> Response:
-        return self._transition(services.mark_delivered, Status.DELIVERED)
+        return _order_response(services.mark_delivered(self.get_object()))
 
     @extend_schema(
         summary="Cancel: the line closes at once",
@@ -172,49 +170,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, reference: str) -> Response:
-        return self._transition(services.cancel_order, Status.CANCELLED)
-
-    @extend_schema(
-        summary="The order's calls (no phone numbers)",
-        responses={200: CallSerializer(many=True), **error_responses(400, 404)},
-    )
-    @action(detail=True, methods=["get"], serializer_class=CallSerializer)
-    def calls(self, request: Request, reference: str) -> Response:
-        # order.calls is the reverse relation voice declares; see CallSerializer.
-        calls = self.get_object().calls.order_by("-started_at", "-pk")
-        page = self.paginate_queryset(calls)
-        return self.get_paginated_response(CallSerializer(page, many=True).data)
-
-    def _transition(self, service: Callable[[Order], Order], target: str) -> Response:
-        order = self.get_object()
-        # A retried request finds the order already there: answer it, as the
-        # first attempt did, instead of a 409 the client would have to decode.
-        if order.status == target:
-            return _order_response(order)
-        return _order_response(service(order))
-
-
-def _create_order(*, customer_name: str, customer_phone: str, reference: str = "") -> tuple[Order, bool]:
-    """Create an order, or return the one an earlier try of the same request created."""
-    try:
-        # The savepoint keeps a duplicate reference from breaking a surrounding transaction.
-        with transaction.atomic():
-            order = Order.objects.create(
-                reference=reference, customer_name=customer_name, customer_phone=customer_phone
-            )
-        return order, True
-    except IntegrityError:
-        # Only the reference is unique, and only a given reference can collide.
-        if not reference:
-            raise
-    existing = Order.objects.select_related("proxy_number").get(reference=reference)
-    if existing.customer_name == customer_name and existing.customer_phone.as_e164 == customer_phone:
-        return existing, False
-    raise Conflict(
-        f"An order with reference {reference!r} already exists with other details.",
-        code="reference_exists",
-        field="reference",
-    )
+        return _order_response(services.cancel_order(self.get_object()))
 
 
 def unknown_endpoint(request: HttpRequest, path: str = "") -> JsonResponse:

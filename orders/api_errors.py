@@ -17,24 +17,18 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-# service error code -> (HTTP status, the request field it is about)
+# Every code orders.services raises -> (HTTP status, the request field it is about).
+# tests/test_api_errors.py checks that no code of the services is missing.
 SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
     "invalid_transition": (status.HTTP_409_CONFLICT, None),
+    "purged": (status.HTTP_409_CONFLICT, None),
+    "reference_exists": (status.HTTP_409_CONFLICT, "reference"),
     "inactive_agent": (status.HTTP_400_BAD_REQUEST, "agent"),
     "empty_pool": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
     "pins_exhausted": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
 }
 
 NON_FIELD = "non_field_errors"
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-    def __init__(self, detail: str, *, code: str, field: str | None = None) -> None:
-        super().__init__(detail, code)
-        self.field = field
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -94,6 +88,7 @@ def _from_service_error(error: DjangoValidationError) -> exceptions.APIException
         return exceptions.ValidationError({field or NON_FIELD: [message]}, code=code)
     exc = exceptions.APIException(message, code)
     exc.status_code = http_status
+    exc.field = field
     return exc
 
 

@@ -8,7 +8,7 @@ from phonenumbers import NumberParseException, ValidationResult
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from .models import Agent, Order, Role
+from .models import Agent, Order
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "it has no valid country code; write it as +<country code><number>",
@@ -140,35 +140,3 @@ class OrderFilterSerializer(serializers.Serializer):
     # Bounded to the id column's range: a larger number is no id, and SQLite
     # cannot even bind it (a foreign-key lookup gets no overflow guard from Django).
     agent = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Agent id.")
-
-
-def _call_record_choices(field: str) -> list[tuple[str, str]]:
-    """Choices of a call-log field, without importing voice.
-
-    The call log is voice.CallRecord, and orders never imports voice (voice
-    imports orders). The calls endpoint therefore reads ``order.calls``, the
-    reverse relation that voice declares on Order, through CallSerializer: a
-    plain Serializer that reads attributes by name and so needs no model
-    class. Only the outcome choices come from the model, reached here through
-    Order's meta at runtime, so the schema's enum cannot drift from the model.
-    The alternatives were worse: a ModelSerializer needs the class, and
-    serving the endpoint from voice would put part of the dispatch API into
-    the Plivo app. Phone numbers stay out of the API because CallSerializer
-    simply does not name those fields.
-    """
-    call_model = Order._meta.get_field("calls").related_model
-    return call_model._meta.get_field(field).choices
-
-
-class CallSerializer(serializers.Serializer):
-    """One call about an order: when, who called, what happened. No phone numbers."""
-
-    call_uuid = serializers.CharField(help_text="Plivo's CallUUID.")
-    started_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField(allow_null=True)
-    caller_role = serializers.ChoiceField(choices=Role.choices)
-    outcome = serializers.ChoiceField(choices=_call_record_choices("outcome"))
-    dial_status = serializers.CharField(help_text="Plivo's DialStatus, e.g. completed, busy, no-answer.")
-    hangup_cause = serializers.CharField()
-    duration = serializers.IntegerField(allow_null=True, help_text="Seconds.")
-    bill_duration = serializers.IntegerField(allow_null=True, help_text="Seconds.")

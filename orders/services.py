@@ -1,7 +1,9 @@
 """Write rules for orders and their masked lines.
 
 The admin, the commands, the API and the tests all call these functions, so
-every path follows the same allocation rules (see DESIGN.md).
+every path follows the same rules (docs/architecture.md, "Allocation"). Every
+refusal is a ValidationError with a code; orders/api_errors.py gives each code
+its HTTP status once.
 """
 
 import logging
@@ -13,7 +15,7 @@ from datetime import datetime, timedelta
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -44,6 +46,33 @@ def _empty_pool_error() -> ValidationError:
     )
 
 
+def create_order(*, customer_name: str, customer_phone: str, reference: str = "") -> tuple[Order, bool]:
+    """Create an order (no line yet), or return the one an earlier try of the same request created.
+
+    Returns ``(order, created)``. A reference is generated when none is given;
+    a given reference already used for other details is refused
+    (``reference_exists``).
+    """
+    try:
+        # The savepoint keeps a duplicate reference from breaking a surrounding transaction.
+        with transaction.atomic():
+            return Order.objects.create(
+                reference=reference, customer_name=customer_name, customer_phone=customer_phone
+            ), True
+    except IntegrityError:
+        # Only the reference is unique, and only a given reference can collide.
+        if not reference:
+            raise
+    existing = Order.objects.select_related("proxy_number").get(reference=reference)
+    if existing.customer_name == customer_name and str(existing.customer_phone) == str(customer_phone):
+        return existing, False
+    raise ValidationError(
+        "An order with reference %(reference)s already exists with other details.",
+        code="reference_exists",
+        params={"reference": reference},
+    )
+
+
 def validate_assignment(order: Order, agent: Agent) -> None:
     """Raise ValidationError when ``agent`` cannot be assigned to ``order``.
 
@@ -59,11 +88,15 @@ def validate_assignment(order: Order, agent: Agent) -> None:
         raise _empty_pool_error()
 
 
-def assign_agent(order: Order, agent: Agent, *, now: datetime | None = None) -> Order:
+def assign_agent(
+    order: Order, agent: Agent, *, proxy_number: ProxyNumber | None = None, now: datetime | None = None
+) -> Order:
     """Assign ``agent`` and open (or keep) the order's masked line.
 
     Returns the saved order. Reassigning keeps the proxy number the customer
-    already knows; the PIN keeps routing unambiguous.
+    already knows; the PIN keeps routing unambiguous. ``proxy_number`` (an
+    active pool number) is used instead of allocation for an order that has
+    no number of its own yet, or whose number was deactivated.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -87,6 +120,8 @@ def assign_agent(order: Order, agent: Agent, *, now: datetime | None = None) -> 
 
         if order.proxy_number_id is not None and order.proxy_number.is_active:
             proxy_number = ProxyNumber.objects.select_for_update().get(pk=order.proxy_number_id)
+        elif proxy_number is not None and proxy_number.is_active:
+            proxy_number = ProxyNumber.objects.select_for_update().get(pk=proxy_number.pk)
         else:
             proxy_number = _allocate_proxy_number(order, agent, now)
         used_pins = _live_pins(proxy_number, exclude=order, now=now)
@@ -104,13 +139,13 @@ def assign_agent(order: Order, agent: Agent, *, now: datetime | None = None) -> 
 
 
 def _allocate_proxy_number(order: Order, agent: Agent, now: datetime) -> ProxyNumber:
-    """Pick and lock a proxy number following DESIGN.md's allocation rules."""
+    """Pick and lock a proxy number following the allocation rules (docs/architecture.md, "Allocation")."""
     live = live_orders(now).exclude(pk=order.pk)
     party_orders = live.filter(Q(customer_phone=order.customer_phone) | Q(agent=agent))
     country = phonenumbers.region_code_for_number(order.customer_phone) or ""
     # Per number, a count of its live lines only: an index-only range scan of
     # order_proxy_expiry. A Count() over the orders relation joined every order
-    # ever made (600 ms at a million orders; see bench/RESULTS.md).
+    # ever made, which grows with the table (bench/PROFILE.md).
     live_on_number = live_orders(now).filter(proxy_number=OuterRef("pk")).order_by().values("proxy_number")
     candidates = (
         ProxyNumber.objects.filter(is_active=True)
@@ -172,6 +207,11 @@ def _transition(
 ) -> Order:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
+        # A repeated request (a retry, a second click) finds the order where
+        # the first one left it: that is success, not a refusal. Decided under
+        # the lock, so two concurrent requests cannot both change the order.
+        if order.status == status:
+            return order
         if order.status not in allowed:
             raise _transition_error(order, action)
         order.status = status

@@ -26,7 +26,7 @@ from orders.models import Agent, Order, ProxyNumber
 def plivo_signature(
     url: str, nonce: str, *, method: str = "POST", params: dict | None = None, token: str | None = None
 ) -> str:
-    """Sign like Plivo (see shared/PLIVO.md), written out independently of the SDK."""
+    """Sign like Plivo (docs/plivo.md, "Signatures (V3)"), written out independently of the SDK."""
     params = params or {}
     base, _, query = url.partition("?")
     # Plivo signs the decoded values ("+1415…", not "%2B1415…").

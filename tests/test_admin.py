@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.http import HttpResponse
 from django.utils import timezone
 
+from orders import services
 from orders.models import Agent, Order, ProxyNumber
 from voice.models import CallRecord
 
@@ -199,6 +200,18 @@ def test_list_actions_change_the_status(admin_client, proxy_number, agent, actio
     order.refresh_from_db()
     assert order.status == status
     assert order.is_line_live == (status != "cancelled")
+
+
+def test_repeating_an_action_succeeds_as_through_the_api(admin_client, proxy_number, agent):
+    order = services.mark_delivered(open_line(CUSTOMER, agent))
+
+    response = admin_client.post(
+        "/admin/orders/order/", {"action": "mark_delivered", "_selected_action": [order.pk]}, follow=True
+    )
+
+    assert messages_of(response) == ["1 order(s) marked delivered."]
+    order.refresh_from_db()
+    assert order.status == "delivered"
 
 
 def test_an_action_that_is_not_allowed_shows_an_error_not_a_500(admin_client, proxy_number, agent):

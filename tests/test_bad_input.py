@@ -200,7 +200,7 @@ def test_every_webhook_answers_plivo_xml_to_any_signed_form(plivo, busy_proxy, i
         assert_plivo_answer(response)
         # A correctly signed request always reaches the view, except a GET
         # whose decoded query is not ASCII: the SDK cannot compute Plivo's
-        # signature for it, so it is refused (see PLIVO.md).
+        # signature for it, so it is refused (docs/plivo.md, "Signatures (V3)").
         unsignable = as_get and not all(f"{k}{v}".isascii() for k, v in pairs)
         assert response.status_code == (403 if unsignable else 200)
         statuses[response.status_code] += 1

@@ -16,7 +16,7 @@ from voice.webhook import expected_signature, has_valid_signature, signature_bas
 
 from .conftest import PROXY, call_params, plivo_signature, xml_of
 
-# Real vectors produced by Plivo's servers (shared/PLIVO.md).
+# Real vectors produced by Plivo's servers (docs/plivo.md, "Real V3 vectors").
 VECTOR_TOKEN = "Y2Q2ZDgxZmY5YWRiOTI5YmQ1Njg0MTAxZWIyOTc4"
 VECTOR_NONCE = "31627761595286130198"
 VECTOR_HOST = "https://plivobin.non-prod.plivops.com"

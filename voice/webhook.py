@@ -13,7 +13,7 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache, wraps
 from urllib.parse import parse_qs, urlparse, urlunparse
 
@@ -33,7 +33,7 @@ V2_SIGNATURE_HEADERS = ("X-Plivo-Signature-V2", "X-Plivo-Signature-Ma-V2")
 V2_NONCE_HEADER = "X-Plivo-Signature-V2-Nonce"
 
 
-def _joined(params: dict[str, list[str]], pair: str, separator: str) -> str:
+def _joined(params: Mapping[str, Sequence[str]], pair: str, separator: str) -> str:
     """Keys in code-point order, each key's values sorted, as the SDK's get_sorted_*_string do."""
     return separator.join(
         separator.join(pair.format(key, value) for value in sorted(params[key])) for key in sorted(params)
@@ -41,9 +41,11 @@ def _joined(params: dict[str, list[str]], pair: str, separator: str) -> str:
 
 
 # Every answer is signed for the same few URLs, and splitting one costs about
-# as much as the HMAC. Query strings come from the request: the cache is bounded.
+# as much as the HMAC (bench/PROFILE.md). Query strings come from the request:
+# the cache is bounded, and what it hands out is immutable, so no caller can
+# change what the next request is checked against.
 @lru_cache(maxsize=256)
-def _split_url(url: str) -> tuple[str, dict[str, list[str]]]:
+def _split_url(url: str) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]:
     """The URL without query, params or fragment, and its decoded query, as plivo.utils.signature_v3 reads them."""
     # The SDK parses the URL as ASCII bytes and its decoded query back into
     # ASCII: anything else raises there (UnicodeError, as here), and cannot be
@@ -54,18 +56,21 @@ def _split_url(url: str) -> tuple[str, dict[str, list[str]]]:
     query = parse_qs(parts.query, keep_blank_values=True)
     if not all(key.isascii() and all(value.isascii() for value in values) for key, values in query.items()):
         raise UnicodeError("non-ASCII query string")
-    return urlunparse((parts.scheme, parts.netloc, parts.path, "", "", "")), query
+    frozen = tuple((key, tuple(values)) for key, values in query.items())
+    return urlunparse((parts.scheme, parts.netloc, parts.path, "", "", "")), frozen
 
 
 def signature_base(method: str, url: str, params: dict[str, list[str]]) -> str:
-    """The string Plivo's V3 signature covers (shared/PLIVO.md), as the SDK's construct_get_url/construct_post_url.
+    """The string Plivo's V3 signature covers, as the SDK's construct_get_url/construct_post_url build it.
 
-    Written out because the SDK's version cost more than the rest of the
-    signature check on every webhook; tests/test_signature.py compares the two
-    on random input. Raises UnicodeError where the SDK raises
+    How Plivo builds it is in docs/plivo.md, "Signatures (V3)". Written out
+    because the SDK's version cost more than the rest of the signature check
+    on every webhook (bench/PROFILE.md); tests/test_signature.py compares the
+    two on random input. Raises UnicodeError where the SDK raises
     (UnicodeDecodeError or UnicodeEncodeError there).
     """
-    base, query = _split_url(url)
+    base, frozen_query = _split_url(url)
+    query = dict(frozen_query)
     if method == "GET":
         signed = _joined({**params, **query}, "{}={}", "&")
         return f"{base}?{signed}" if signed else base
@@ -95,7 +100,7 @@ def expected_signature_v2(url: str, nonce: str, auth_token: str) -> bytes:
 
 def _header(request: HttpRequest, name: str) -> str | None:
     # From META, as WSGI names it: request.headers would build a dict of every
-    # header on each webhook (about 7 us) to read two or three of them.
+    # header on each webhook to read two or three of them (bench/PROFILE.md).
     return request.META.get("HTTP_" + name.upper().replace("-", "_"))
 
 

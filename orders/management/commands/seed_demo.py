@@ -5,6 +5,7 @@ from django.db import transaction
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
 from orders.phones import to_e164
+from orders.services import ASSIGNABLE
 
 # The seed tutorial's map: each customer with the agent delivering to them.
 DEMO_PAIRS = [
@@ -41,29 +42,32 @@ class Command(BaseCommand):
                 agent, _ = Agent.objects.update_or_create(
                     phone=agent_phone, defaults={"name": agent_name, "is_active": True}
                 )
-                order, _ = Order.objects.get_or_create(
-                    reference=reference,
-                    defaults={"customer_name": customer_name, "customer_phone": customer_phone},
-                )
-                finished = order.status in (Order.Status.DELIVERED, Order.Status.CANCELLED)
-                if finished or order.proxy_number_id != proxy.pk:
-                    # Rerunning the demo brings a finished or moved order back to life.
-                    # The order is put on the demo number first because assign_agent
-                    # keeps the number an order has; left to allocation, the demo
-                    # could land on another number of the pool.
-                    # The customer is restored in case the order was purged.
-                    order.customer_name, order.customer_phone = customer_name, customer_phone
-                    order.status = Order.Status.PLACED
-                    order.masking_expires_at = None
-                    order.proxy_number = proxy
-                    order.save()
-                if not order.is_line_live or order.agent_id != agent.pk:
-                    try:
-                        services.assign_agent(order, agent)
-                    except ValidationError as error:
-                        raise CommandError(" ".join(error.messages)) from error
+                if _seed_order(reference, customer_name, customer_phone, agent, proxy):
                     opened += 1
         return (
             f"Demo ready: {len(DEMO_PAIRS)} orders on proxy number {number} "
             f"({opened} line(s) opened, {len(DEMO_PAIRS) - opened} already live)."
         )
+
+
+def _seed_order(reference: str, customer_name: str, customer_phone: str, agent: Agent, proxy: ProxyNumber) -> bool:
+    """Make the demo order ``reference`` live on ``proxy`` with ``agent``; True when a line was opened.
+
+    A demo order that was finished, purged or moved to another number is
+    replaced by a new one: orders only move forward, so the demo starts over
+    rather than rewinding one.
+    """
+    stale = Order.objects.filter(reference=reference).exclude(
+        customer_name=customer_name, customer_phone=customer_phone, proxy_number=proxy, status__in=ASSIGNABLE
+    )
+    stale.delete()
+    try:
+        order, _ = services.create_order(
+            reference=reference, customer_name=customer_name, customer_phone=customer_phone
+        )
+        if order.is_line_live and order.agent_id == agent.pk:
+            return False
+        services.assign_agent(order, agent, proxy_number=proxy)
+    except ValidationError as error:
+        raise CommandError(" ".join(error.messages)) from error
+    return True
