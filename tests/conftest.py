@@ -11,16 +11,23 @@ import secrets
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from io import StringIO
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
+import responses
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.http import HttpResponse
 from django.test import Client
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
+from voice.xml import APOLOGY
+
+from .fake_plivo import FakePlivoAccount
 
 
 def plivo_signature(
@@ -101,6 +108,23 @@ def live_order(proxy_number, agent) -> Order:
     return services.assign_agent(order, agent)
 
 
+def pool() -> dict[str, bool]:
+    """Every proxy number in the pool, and whether it is active."""
+    return {str(proxy.number): proxy.is_active for proxy in ProxyNumber.objects.all()}
+
+
+@pytest.fixture
+def mocked():
+    """Plivo's REST API, answered by ``responses``; an unregistered URL is refused."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        yield mocked
+
+
+@pytest.fixture
+def account(mocked) -> FakePlivoAccount:
+    return FakePlivoAccount(mocked)
+
+
 def open_line(customer_phone: str, agent: Agent, *, name: str = "Customer") -> Order:
     """A new order for ``customer_phone`` with ``agent`` assigned, so its line is live."""
     order = Order.objects.create(customer_name=name, customer_phone=customer_phone)
@@ -131,6 +155,85 @@ def call_params(caller: str, proxy: str = PROXY, call_uuid: str | None = None, *
         "Event": "StartApp",
         **extra,
     }
+
+
+def sms_params(sender: str, text: str, proxy: str = PROXY, message_uuid: str | None = None) -> dict:
+    """The form Plivo posts to the message URL."""
+    return {
+        "From": sender.lstrip("+"),
+        "To": proxy.lstrip("+"),
+        "Type": "sms",
+        "Text": text,
+        "MessageUUID": message_uuid or secrets.token_hex(16),
+    }
+
+
+def answer(
+    plivo: PlivoClient, caller: str = "14156667777", proxy: str = PROXY, *, call_uuid: str = "call-1", **extra: str
+) -> ET.Element:
+    """The XML the answer URL gives a call from ``caller`` to ``proxy``."""
+    return xml_of(plivo.signed_post("/voice/answer/", call_params(caller, proxy, call_uuid=call_uuid, **extra)))
+
+
+def type_pin(
+    plivo: PlivoClient, digits: str, *, attempt: int = 1, caller: str = "14156667777", call_uuid: str = "call-1"
+) -> ET.Element:
+    """The XML the PIN URL gives a caller who typed ``digits`` at prompt number ``attempt``."""
+    data = call_params(caller, call_uuid=call_uuid, Digits=digits)
+    return xml_of(plivo.signed_post(f"/voice/pin/?attempt={attempt}", data))
+
+
+def dial_status(plivo: PlivoClient, status: str = "completed", *, call_uuid: str = "call-1") -> ET.Element:
+    """The XML the dial-status URL gives when the dialled leg ends with ``status``."""
+    data = call_params(
+        "14156667777",
+        call_uuid=call_uuid,
+        DialStatus=status,
+        DialHangupCause="NORMAL_CLEARING",
+        DialALegUUID=call_uuid,
+        DialBLegUUID="b-leg-1",
+    )
+    return xml_of(plivo.signed_post("/voice/dial-status/", data))
+
+
+def hangup(plivo: PlivoClient, *, call_uuid: str = "call-1", caller: str = "14156667777", **extra: str) -> ET.Element:
+    """The XML the hangup URL gives; ``extra`` replaces the fields of a normal 42-second call."""
+    fields = {
+        "CallStatus": "completed",
+        "Duration": "42",
+        "BillDuration": "60",
+        "HangupCause": "NORMAL_CLEARING",
+        "HangupCauseName": "Normal Hangup",
+        "HangupCauseCode": "4000",
+        "HangupSource": "Caller",
+        **extra,
+    }
+    return xml_of(plivo.signed_post("/voice/hangup/", call_params(caller, call_uuid=call_uuid, **fields)))
+
+
+def assert_apology(root: ET.Element) -> None:
+    """The caller hears the apology and is hung up, connected to no one."""
+    assert spoken(root) == [APOLOGY]
+    assert root[-1].tag == "Hangup"
+    assert root.find("Dial") is None
+
+
+def wrong_pin(*orders: Order) -> str:
+    """A PIN of none of ``orders``."""
+    taken = {order.pin for order in orders}
+    return next(pin for pin in (f"{n:04d}" for n in range(10000)) if pin not in taken)
+
+
+class CommandOutput(NamedTuple):
+    out: str
+    err: str
+
+
+def run_command(name: str, *args: str) -> CommandOutput:
+    """Run a management command as a user would; what it printed."""
+    out, err = StringIO(), StringIO()
+    call_command(name, *args, stdout=out, stderr=err)
+    return CommandOutput(out.getvalue(), err.getvalue())
 
 
 def run_concurrently(*calls: Callable[[], object]) -> list[object]:

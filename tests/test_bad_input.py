@@ -2,15 +2,16 @@
 
 Requests are signed correctly, so they get past the signature check and into
 the views; the property is that each answer is a 200 with XML that parses
-and holds only Plivo elements (or a 403/405), never a 500 and never an
-internal error swallowed into the apology.
+and holds only Plivo elements, never a 500 and never an internal error
+swallowed into the apology. The one refusal is a 403 for a request nobody can
+sign: one Django cannot parse, or a GET whose query is not ASCII.
 """
 
 import logging
 import secrets
 import xml.etree.ElementTree as ET
 from collections import Counter
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import pytest
 from django.conf import settings
@@ -142,9 +143,7 @@ def as_form(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def assert_plivo_answer(response) -> None:
-    assert response.status_code in (200, 403, 405), response.status_code
-    if response.status_code != 200:
-        return
+    assert response.status_code == 200, response.content
     assert response["Content-Type"] == "application/xml"
     root = ET.fromstring(response.content)
     assert root.tag == "Response"
@@ -165,6 +164,15 @@ def internal_errors(caplog):
     """Errors the webhook decorator swallowed into the apology: bad input must not cause any."""
     caplog.set_level(logging.INFO)
     return lambda: [r for r in caplog.records if r.name == "voice.webhook" and r.levelno >= logging.ERROR]
+
+
+def parsed_form(path: str, body: bytes, content_type: str) -> dict[str, list[str]] | None:
+    """The form Django reads from ``body``, or None when it refuses to parse it."""
+    request = RequestFactory().generic("POST", path, body, content_type=content_type)
+    try:
+        return dict(request.POST.lists())
+    except Exception:  # whatever Django raises on a body it cannot parse
+        return None
 
 
 def sdk_signature_headers(method: str, path: str, form: dict[str, list[str]] | None = None) -> dict[str, str]:
@@ -197,12 +205,13 @@ def test_every_webhook_answers_plivo_xml_to_any_signed_form(plivo, busy_proxy, i
             else:
                 response = plivo.signed_post(path, as_form(pairs))
             transaction.set_rollback(True)
-        assert_plivo_answer(response)
         # A correctly signed request always reaches the view, except a GET
         # whose decoded query is not ASCII: the SDK cannot compute Plivo's
         # signature for it, so it is refused (docs/plivo.md, "Signatures (V3)").
-        unsignable = as_get and not all(f"{k}{v}".isascii() for k, v in pairs)
-        assert response.status_code == (403 if unsignable else 200)
+        if as_get and not all(f"{k}{v}".isascii() for k, v in pairs):
+            assert response.status_code == 403
+        else:
+            assert_plivo_answer(response)
         statuses[response.status_code] += 1
 
     check()
@@ -229,11 +238,17 @@ def test_every_webhook_survives_a_body_of_the_wrong_content_type(plivo, busy_pro
     @hypothesis_settings(max_examples=EXAMPLES_OTHER // 3, deadline=None)
     @given(content_type=content_types, body=st.binary(max_size=2000) | st.text().map(str.encode))
     def check(content_type, body):
-        headers = sdk_signature_headers("POST", path)
+        # Signed over the form as Django reads it, as Plivo would sign what it sent.
+        form = parsed_form(path, body, content_type)
+        headers = sdk_signature_headers("POST", path, form or {})
         with transaction.atomic():
             response = plivo.generic("POST", path, body, content_type=content_type, headers=headers)
             transaction.set_rollback(True)
-        assert_plivo_answer(response)
+        if form is None:
+            # A body Django refuses to parse cannot be shown to come from Plivo.
+            assert response.status_code == 403
+        else:
+            assert_plivo_answer(response)
 
     check()
 
@@ -241,9 +256,7 @@ def test_every_webhook_survives_a_body_of_the_wrong_content_type(plivo, busy_pro
 
 
 @pytest.mark.parametrize("path", GET_WEBHOOKS)
-def test_a_raw_non_ascii_query_string_gets_a_403_or_an_answer(plivo, busy_proxy, internal_errors, path):
-    statuses: Counter[int] = Counter()
-
+def test_a_raw_query_string_is_answered_when_ascii_and_refused_when_not(plivo, busy_proxy, internal_errors, path):
     @hypothesis_settings(max_examples=EXAMPLES_OTHER // 3, deadline=None)
     @given(query=st.text(min_size=1, max_size=200))
     def check(query):
@@ -251,13 +264,15 @@ def test_a_raw_non_ascii_query_string_gets_a_403_or_an_answer(plivo, busy_proxy,
         with transaction.atomic():
             response = plivo.get(f"{path}?{query}", headers=sdk_signature_headers("GET", f"{path}?{query}"))
             transaction.set_rollback(True)
-        assert_plivo_answer(response)
-        statuses[response.status_code] += 1
+        # The client drops a fragment; what is left is signed as Plivo signs it, decoded.
+        if unquote(query.partition("#")[0], errors="replace").isascii():
+            assert_plivo_answer(response)
+        else:
+            assert response.status_code == 403
 
     check()
 
     assert internal_errors() == []
-    assert set(statuses) <= {200, 403}
 
 
 def test_a_form_with_too_many_fields_is_refused_not_crashed(plivo, live_order, internal_errors):
@@ -275,21 +290,6 @@ def test_a_signature_header_with_non_ascii_characters_is_rejected(plivo, live_or
     response = plivo.post("/voice/answer/", {"From": CUSTOMER, "To": PROXY}, headers=headers)
 
     assert response.status_code == 403
-
-
-@pytest.mark.parametrize("path", WEBHOOKS)
-@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
-def test_webhooks_refuse_methods_other_than_get_and_post(plivo, path, method):
-    response = plivo.generic(method, path)
-
-    assert response.status_code == 405
-
-
-@pytest.mark.parametrize("path", ["/voice/pin/", "/voice/dial-status/", "/voice/hangup/"])
-def test_post_only_webhooks_refuse_get(plivo, path):
-    response = plivo.signed_get(path, {"CallUUID": "call-1"})
-
-    assert response.status_code == 405
 
 
 # The admin's forms: a number staff mistype is refused with a sentence, not stored.
@@ -334,15 +334,3 @@ def test_admin_forms_read_a_national_number_in_the_default_region(admin_client, 
 
     assert response.status_code == 302
     assert str(getattr(model.objects.get(), field)) == "+14156667777"
-
-
-def test_the_agent_autocomplete_lists_matching_agents_in_name_order(admin_client, agent):
-    Agent.objects.create(name="Alice Rider", phone="+14156667791")
-    Agent.objects.create(name="Zed Walker", phone="+14156667792")
-    query = {"app_label": "orders", "model_name": "order", "field_name": "agent"}
-
-    everyone = admin_client.get("/admin/autocomplete/", query)
-    search = admin_client.get("/admin/autocomplete/", {**query, "term": "Bob"})
-
-    assert [r["text"] for r in everyone.json()["results"]] == ["Alice Rider", "Bob", "Zed Walker"]
-    assert [r["text"] for r in search.json()["results"]] == ["Bob"]

@@ -1,12 +1,14 @@
-"""Concurrent agent assignments on Postgres: nothing lost, nobody misrouted.
+"""Concurrent requests on Postgres: nothing lost, nobody misrouted, one record per call.
 
-Threads, each with its own database connection, assign agents to orders of
-overlapping customers and agents over a pool smaller than the parties need,
-all released at once by a barrier.
+Threads, each with its own database connection, are released at once by a
+barrier: agent assignments over a pool smaller than the parties need, and
+Plivo's retried and overlapping callbacks for one call.
 """
 
 import threading
+import xml.etree.ElementTree as ET
 from collections import defaultdict
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -14,6 +16,9 @@ from django.db import connection
 from orders import services
 from orders.models import Agent, Order, ProxyNumber, live_orders
 from orders.routing import Action, resolve, resolve_pin
+from voice.models import CallRecord
+
+from .conftest import CUSTOMER, PlivoClient, answer, dial_status, hangup, run_concurrently, spoken
 
 pytestmark = [
     pytest.mark.skipif(
@@ -108,3 +113,56 @@ def test_concurrent_assignments_give_every_order_a_live_unambiguous_line():
                 for order in theirs:
                     by_pin = resolve_pin(caller, proxy_number, order.pin)
                     assert (by_pin.action, by_pin.order_id) == (Action.CONNECT, order.pk)
+
+
+def test_concurrent_assignments_on_one_number_draw_distinct_pins(settings, proxy_number):
+    settings.MASKING_PIN_LENGTH = 1  # ten PINs for ten orders: any race shows as a duplicate
+    orders = [Order.objects.create(customer_name=f"Order {i}", customer_phone=CUSTOMER) for i in range(10)]
+    agents = [Agent.objects.create(name=f"Agent {i}", phone=f"+1415666010{i}") for i in range(10)]
+
+    results = run_concurrently(*[partial(services.assign_agent, o, a) for o, a in zip(orders, agents, strict=True)])
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assigned = list(Order.objects.select_related("agent").order_by("pk"))
+    assert [order.agent for order in assigned] == agents
+    assert all(order.proxy_number == proxy_number and order.is_line_live for order in assigned)
+    assert sorted(order.pin for order in assigned) == [str(digit) for digit in range(10)]
+    for order in assigned:
+        route = resolve_pin(CUSTOMER, str(proxy_number.number), order.pin)
+        assert route.connect_to == str(order.agent.phone)
+
+
+def test_concurrent_assignments_of_one_order_leave_one_consistent_line(proxy_number):
+    order = Order.objects.create(customer_name="Alice", customer_phone=CUSTOMER)
+    agents = [Agent.objects.create(name=f"Agent {i}", phone=f"+1415666010{i}") for i in range(5)]
+
+    results = run_concurrently(*[partial(services.assign_agent, order, agent) for agent in agents])
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    order.refresh_from_db()
+    assert order.agent in agents
+    assert order.proxy_number == proxy_number
+    assert order.is_line_live
+    assert resolve(CUSTOMER, str(proxy_number.number)).connect_to == str(order.agent.phone)
+
+
+def test_concurrent_retries_of_one_answer_make_one_record(live_order):
+    results = run_concurrently(*[lambda: answer(PlivoClient()) for _ in range(6)])
+
+    assert [root.find("Dial").find("Number").text for root in results] == ["14156667778"] * 6
+    record = CallRecord.objects.get()
+    assert (record.order, record.outcome) == (live_order, "connected")
+
+
+def test_concurrent_dial_status_and_hangup_of_an_unknown_call_make_one_complete_record(db):
+    results = run_concurrently(
+        lambda: dial_status(PlivoClient(), "completed"),
+        lambda: hangup(PlivoClient()),
+        lambda: dial_status(PlivoClient(), "completed"),
+        lambda: hangup(PlivoClient()),
+    )
+
+    assert all(isinstance(root, ET.Element) for root in results), results
+    assert not any(spoken(root) for root in results)
+    record = CallRecord.objects.get()
+    assert (record.dial_status, record.hangup_cause, record.duration) == ("completed", "Normal Hangup", 42)

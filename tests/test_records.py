@@ -1,10 +1,13 @@
-"""voice/records.py: the written-out inserts name every field of the records they write."""
+"""voice/records.py: the written-out inserts name every field, and skip the flush wait only for themselves."""
 
 import pytest
-from django.db import models
+from django.db import connection, models
+from django.test.utils import CaptureQueriesContext
 
 from voice import records
 from voice.models import CallRecord, MessageRecord
+
+from .conftest import call_params
 
 
 @pytest.mark.parametrize(
@@ -29,3 +32,17 @@ def test_the_insert_names_every_column_with_the_models_default(model, defaults):
 def test_clip_drops_nul_and_cuts_to_length():
     assert records.clip("ab\x00cdef", 4) == "abcd"
     assert records.clip(None, 4) == ""
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is a PostgreSQL setting")
+# In autocommit, as in production: inside a test's transaction SET LOCAL would last until its rollback.
+@pytest.mark.django_db(transaction=True)
+def test_the_call_record_skips_the_flush_wait_without_changing_the_connection(plivo, live_order):
+    with CaptureQueriesContext(connection) as queries:
+        plivo.signed_post("/voice/answer/", call_params("14156667777"))
+
+    (insert,) = [query["sql"] for query in queries if "INSERT" in query["sql"]]
+    assert insert.startswith("SET LOCAL synchronous_commit TO OFF;")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"

@@ -82,9 +82,7 @@ def test_debug_runs_without_a_secret_key_for_local_development():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "path", ["/admin/", "/admin/orders/order/", "/admin/orders/order/add/", "/admin/call-simulator/"]
-)
+@pytest.mark.parametrize("path", ["/admin/", "/admin/orders/order/", "/admin/orders/order/add/"])
 def test_the_admin_sends_anyone_but_staff_to_the_login_page(client, path):
     User.objects.create_user("courier", password="not-staff-pw-123")
     anonymous = client.get(path)
@@ -110,3 +108,10 @@ def test_the_admin_refuses_a_post_without_a_csrf_token(admin_user):
     assert forged.status_code == 403
     assert genuine.status_code == 302
     assert list(Order.objects.values_list("reference", "customer_phone")) == [("CSRF1", "+14156667777")]
+
+
+def test_the_root_url_leads_to_the_admin(client):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"

@@ -1,20 +1,24 @@
-"""The V3 signature check every webhook goes through (voice/webhook.py)."""
+"""The one decorator every webhook goes through (voice/webhook.py): Plivo's signature, methods, CSRF."""
 
+import base64
+import hashlib
+import hmac
 import secrets
 from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 from hypothesis import given
 from hypothesis import strategies as st
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
-from voice.models import CallRecord
+from voice.models import CallRecord, MessageRecord
 from voice.webhook import expected_signature, has_valid_signature, signature_base
 
-from .conftest import PROXY, call_params, plivo_signature, xml_of
+from .conftest import CUSTOMER, PROXY, PlivoClient, call_params, plivo_signature, sms_params, xml_of
 
 # Real vectors produced by Plivo's servers (docs/plivo.md, "Real V3 vectors").
 VECTOR_TOKEN = "Y2Q2ZDgxZmY5YWRiOTI5YmQ1Njg0MTAxZWIyOTc4"
@@ -101,34 +105,60 @@ def sign(path: str, data: dict, nonce: str, **kwargs) -> str:
     return plivo_signature("http://masking.example.com" + path, nonce, params=data, **kwargs)
 
 
-def test_it_accepts_a_signed_post(plivo, live_order):
-    data = call_params("14156667777", call_uuid="signed-post")
-
-    response = plivo.signed_post("/voice/answer/", data)
-
-    assert xml_of(response).find("Dial") is not None
-    assert CallRecord.objects.filter(call_uuid="signed-post").exists()
-
-
-def test_it_accepts_a_signed_get(plivo, live_order):
-    response = plivo.signed_get("/voice/answer/", call_params("14156667777", call_uuid="signed-get"))
-
-    assert xml_of(response).find("Dial") is not None
-    assert CallRecord.objects.filter(call_uuid="signed-get").exists()
+WEBHOOKS = [
+    "/voice/answer/",
+    "/numbermasking/handle_incoming/",
+    "/voice/pin/",
+    "/voice/dial-status/",
+    "/voice/hangup/",
+    "/voice/fallback/",
+    "/voice/message/",
+]
+GET_WEBHOOKS = ["/voice/answer/", "/numbermasking/handle_incoming/", "/voice/fallback/"]
+POST_ONLY_WEBHOOKS = [path for path in WEBHOOKS if path not in GET_WEBHOOKS]
 
 
-def test_it_rejects_an_unsigned_post(client, live_order):
-    response = client.post("/voice/answer/", call_params("14156667777", call_uuid="unsigned"))
+@pytest.mark.parametrize("path", WEBHOOKS)
+def test_every_webhook_rejects_an_unsigned_post(client, live_order, path):
+    response = client.post(path, {**call_params("14156667777"), **sms_params(CUSTOMER, "hello")})
+
+    assert response.status_code == 403
+    assert not CallRecord.objects.exists()
+    assert not MessageRecord.objects.exists()
+
+
+@pytest.mark.parametrize("path", GET_WEBHOOKS)
+def test_every_webhook_that_takes_get_rejects_an_unsigned_get(client, live_order, path):
+    response = client.get(path, call_params("14156667777"))
 
     assert response.status_code == 403
     assert not CallRecord.objects.exists()
 
 
-def test_it_rejects_an_unsigned_get(client, live_order):
-    response = client.get("/voice/answer/", call_params("14156667777"))
+@pytest.mark.parametrize("path", POST_ONLY_WEBHOOKS)
+def test_post_only_webhooks_refuse_a_signed_get(plivo, live_order, path):
+    response = plivo.signed_get(path, {**call_params("14156667777"), **sms_params(CUSTOMER, "hello")})
 
-    assert response.status_code == 403
+    assert response.status_code == 405
     assert not CallRecord.objects.exists()
+    assert not MessageRecord.objects.exists()
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
+def test_webhooks_refuse_methods_other_than_get_and_post(plivo, path, method):
+    response = plivo.generic(method, path)
+
+    assert response.status_code == 405
+
+
+def test_webhooks_need_no_csrf_token(live_order):
+    plivo = PlivoClient(enforce_csrf_checks=True)
+
+    root = xml_of(plivo.signed_post("/voice/answer/", call_params("14156667777", call_uuid="no-csrf")))
+
+    assert root.find("Dial") is not None
+    assert CallRecord.objects.filter(call_uuid="no-csrf").exists()
 
 
 def test_it_rejects_a_tampered_body(client, live_order):
@@ -276,13 +306,6 @@ def test_it_rejects_everything_when_no_auth_token_is_configured(settings, client
     assert response.status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/voice/answer/", "/voice/pin/", "/voice/dial-status/", "/voice/hangup/"])
-def test_every_webhook_rejects_an_unsigned_post(client, path):
-    response = client.post(path, call_params("14156667777"))
-
-    assert response.status_code == 403
-
-
 def test_it_checks_signatures_even_in_debug(settings, client, live_order):
     settings.DEBUG = True
 
@@ -299,6 +322,64 @@ def test_it_skips_the_check_when_validation_is_switched_off(settings, client, li
     dial = xml_of(response).find("Dial")
     assert dial.find("Number").text == "14156667778"
     assert CallRecord.objects.get(call_uuid="unsigned-ok").outcome == "connected"
+
+
+# The message URL also takes Plivo's older V2 signature (docs/plivo.md).
+
+MESSAGE_URL = "/voice/message/"
+
+
+def v2_headers(path: str, token: str | None = None) -> dict:
+    """Sign like Plivo's V2 scheme: HMAC-SHA256 over the URL without query, then the nonce."""
+    nonce = secrets.token_hex(10)
+    url = settings.PUBLIC_BASE_URL + path.partition("?")[0]
+    digest = hmac.new((token or settings.PLIVO_AUTH_TOKEN).encode(), (url + nonce).encode(), hashlib.sha256).digest()
+    return {"X-Plivo-Signature-V2": base64.b64encode(digest).decode(), "X-Plivo-Signature-V2-Nonce": nonce}
+
+
+def test_the_message_url_accepts_a_v2_signature(client, live_order):
+    data = sms_params(CUSTOMER, "hello", message_uuid="sms-v2")
+
+    response = client.post(MESSAGE_URL, data, headers=v2_headers(MESSAGE_URL))
+
+    assert xml_of(response).find("Message").get("dst") == "14156667778"
+    assert MessageRecord.objects.get(message_uuid="sms-v2").outcome == "relayed"
+
+
+def test_the_message_url_rejects_a_v2_signature_made_with_another_token(client, live_order):
+    headers = v2_headers(MESSAGE_URL, token="not-the-token")
+
+    response = client.post(MESSAGE_URL, sms_params(CUSTOMER, "hello"), headers=headers)
+
+    assert response.status_code == 403
+    assert not MessageRecord.objects.exists()
+
+
+def test_the_message_url_rejects_a_v3_signature_over_a_different_text(client, live_order):
+    params = sms_params(CUSTOMER, "hello")
+    nonce = "12345"
+    signature = plivo_signature(settings.PUBLIC_BASE_URL + MESSAGE_URL, nonce, params=params)
+
+    response = client.post(MESSAGE_URL, {**params, "Text": "tampered"}, headers=signed_headers(signature, nonce))
+
+    assert response.status_code == 403
+    assert not MessageRecord.objects.exists()
+
+
+def test_the_message_url_judges_a_request_with_v3_headers_on_v3_alone(client, live_order):
+    headers = {**v2_headers(MESSAGE_URL), "X-Plivo-Signature-V3": "bogus", "X-Plivo-Signature-V3-Nonce": "1"}
+
+    response = client.post(MESSAGE_URL, sms_params(CUSTOMER, "hello"), headers=headers)
+
+    assert response.status_code == 403
+    assert not MessageRecord.objects.exists()
+
+
+def test_the_answer_url_refuses_a_v2_signature(client, live_order):
+    response = client.post("/voice/answer/", call_params("14156667777"), headers=v2_headers("/voice/answer/"))
+
+    assert response.status_code == 403
+    assert not CallRecord.objects.exists()
 
 
 # Our base string against the SDK's (plivo.utils.signature_v3) on random

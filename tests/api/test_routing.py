@@ -1,21 +1,12 @@
 """A line the dispatch system opens through the API is the line Plivo's calls take."""
 
-import xml.etree.ElementTree as ET
-
 import pytest
 
 from voice.models import CallRecord
 
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params
+from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, answer
 
 pytestmark = pytest.mark.django_db
-
-
-def answer(plivo, caller: str, call_uuid: str) -> ET.Element:
-    response = plivo.signed_post("/voice/answer/", call_params(caller.lstrip("+"), call_uuid=call_uuid))
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/xml"
-    return ET.fromstring(response.content)  # noqa: S314 (our own response, not untrusted input)
 
 
 def test_a_line_opened_through_the_api_routes_calls_until_the_api_cancels_it(api, plivo, proxy_number):
@@ -25,8 +16,8 @@ def test_a_line_opened_through_the_api_routes_calls_until_the_api_cancels_it(api
     masking = api.post("/api/v1/orders/E2E-1/assign/", {"agent": agent_id}, format="json").json()["masking"]
     assert masking["proxy_number"] == PROXY
 
-    customer_call = answer(plivo, CUSTOMER, "call-1")
-    agent_call = answer(plivo, AGENT_PHONE, "call-2")
+    customer_call = answer(plivo, CUSTOMER.lstrip("+"), call_uuid="call-1")
+    agent_call = answer(plivo, AGENT_PHONE.lstrip("+"), call_uuid="call-2")
 
     assert customer_call.find("Dial/Number").text == AGENT_PHONE.lstrip("+")
     assert customer_call.find("Dial").get("callerId") == PROXY.lstrip("+")
@@ -38,7 +29,7 @@ def test_a_line_opened_through_the_api_routes_calls_until_the_api_cancels_it(api
     ]
 
     cancelled = api.post("/api/v1/orders/E2E-1/cancel/")
-    after = answer(plivo, CUSTOMER, "call-3")
+    after = answer(plivo, CUSTOMER.lstrip("+"), call_uuid="call-3")
 
     assert cancelled.status_code == 200
     assert after.find("Dial") is None

@@ -1,4 +1,4 @@
-"""Callers with several live orders on one proxy number type the order PIN."""
+"""The PIN webhook (/voice/pin/): a caller with several live orders on one proxy number types the order PIN."""
 
 import xml.etree.ElementTree as ET
 from datetime import timedelta
@@ -8,11 +8,10 @@ import pytest
 from django.utils import timezone
 
 from orders.models import Agent, Order
-from orders.routing import Action, resolve_pin
 from voice.models import CallRecord
-from voice.xml import NO_INPUT_GOODBYE, PIN_GOODBYE, PIN_PROMPT, PIN_RETRY
+from voice.xml import PIN_GOODBYE, PIN_RETRY
 
-from .conftest import CUSTOMER, PlivoClient, call_params, open_line, spoken, xml_of
+from .conftest import CUSTOMER, answer, open_line, spoken, type_pin, wrong_pin
 
 pytestmark = pytest.mark.django_db
 
@@ -31,53 +30,10 @@ def two_orders(proxy_number, agent, dave) -> tuple[Order, Order]:
     return first, second
 
 
-def answer(plivo: PlivoClient, caller: str = "14156667777", call_uuid: str = "call-1") -> ET.Element:
-    return xml_of(plivo.signed_post("/voice/answer/", call_params(caller, call_uuid=call_uuid)))
-
-
-def type_pin(
-    plivo: PlivoClient, digits: str, *, attempt: int = 1, caller: str = "14156667777", call_uuid: str = "call-1"
-) -> ET.Element:
-    data = call_params(caller, call_uuid=call_uuid, Digits=digits)
-    return xml_of(plivo.signed_post(f"/voice/pin/?attempt={attempt}", data))
-
-
-def wrong_pin(*orders: Order) -> str:
-    taken = {order.pin for order in orders}
-    return next(pin for pin in (f"{n:04d}" for n in range(10000)) if pin not in taken)
-
-
 def attempt_of(get_digits: ET.Element) -> int:
     url = urlsplit(get_digits.get("action"))
     assert url.path == "/voice/pin/"
     return int(parse_qs(url.query)["attempt"][0])
-
-
-def test_a_customer_with_two_orders_is_asked_for_the_pin(settings, plivo, two_orders):
-    root = answer(plivo)
-
-    get_digits = root.find("GetDigits")
-    assert get_digits.get("numDigits") == "4"
-    assert get_digits.get("log") == "false"
-    assert get_digits.get("method") == "POST"
-    assert attempt_of(get_digits) == 1
-    assert [s.text for s in get_digits.findall("Speak")] == [PIN_PROMPT]
-    assert root.find("Dial") is None
-    # Silence at the prompt falls through to a goodbye.
-    assert spoken(root)[-1] == NO_INPUT_GOODBYE
-    assert root[-1].tag == "Hangup"
-    record = CallRecord.objects.get(call_uuid="call-1")
-    assert (record.outcome, record.order, record.caller_role) == ("pin_prompted", None, "customer")
-
-
-def test_an_agent_with_two_orders_is_asked_for_the_pin(plivo, proxy_number, agent):
-    open_line(CUSTOMER, agent)
-    open_line("+14156667779", agent)
-
-    root = answer(plivo, caller="14156667778")
-
-    assert root.find("GetDigits") is not None
-    assert CallRecord.objects.get(call_uuid="call-1").caller_role == "agent"
 
 
 def test_the_right_pin_connects_the_order_it_belongs_to(plivo, two_orders):
@@ -165,7 +121,6 @@ def test_the_right_pin_on_the_last_attempt_still_connects(plivo, two_orders):
 
 def test_a_stranger_who_knows_a_pin_is_not_connected(plivo, two_orders):
     first, _ = two_orders
-    assert resolve_pin("14150001234", "14155550100", first.pin).action == Action.UNKNOWN
 
     root = type_pin(plivo, first.pin, caller="14150001234", attempt=3)
 
@@ -202,13 +157,3 @@ def test_a_pin_of_an_expired_order_does_not_connect(plivo, two_orders):
 
     assert root.find("Dial") is None
     assert CallRecord.objects.get(call_uuid="call-1").outcome == "rejected"
-
-
-def test_one_live_order_left_connects_without_a_pin(plivo, two_orders):
-    first, second = two_orders
-    Order.objects.filter(pk=first.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
-
-    root = answer(plivo)
-
-    assert root.find("GetDigits") is None
-    assert root.find("Dial").find("Number").text == "14156667780"

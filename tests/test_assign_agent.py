@@ -1,8 +1,7 @@
-"""Opening masked lines: orders.services.assign_agent and the status transitions."""
+"""orders.services.assign_agent: opening a masked line, choosing its proxy number and PIN."""
 
 import logging
 from datetime import timedelta
-from functools import partial
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -10,9 +9,9 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
-from orders.routing import Action, resolve, resolve_pin
+from orders.routing import Action, resolve
 
-from .conftest import CUSTOMER, open_line, postgres_only, run_concurrently
+from .conftest import CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
 
@@ -49,14 +48,6 @@ def test_the_pin_has_the_configured_length(settings, proxy_number, agent):
 
     order.refresh_from_db()
     assert len(order.pin) == 6 and order.pin.isdigit()
-
-
-def test_an_order_gets_a_reference_when_none_is_given(db):
-    first, second = new_order(), new_order("+14156667779")
-
-    assert len(first.reference) == 8
-    assert first.reference != second.reference
-    assert Order.objects.get(pk=first.pk).reference == first.reference
 
 
 def test_it_prefers_a_number_in_the_customers_country(agent):
@@ -342,140 +333,3 @@ def test_a_finished_order_cannot_get_an_agent(proxy_number, agent, finish):
     assert raised.value.code == "invalid_transition"
     order.refresh_from_db()
     assert order.agent == agent
-
-
-def test_marking_picked_up_keeps_the_line_open(proxy_number, agent):
-    order = open_line(CUSTOMER, agent)
-    expires_at = order.masking_expires_at
-
-    services.mark_picked_up(order=order)
-
-    order.refresh_from_db()
-    assert order.status == "picked_up"
-    assert order.masking_expires_at == expires_at
-
-
-def test_delivering_shortens_the_line_to_the_grace_period(settings, proxy_number, agent):
-    order = open_line(CUSTOMER, agent)
-
-    services.mark_delivered(order=order)
-
-    order.refresh_from_db()
-    assert order.status == "delivered"
-    assert order.is_line_live
-    assert order.masking_expires_at <= timezone.now() + timedelta(seconds=settings.MASKING_GRACE_PERIOD)
-
-
-def test_delivering_never_extends_a_line(settings, proxy_number, agent):
-    order = open_line(CUSTOMER, agent)
-    soon = timezone.now() + timedelta(minutes=5)
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=soon)
-
-    services.mark_delivered(order)
-
-    order.refresh_from_db()
-    assert order.masking_expires_at == soon
-
-
-def test_cancelling_closes_the_line_at_once(proxy_number, agent):
-    order = open_line(CUSTOMER, agent)
-
-    services.cancel_order(order=order)
-
-    order.refresh_from_db()
-    assert order.status == "cancelled"
-    assert not order.is_line_live
-    assert order.proxy_number == proxy_number
-
-
-def test_a_placed_order_can_be_cancelled(db):
-    order = new_order()
-
-    services.cancel_order(order)
-
-    order.refresh_from_db()
-    assert order.status == "cancelled"
-    assert order.masking_expires_at is None
-
-
-@pytest.mark.parametrize(
-    ("setup", "action"),
-    [
-        ([services.cancel_order], services.mark_delivered),
-        ([services.cancel_order], services.mark_picked_up),
-        ([services.mark_delivered], services.cancel_order),
-        ([services.mark_delivered], services.mark_picked_up),
-    ],
-)
-def test_it_refuses_a_transition_from_a_finished_or_later_state(proxy_number, agent, setup, action):
-    order = open_line(CUSTOMER, agent)
-    for step in setup:
-        step(order)
-    order.refresh_from_db()
-    status, expires_at = order.status, order.masking_expires_at
-
-    with pytest.raises(ValidationError) as raised:
-        action(order)
-
-    assert raised.value.code == "invalid_transition"
-    assert order.reference in raised.value.messages[0]
-    order.refresh_from_db()
-    assert (order.status, order.masking_expires_at) == (status, expires_at)
-
-
-@pytest.mark.parametrize("action", [services.mark_picked_up, services.mark_delivered, services.cancel_order])
-def test_a_repeated_transition_succeeds_and_changes_nothing(proxy_number, agent, action):
-    order = action(open_line(CUSTOMER, agent))
-    updated_at, expires_at = order.updated_at, order.masking_expires_at
-
-    again = action(order)
-
-    assert again.status == order.status
-    again.refresh_from_db()
-    assert (again.updated_at, again.masking_expires_at) == (updated_at, expires_at)
-
-
-@pytest.mark.parametrize("action", [services.mark_picked_up, services.mark_delivered])
-def test_an_order_without_an_agent_cannot_be_picked_up_or_delivered(db, action):
-    order = new_order()
-
-    with pytest.raises(ValidationError):
-        action(order)
-
-    order.refresh_from_db()
-    assert order.status == "placed"
-
-
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_assignments_on_one_number_draw_distinct_pins(settings, proxy_number):
-    settings.MASKING_PIN_LENGTH = 1  # ten PINs for ten orders: any race shows as a duplicate
-    orders = [new_order(CUSTOMER, name=f"Order {i}") for i in range(10)]
-    agents = [make_agent(f"+1415666010{i}", f"Agent {i}") for i in range(10)]
-
-    results = run_concurrently(*[partial(services.assign_agent, o, a) for o, a in zip(orders, agents, strict=True)])
-
-    assert [r for r in results if isinstance(r, Exception)] == []
-    assigned = list(Order.objects.select_related("agent").order_by("pk"))
-    assert [order.agent for order in assigned] == agents
-    assert all(order.proxy_number == proxy_number and order.is_line_live for order in assigned)
-    assert sorted(order.pin for order in assigned) == [str(digit) for digit in range(10)]
-    for order in assigned:
-        route = resolve_pin(CUSTOMER, str(proxy_number.number), order.pin)
-        assert route.connect_to == str(order.agent.phone)
-
-
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_assignments_of_one_order_leave_one_consistent_line(proxy_number):
-    order = new_order()
-    agents = [make_agent(f"+1415666010{i}", f"Agent {i}") for i in range(5)]
-
-    results = run_concurrently(*[partial(services.assign_agent, order, agent) for agent in agents])
-
-    assert [r for r in results if isinstance(r, Exception)] == []
-    order.refresh_from_db()
-    assert order.agent in agents
-    assert order.proxy_number == proxy_number
-    assert order.is_line_live
-    assert resolve(CUSTOMER, str(proxy_number.number)).connect_to == str(order.agent.phone)
