@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "orders",
     "voice",
 ]
@@ -169,6 +171,21 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.Order.Status"},
 }
+
+# Events to the platform (orders/events.py, orders/tasks.py). The queue is
+# Django's Tasks API; the database backend needs no other service and makes
+# an event's tasks part of the change's transaction. Another backend of the
+# same API (RQ, Celery) is a matter of this setting; see README, "Events".
+TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
+EVENTS_DELIVERY_TIMEOUT = env.int("EVENTS_DELIVERY_TIMEOUT", default=10)
+# Seconds before each retry: the Standard Webhooks schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+EVENTS_RETRY_SCHEDULE = [
+    int(seconds) for seconds in env.list("EVENTS_RETRY_SCHEDULE", default=[5, 300, 1800, 7200, 18000, 36000, 36000])
+]
+EVENTS_SWEEP_INTERVAL = env.int("EVENTS_SWEEP_INTERVAL", default=30)
+# A task shown running this long (seconds) lost its worker; the sweep runs it again.
+EVENTS_ORPHAN_AFTER = env.int("EVENTS_ORPHAN_AFTER", default=60)
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=30)
 
 PHONENUMBER_DEFAULT_REGION = MASKING_DEFAULT_REGION
 PHONENUMBER_DB_FORMAT = "E164"

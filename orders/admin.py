@@ -162,3 +162,6 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected orders (line closes now)")
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(request, queryset, services.cancel_order, "cancelled")
+
+
+from . import events_admin  # noqa: E402,F401  (the events pages register themselves)

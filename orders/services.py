@@ -20,7 +20,8 @@ from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Agent, Order, ProxyNumber, live_orders
+from . import events
+from .models import Agent, EventType, Order, ProxyNumber, live_orders
 from .phones import redact
 from .signals import purging_personal_data
 
@@ -128,12 +129,21 @@ def assign_agent(
         if order.proxy_number_id != proxy_number.pk or not order.pin or order.pin in used_pins:
             order.pin = _new_pin(used_pins)
 
+        was_live, previous_status = order.is_line_live, order.status
         order.agent = agent
         order.proxy_number = proxy_number
         order.masking_expires_at = now + timedelta(seconds=settings.MASKING_SESSION_TTL)
         if order.status == Status.PLACED:
             order.status = Status.ASSIGNED
         order.save()
+        if not was_live:
+            events.emit(
+                EventType.LINE_OPENED,
+                events.order_data(order, agent_id=agent.pk, expires_at=order.masking_expires_at.isoformat()),
+            )
+        if order.status != previous_status:
+            _status_changed(order, previous_status)
+        events.line_expiry_scheduled(order)
     logger.info("order %s assigned agent %s on proxy %s", order.reference, agent.pk, redact(proxy_number.number))
     return order
 
@@ -214,12 +224,28 @@ def _transition(
             return order
         if order.status not in allowed:
             raise _transition_error(order, action)
+        previous_status, was_live = order.status, order.is_line_live
         order.status = status
         if expires_at is not None and order.masking_expires_at is not None:
             order.masking_expires_at = min(order.masking_expires_at, expires_at)
         order.save()
+        _status_changed(order, previous_status)
+        if was_live and expires_at is not None:
+            events.emit(
+                EventType.LINE_CLOSED,
+                events.order_data(order, reason=status, expires_at=order.masking_expires_at.isoformat()),
+            )
+            if status != Status.CANCELLED:
+                # A delivered order's line expires at the end of its grace period.
+                events.line_expiry_scheduled(order)
     logger.info("order %s %s", order.reference, order.get_status_display().lower())
     return order
+
+
+def _status_changed(order: Order, previous_status: str) -> None:
+    events.emit(
+        EventType.ORDER_STATUS_CHANGED, events.order_data(order, **{"from": previous_status, "to": order.status})
+    )
 
 
 def mark_picked_up(order: Order) -> Order:

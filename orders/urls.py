@@ -2,11 +2,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from . import api, api_events
 
 router = SimpleRouter()
 router.register("agents", api.AgentViewSet, basename="agent")
 router.register("orders", api.OrderViewSet, basename="order")
+router.register("webhook-endpoints", api_events.WebhookEndpointViewSet, basename="webhook-endpoint")
+router.register("events", api_events.EventFeedViewSet, basename="event")
 
 app_name = "api"
 

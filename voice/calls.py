@@ -6,10 +6,13 @@ get; only the webhooks write records (through voice.records).
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from django.db import transaction
 from django.utils import timezone
 
+from orders.events import emit
+from orders.models import EventType, Role
 from orders.phones import redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
@@ -22,6 +25,11 @@ logger = logging.getLogger(__name__)
 Outcome = CallRecord.Outcome
 
 _OUTCOMES = {Action.CONNECT: Outcome.CONNECTED, Action.ASK_PIN: Outcome.PIN_PROMPTED}
+
+# Dial statuses in which the callee never talked to the caller (docs/plivo.md,
+# "Webhook parameters"): each is a missed call for the platform.
+MISSED_DIAL_STATUSES = frozenset({"no-answer", "busy", "failed", "timeout", "cancel"})
+CALLEE_ROLES = {Role.CUSTOMER: Role.AGENT, Role.AGENT: Role.CUSTOMER, Role.UNKNOWN: Role.UNKNOWN}
 
 
 def xml_for(route: Route, *, attempt: int = 1) -> str:
@@ -62,6 +70,12 @@ def simulate(caller: str, proxy_number: str, digits: str = "") -> str:
 def pin(params: Mapping[str, str], attempt: int) -> str:
     """GetDigits action: connect on a right PIN, re-prompt, or give up."""
     route = resolve_pin(params.get("From", ""), params.get("To", ""), params.get("Digits", ""))
+    with transaction.atomic():
+        _pin_record(params, route, attempt)
+    return pin_xml(route, attempt)
+
+
+def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
     if route.action == Action.CONNECT:
         records.update_call(
             params,
@@ -73,26 +87,61 @@ def pin(params: Mapping[str, str], attempt: int) -> str:
     elif attempt >= xml.PIN_ATTEMPTS:
         logger.info("call %s rejected after %d wrong PINs", clip(params.get("CallUUID"), 64), attempt)
         records.update_call(params, outcome=Outcome.REJECTED.value)
-    return pin_xml(route, attempt)
+        _call_event(params, EventType.CALL_MISSED, reason="pin_refused")
 
 
 def dial_status(params: Mapping[str, str]) -> str:
     status = clip(params.get("DialStatus"), 32)
-    records.update_call(params, dial_status=status)
+    with transaction.atomic():
+        records.update_call(params, dial_status=status)
+        if status in MISSED_DIAL_STATUSES:
+            _call_event(params, EventType.CALL_MISSED, reason=status)
+        elif status == "completed":
+            # Plivo may post the hangup first; the event waits for both.
+            _call_event(params, EventType.CALL_COMPLETED, when=lambda record: record.ended_at is not None)
     if status == "completed":
         return xml.hang_up()
     return xml.say_and_hang_up(xml.NOT_AVAILABLE)
 
 
 def hangup(params: Mapping[str, str]) -> str:
-    records.update_call(
-        params,
-        hangup_cause=clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
-        duration=_seconds(params.get("Duration")),
-        bill_duration=_seconds(params.get("BillDuration")),
-        ended_at=timezone.now(),
-    )
+    with transaction.atomic():
+        records.update_call(
+            params,
+            hangup_cause=clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
+            duration=_seconds(params.get("Duration")),
+            bill_duration=_seconds(params.get("BillDuration")),
+            ended_at=timezone.now(),
+        )
+        _call_event(params, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
     return xml.empty()
+
+
+def _call_event(
+    params: Mapping[str, str],
+    event_type: EventType,
+    *,
+    when: Callable[[CallRecord], bool] | None = None,
+    **data: object,
+) -> None:
+    """Raise ``event_type`` about the call, once per call (callbacks are retried), if ``when`` its record allows."""
+    call_uuid = clip(params.get("CallUUID"), records.UUID_LENGTH)
+    record = CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
+    if record is None or (when is not None and not when(record)):
+        return
+    role = Role(record.caller_role)
+    payload = {
+        "reference": record.order.reference if record.order else None,
+        "proxy_number": record.proxy_number if record.order else None,
+        "call_uuid": call_uuid,
+        "caller_role": role.value,
+        "callee_role": CALLEE_ROLES[role].value,
+        **data,
+    }
+    if event_type == EventType.CALL_COMPLETED:
+        payload["duration"] = record.duration
+    # Both call events share the key: a call ends once, completed or missed.
+    emit(event_type, payload, dedupe_key=f"call:{call_uuid}")
 
 
 def _seconds(value: object) -> int | None:

@@ -10,9 +10,12 @@ import re
 from collections.abc import Mapping
 
 from django.conf import settings
+from django.db import transaction
 
+from orders.events import emit
+from orders.models import EventType, Order, Role
 from orders.phones import redact
-from orders.routing import Action, resolve, resolve_pin
+from orders.routing import Action, Route, resolve, resolve_pin
 
 from . import records, xml
 from .models import MessageRecord
@@ -57,5 +60,22 @@ def relay(params: Mapping[str, str]) -> str:
         outcome, body = Outcome.UNKNOWN, xml.empty()
     # DEBUG like the answer's line: the message record is the per-message log.
     logger.debug("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
-    records.record_message(params, route, outcome)
+    with transaction.atomic():
+        records.record_message(params, route, outcome)
+        if outcome == Outcome.RELAYED:
+            _relayed(params, route)
     return body
+
+
+def _relayed(params: Mapping[str, str], route: Route) -> None:
+    message_uuid = records.clip(params.get("MessageUUID"), records.UUID_LENGTH)
+    order = Order.objects.get(pk=route.order_id)
+    data = {
+        "reference": order.reference,
+        "proxy_number": route.proxy_number,
+        "message_uuid": message_uuid,
+        "sender_role": route.role.value,
+        "recipient_role": (Role.AGENT if route.role == Role.CUSTOMER else Role.CUSTOMER).value,
+    }
+    # A retried callback relays again (Plivo wants the answer) but is one event.
+    emit(EventType.MESSAGE_RELAYED, data, dedupe_key=f"message:{message_uuid}" if message_uuid else None)

@@ -1,14 +1,16 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from orders import services
+from orders import events, services
 
 
 class Command(BaseCommand):
     help = (
         "Scrub customer names and phone numbers from orders delivered or cancelled more than DAYS ago, and "
         "the parties' numbers from their call and message records; durations, outcomes and statuses stay. "
+        "It also deletes events and finished task rows older than EVENTS_RETENTION_DAYS. "
         "Rerunnable: run it daily (see the data retention policy in README)."
     )
 
@@ -26,4 +28,9 @@ class Command(BaseCommand):
             raise CommandError("--older-than must be a number of days, zero or more.")
         counts = services.purge_personal_data(older_than=timedelta(days=older_than))
         summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
-        return f"Purged personal data closed more than {older_than} day(s) ago: {summary}."
+        pruned = events.prune()
+        pruned_summary = ", ".join(f"{count} {kind}" for kind, count in pruned.items())
+        return (
+            f"Deleted {pruned_summary} older than {settings.EVENTS_RETENTION_DAYS} day(s).\n"
+            f"Purged personal data closed more than {older_than} day(s) ago: {summary}."
+        )
