@@ -33,8 +33,8 @@ def _container_port(compose: dict) -> int:
     return int(str(published).rsplit(":", 1)[1])
 
 
-def test_compose_runs_postgres_16_a_migration_and_the_web_service(compose):
-    assert set(compose["services"]) == {"db", "migrate", "web"}
+def test_compose_runs_postgres_16_a_migration_the_web_service_and_the_event_worker(compose):
+    assert set(compose["services"]) == {"db", "migrate", "web", "worker"}
     db = compose["services"]["db"]
     assert db["image"] == "postgres:16"
     assert any(volume.endswith(":/var/lib/postgresql/data") for volume in db["volumes"])
@@ -64,6 +64,17 @@ def test_migrations_finish_before_the_web_service_starts(compose):
     assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert web["depends_on"]["db"]["condition"] == "service_healthy"
     assert "command" not in web, "web runs the image's gunicorn command"
+
+
+def test_the_worker_sends_events_with_the_web_services_settings_after_migrations(compose):
+    worker, web = compose["services"]["worker"], compose["services"]["web"]
+
+    # The same command tests/test_event_workers.py runs against Postgres.
+    assert worker["command"][:3] == ["python", "manage.py", "db_worker"]
+    assert "--no-reload" in worker["command"]
+    assert worker["environment"] == web["environment"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "ports" not in worker
 
 
 def test_the_web_healthcheck_asks_healthz_on_the_container_port(compose):
