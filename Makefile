@@ -24,6 +24,10 @@ run: $(VENV)/.installed
 	@echo "  Admin: http://localhost:$(PORT)/admin/  (user admin, password admin: demo only, change it)"
 	@echo "  Call simulator: http://localhost:$(PORT)/admin/call-simulator/?caller=14156667777&proxy_number=14155550100"
 	@echo ""
+	@echo "  Events: a worker (manage.py db_worker) runs beside the server and stops with it."
+	@echo ""
+	$(PY) manage.py db_worker --no-reload --no-startup-delay & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 0.0.0.0:$(PORT)
 
 test: $(VENV)/.installed
