@@ -160,8 +160,17 @@ def sweep_deliveries() -> int:
     return count
 
 
+_sweep_armed_until = 0.0  # this process's monotonic clock: no need to look again before then
+
+
 def arm_sweep() -> None:
-    """Start the chain of sweeps if none is scheduled (first delivery, or its chain was lost with a worker)."""
+    """Start the chain of sweeps if none is scheduled (first delivery, or its chain was lost with a worker).
+
+    Looked at once per sweep interval per process, not on every delivery.
+    """
+    global _sweep_armed_until
+    if time.monotonic() < _sweep_armed_until:
+        return
     now = timezone.now()
     interval = timedelta(seconds=settings.EVENTS_SWEEP_INTERVAL)
     sweep, _ = DeliverySweep.objects.get_or_create(pk=1, defaults={"next_at": now - 2 * interval})
@@ -169,6 +178,7 @@ def arm_sweep() -> None:
         next_at=now + interval
     ):
         events.enqueue(sweep_deliveries, run_after=now + interval)
+    _sweep_armed_until = time.monotonic() + interval.total_seconds()
 
 
 @task()
