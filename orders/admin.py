@@ -58,11 +58,10 @@ class LineLiveFilter(admin.SimpleListFilter):
         return [("live", "Live"), ("closed", "Closed")]
 
     def queryset(self, request, queryset):
-        live = Q(masking_expires_at__gt=timezone.now())
         if self.value() == "live":
-            return queryset.filter(live)
+            return queryset.live()
         if self.value() == "closed":
-            return queryset.exclude(live)
+            return queryset.closed()
         return queryset
 
 

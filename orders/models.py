@@ -46,6 +46,26 @@ class ProxyNumber(models.Model):
         super().save(*args, **kwargs)
 
 
+class OrderQuerySet(models.QuerySet):
+    def live(self, now: datetime | None = None) -> "OrderQuerySet":
+        """Orders whose masked line is open at ``now``: the one predicate routing relies on.
+
+        An expiry is only ever set together with a proxy number (see the check
+        constraint), so the expiry alone decides. Order.is_line_live is the same
+        test on one loaded order; routing's hand-written SQL keeps a copy, and
+        tests/test_live_predicate.py checks that they agree.
+        """
+        return self.filter(_live_line(now))
+
+    def closed(self, now: datetime | None = None) -> "OrderQuerySet":
+        """Every order that is not live: expired, never opened, or purged and closed."""
+        return self.exclude(_live_line(now))
+
+
+def _live_line(now: datetime | None) -> models.Q:
+    return models.Q(masking_expires_at__gt=now or timezone.now())
+
+
 class Order(models.Model):
     class Status(models.TextChoices):
         PLACED = "placed"
@@ -67,6 +87,8 @@ class Order(models.Model):
     )
     pin = models.CharField("PIN", max_length=8, blank=True)
     masking_expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -94,13 +116,10 @@ class Order(models.Model):
 
     @property
     def is_line_live(self) -> bool:
+        """OrderQuerySet.live() for this one order, without a query."""
         return self.masking_expires_at is not None and self.masking_expires_at > timezone.now()
 
 
-def live_orders(now: datetime | None = None) -> models.QuerySet[Order]:
-    """Orders whose masked line is open: the one predicate routing relies on.
-
-    An expiry is only ever set together with a proxy number (see the check
-    constraint), so the expiry alone decides.
-    """
-    return Order.objects.filter(masking_expires_at__gt=now or timezone.now())
+def live_orders(now: datetime | None = None) -> OrderQuerySet:
+    """Orders whose masked line is open (OrderQuerySet.live)."""
+    return Order.objects.live(now)
