@@ -3,6 +3,8 @@ from datetime import datetime
 
 import phonenumbers
 from django.db import models
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -96,8 +98,10 @@ class Order(models.Model):
             # The answer webhook's lookup: (caller, proxy number) for either party.
             models.Index(fields=["customer_phone", "proxy_number"], name="order_customer_proxy"),
             models.Index(fields=["agent", "proxy_number"], name="order_agent_proxy"),
-            # Load per number during allocation counts only live lines.
+            # Live lines per number (allocation, the proxy-number list) and per
+            # agent (the agent list) are counted from these alone (live_lines_of).
             models.Index(fields=["proxy_number", "masking_expires_at"], name="order_proxy_expiry"),
+            models.Index(fields=["agent", "masking_expires_at"], name="order_agent_expiry"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -123,3 +127,15 @@ class Order(models.Model):
 def live_orders(now: datetime | None = None) -> OrderQuerySet:
     """Orders whose masked line is open (OrderQuerySet.live)."""
     return Order.objects.live(now)
+
+
+def live_lines_of(field: str, now: datetime | None = None) -> Coalesce:
+    """The number of live lines of each row an ``Order`` foreign key ``field`` points at, for ``annotate()``.
+
+    A correlated count per row over live orders only, which an index on
+    (``field``, masking_expires_at) answers without reading the table. A
+    Count() over the reverse relation joins every order ever made instead (see
+    bench/PROFILE.md).
+    """
+    per_row = live_orders(now).filter(**{field: OuterRef("pk")}).order_by().values(field)
+    return Coalesce(Subquery(per_row.annotate(lines=Count("*")).values("lines")), 0)

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import connection
 from django.http import HttpResponse
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orders.models import Agent, Order, ProxyNumber
@@ -239,6 +241,47 @@ def test_the_proxy_number_list_shows_live_line_counts(admin_client, proxy_number
     assert response.status_code == 200
     counts = {p.pk: p.live_lines for p in response.context["cl"].result_list}
     assert counts == {proxy_number.pk: 2, spare.pk: 0}
+
+
+def test_the_agent_list_sorts_by_live_lines(admin_client, proxy_number, agent):
+    dave = Agent.objects.create(name="Dave", phone="+14156667780")
+    Agent.objects.create(name="Anna", phone="+14156667782")
+    open_line(CUSTOMER, dave)
+    open_line("+14156667779", dave)
+    open_line("+14156667781", agent)
+
+    response = admin_client.get("/admin/orders/agent/", {"o": "-4"})
+
+    assert [(a.name, a.live_lines) for a in response.context["cl"].result_list] == [
+        ("Dave", 2),
+        ("Bob", 1),
+        ("Anna", 0),
+    ]
+
+
+def test_a_purged_order_with_a_closed_line_is_not_a_live_line(admin_client, proxy_number, agent):
+    order = open_line(CUSTOMER, agent)
+    Order.objects.filter(pk=order.pk).update(
+        customer_name="", customer_phone="", masking_expires_at=timezone.now() - timedelta(days=40)
+    )
+
+    agents = admin_client.get("/admin/orders/agent/").context["cl"].result_list
+    numbers = admin_client.get("/admin/orders/proxynumber/").context["cl"].result_list
+
+    assert [a.live_lines for a in agents] == [0]
+    assert [p.live_lines for p in numbers] == [0]
+
+
+def test_the_agent_autocomplete_does_not_count_live_lines(admin_client, proxy_number, agent):
+    open_line(CUSTOMER, agent)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(
+            "/admin/autocomplete/", {"term": "B", "app_label": "orders", "model_name": "order", "field_name": "agent"}
+        )
+
+    assert [result["text"] for result in response.json()["results"]] == ["Bob"]
+    assert not [query["sql"] for query in queries if "orders_order" in query["sql"]]
 
 
 def test_adding_a_proxy_number_derives_its_country(admin_client):
