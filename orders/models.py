@@ -102,6 +102,9 @@ class Order(models.Model):
             # agent (the agent list) are counted from these alone (live_lines_of).
             models.Index(fields=["proxy_number", "masking_expires_at"], name="order_proxy_expiry"),
             models.Index(fields=["agent", "masking_expires_at"], name="order_agent_expiry"),
+            # The admin's order list, newest first: its ordering plus the pk Django
+            # adds to make it deterministic, so a page is read, not sorted.
+            models.Index(fields=["-created_at", "-id"], name="order_newest_first"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from orders.admin import EstimatedCountPaginator
 from orders.models import Agent, Order, ProxyNumber
 from voice.models import CallRecord
 
@@ -183,6 +184,63 @@ def test_the_live_filter_separates_live_and_closed_lines(admin_client, proxy_num
 
     assert list(live_list) == [live]
     assert list(closed_list) == [closed]
+
+
+def whole_table_counts(queries: CaptureQueriesContext) -> list[str]:
+    """COUNT(*) statements over every order: no WHERE clause."""
+    return [
+        query["sql"]
+        for query in queries
+        if query["sql"].startswith("SELECT COUNT(*)")
+        and '"orders_order"' in query["sql"]
+        and "WHERE" not in query["sql"]
+    ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the estimate is Postgres's table statistics")
+def test_the_order_list_estimates_a_large_table_instead_of_counting_it(admin_client, proxy_number, agent, monkeypatch):
+    for i in range(3):
+        open_line(f"+1415666780{i}", agent)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE orders_order")  # what autovacuum does on a real table
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate_from", 2)  # "large" for this test
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get("/admin/orders/order/")
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 3
+    assert len(response.context["cl"].result_list) == 3
+    assert whole_table_counts(queries) == []
+
+
+def test_the_order_list_counts_a_small_table_and_a_filtered_list_exactly(admin_client, proxy_number, agent):
+    open_line(CUSTOMER, agent)
+    closed = open_line("+14156667779", agent)
+    Order.objects.filter(pk=closed.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+
+    everything = admin_client.get("/admin/orders/order/")
+    with CaptureQueriesContext(connection) as queries:
+        live = admin_client.get("/admin/orders/order/", {"line": "live"})
+
+    assert everything.context["cl"].result_count == 2
+    assert live.context["cl"].result_count == 1
+    # show_full_result_count is off: a filtered list does not also count the whole table.
+    assert whole_table_counts(queries) == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="reads Postgres's plan")
+def test_the_order_list_reads_a_page_in_index_order_without_sorting(admin_client, proxy_number, agent):
+    open_line(CUSTOMER, agent)
+    page_query = admin_client.get("/admin/orders/order/").context["cl"].queryset[:100]
+    with connection.cursor() as cursor:
+        # Only as a tiny test table would be: force the planner to say whether an index gives this order.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        plan = page_query.explain()
+
+    assert "order_newest_first" in plan
+    assert "Sort" not in plan
 
 
 @pytest.mark.parametrize(
