@@ -7,7 +7,7 @@ PORT ?= 8000
 # The demo runs on the embedded SQLite database with DEBUG on unless told otherwise.
 run: export DEBUG ?= true
 
-.PHONY: run test lint format clean bench
+.PHONY: run test lint format clean bench bench-admin
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: $(VENV)/.installed
 # about ten minutes, writes bench/RESULTS.md. Not part of `make test`.
 bench: $(VENV)/.installed
 	$(PY) -m bench.run
+
+# The admin pages at 300,000 and 1,000,000 orders (bench/admin_pages.py): needs
+# the local Postgres, takes a few minutes, adds its section to bench/RESULTS.md.
+bench-admin: $(VENV)/.installed
+	$(PY) -m bench.admin_pages
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

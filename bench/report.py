@@ -13,7 +13,7 @@ def _check(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict) -> str:
+def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict, admin: dict | None = None) -> str:
     lines = [
         "# Webhook benchmark",
         "",
@@ -155,4 +155,55 @@ def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict)
         "```",
         "",
     ]
+    if admin:
+        lines += render_admin(admin)
     return "\n".join(lines)
+
+
+def render_admin(admin: dict) -> list[str]:
+    """The "Admin pages" section from bench/admin_pages.json (bench/admin_pages.py), one column per run and size."""
+    labels = sorted(admin, key=lambda label: {"before": 0, "after": 1}.get(label, 2))
+    sizes = list(admin[labels[-1]]["sizes"])
+    columns = [(size, label) for size in sizes for label in labels if size in admin[label]["sizes"]]
+    pages = list(admin[labels[-1]]["sizes"][sizes[0]]["pages"])
+
+    def cell(size: str, label: str, page: str, key: str = "median_ms") -> str:
+        figures = admin[label]["sizes"][size]["pages"]
+        if page not in figures:
+            return "–"
+        if key == "queries":
+            sql_ms = figures[page].get("sql_ms")
+            return str(figures[page]["queries"]) + ("" if sql_ms is None else f", {sql_ms:,.0f} ms")
+        ms, index = figures[page]["median_ms"], figures["admin index"]["median_ms"]
+        return f"{ms:,.0f} ms" if page == "admin index" else f"{ms:,.0f} ms ({ms / index:.1f} ×)"
+
+    heading = " | ".join(f"{size} {label}" for size, label in columns)
+    lines = [
+        "## Admin pages",
+        "",
+        "`make bench-admin` (bench/admin_pages.py): each page through Django's test client with a logged-in "
+        "superuser and the full middleware stack, on bench/fill.py's orders (a tenth of them live). Median of "
+        "the rounds, and in brackets the page ÷ the admin index, the figure that matters.",
+        "",
+        *[
+            f"- {label}: {run['date']}, commit {run['commit']}, {run['rounds']} rounds, "
+            f"{run['elapsed_seconds'] / 60:.1f} minutes end to end"
+            for label, run in ((label, admin[label]) for label in labels)
+        ],
+        "",
+        f"| page | {heading} |",
+        "|---|" + "---|" * len(columns),
+        *[f"| {page} | " + " | ".join(cell(size, label, page) for size, label in columns) + " |" for page in pages],
+        "",
+        "SQL statements per page and the time the database took for them (median of three requests apart from the "
+        "timed rounds); the rest of a page's time is Python, mostly rendering the rows:",
+        "",
+        f"| page | {heading} |",
+        "|---|" + "---|" * len(columns),
+        *[
+            f"| {page} | " + " | ".join(cell(size, label, page, "queries") for size, label in columns) + " |"
+            for page in pages
+        ],
+        "",
+    ]
+    return lines

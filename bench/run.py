@@ -97,7 +97,9 @@ def main() -> None:
 def write_report(results: dict) -> None:
     from bench.report import render
 
-    text = render(results, duration=DURATION, rounds=ROUNDS, bodies=BODIES, mix=MIX)
+    admin_pages = ROOT / "bench" / "admin_pages.json"  # bench/admin_pages.py's figures, kept across runs
+    admin = json.loads(admin_pages.read_text()) if admin_pages.exists() else None
+    text = render(results, duration=DURATION, rounds=ROUNDS, bodies=BODIES, mix=MIX, admin=admin)
     (ROOT / "bench" / "RESULTS.md").write_text(text)
     print(text)
 

@@ -15,6 +15,10 @@ from voice.records import ASYNC_COMMIT_PREFIX
 
 CONSTANT_XML = "<Response><Dial><Number>14150000000</Number></Dial></Response>"
 
+# The floor's own copy of the routing query, by design: the floor is what a
+# hand-written webhook would do, so it repeats orders.routing's SQL (and with
+# it OrderQuerySet.live()'s expiry test, in the database's now()) instead of
+# importing it. Keep the two in step when the live-line predicate changes.
 LOOKUP = """
 SELECT o.id, o.customer_phone, a.phone
 FROM orders_order o LEFT JOIN orders_agent a ON a.id = o.agent_id

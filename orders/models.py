@@ -4,6 +4,8 @@ from datetime import datetime
 
 import phonenumbers
 from django.db import models
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -55,6 +57,26 @@ class ProxyNumber(models.Model):
         super().save(*args, **kwargs)
 
 
+class OrderQuerySet(models.QuerySet):
+    def live(self, now: datetime | None = None) -> "OrderQuerySet":
+        """Orders whose masked line is open at ``now``: the one predicate routing relies on.
+
+        An expiry is only ever set together with a proxy number (see the check
+        constraint), so the expiry alone decides. Order.is_line_live is the same
+        test on one loaded order; routing's hand-written SQL keeps a copy, and
+        tests/test_live_predicate.py checks that they agree.
+        """
+        return self.filter(_live_line(now))
+
+    def closed(self, now: datetime | None = None) -> "OrderQuerySet":
+        """Every order that is not live: expired, never opened, or purged and closed."""
+        return self.exclude(_live_line(now))
+
+
+def _live_line(now: datetime | None) -> models.Q:
+    return models.Q(masking_expires_at__gt=now or timezone.now())
+
+
 class Order(models.Model):
     class Status(models.TextChoices):
         PLACED = "placed"
@@ -77,14 +99,21 @@ class Order(models.Model):
     pin = models.CharField("PIN", max_length=8, blank=True)
     masking_expires_at = models.DateTimeField(null=True, blank=True)
 
+    objects = OrderQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             # The answer webhook's lookup: (caller, proxy number) for either party.
             models.Index(fields=["customer_phone", "proxy_number"], name="order_customer_proxy"),
             models.Index(fields=["agent", "proxy_number"], name="order_agent_proxy"),
-            # Load per number during allocation counts only live lines.
+            # Live lines per number (allocation, the proxy-number list) and per
+            # agent (the agent list) are counted from these alone (live_lines_of).
             models.Index(fields=["proxy_number", "masking_expires_at"], name="order_proxy_expiry"),
+            models.Index(fields=["agent", "masking_expires_at"], name="order_agent_expiry"),
+            # The admin's order list, newest first: its ordering plus the pk Django
+            # adds to make it deterministic, so a page is read, not sorted.
+            models.Index(fields=["-created_at", "-id"], name="order_newest_first"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -103,16 +132,25 @@ class Order(models.Model):
 
     @property
     def is_line_live(self) -> bool:
+        """OrderQuerySet.live() for this one order, without a query."""
         return self.masking_expires_at is not None and self.masking_expires_at > timezone.now()
 
 
-def live_orders(now: datetime | None = None) -> models.QuerySet[Order]:
-    """Orders whose masked line is open: the one predicate routing relies on.
+def live_orders(now: datetime | None = None) -> OrderQuerySet:
+    """Orders whose masked line is open (OrderQuerySet.live)."""
+    return Order.objects.live(now)
 
-    An expiry is only ever set together with a proxy number (see the check
-    constraint), so the expiry alone decides.
+
+def live_lines_of(field: str, now: datetime | None = None) -> Coalesce:
+    """The number of live lines of each row an ``Order`` foreign key ``field`` points at, for ``annotate()``.
+
+    A correlated count per row over live orders only, which an index on
+    (``field``, masking_expires_at) answers without reading the table. A
+    Count() over the reverse relation joins every order ever made instead (see
+    bench/PROFILE.md).
     """
-    return Order.objects.filter(masking_expires_at__gt=now or timezone.now())
+    per_row = live_orders(now).filter(**{field: OuterRef("pk")}).order_by().values(field)
+    return Coalesce(Subquery(per_row.annotate(lines=Count("*")).values("lines")), 0)
 
 
 class EventType(models.TextChoices):

@@ -36,8 +36,10 @@ class Route:
 # several times the database's own work in Python on every call (see
 # bench/RESULTS.md). Scalar subqueries (agent phone and proxy number are
 # unique) let the planner use both composite indexes in one bitmap OR, instead
-# of a join that looks at every live order on the number. The expiry test is
-# models.live_orders()'s predicate. Phone columns hold E.164 text.
+# of a join that looks at every live order on the number. The expiry test is a
+# copy of OrderQuerySet.live()'s predicate, kept because the ORM cost is what
+# this query saves; tests/test_live_predicate.py checks that both pick the same
+# orders. Phone columns hold E.164 text.
 _LIVE_ORDERS_OF_CALLER = f"""
 SELECT o.id, o.customer_phone, a.phone
 FROM {Order._meta.db_table} o LEFT OUTER JOIN {Agent._meta.db_table} a ON a.id = o.agent_id

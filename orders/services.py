@@ -16,12 +16,11 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from . import events
-from .models import Agent, EventType, Order, ProxyNumber, live_orders
+from .models import Agent, EventType, Order, ProxyNumber, live_lines_of, live_orders
 from .phones import redact
 from .signals import purging_personal_data
 
@@ -153,16 +152,13 @@ def _allocate_proxy_number(order: Order, agent: Agent, now: datetime) -> ProxyNu
     live = live_orders(now).exclude(pk=order.pk)
     party_orders = live.filter(Q(customer_phone=order.customer_phone) | Q(agent=agent))
     country = phonenumbers.region_code_for_number(order.customer_phone) or ""
-    # Per number, a count of its live lines only: an index-only range scan of
-    # order_proxy_expiry. A Count() over the orders relation joined every order
-    # ever made, which grows with the table (bench/PROFILE.md).
-    live_on_number = live_orders(now).filter(proxy_number=OuterRef("pk")).order_by().values("proxy_number")
     candidates = (
         ProxyNumber.objects.filter(is_active=True)
         .annotate(
             foreign=Case(When(country=country, then=Value(0)), default=Value(1)),
             conflict=Exists(party_orders.filter(proxy_number=OuterRef("pk"))),
-            load=Coalesce(Subquery(live_on_number.annotate(lines=Count("*")).values("lines")), 0),
+            # An index-only range scan of order_proxy_expiry per number.
+            load=live_lines_of("proxy_number", now),
         )
         .order_by("foreign", "conflict", "load", "pk")
     )

@@ -3,10 +3,13 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.http import HttpResponse
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orders import services
+from orders.admin import EstimatedCountPaginator
 from orders.models import Agent, Order, ProxyNumber
 from voice.models import CallRecord
 
@@ -164,6 +167,63 @@ def test_the_live_filter_separates_live_and_closed_lines(admin_client, proxy_num
     assert list(closed_list) == [closed]
 
 
+def whole_table_counts(queries: CaptureQueriesContext) -> list[str]:
+    """COUNT(*) statements over every order: no WHERE clause."""
+    return [
+        query["sql"]
+        for query in queries
+        if query["sql"].startswith("SELECT COUNT(*)")
+        and '"orders_order"' in query["sql"]
+        and "WHERE" not in query["sql"]
+    ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the estimate is Postgres's table statistics")
+def test_the_order_list_estimates_a_large_table_instead_of_counting_it(admin_client, proxy_number, agent, monkeypatch):
+    for i in range(3):
+        open_line(f"+1415666780{i}", agent)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE orders_order")  # what autovacuum does on a real table
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate_from", 2)  # "large" for this test
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get("/admin/orders/order/")
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 3
+    assert len(response.context["cl"].result_list) == 3
+    assert whole_table_counts(queries) == []
+
+
+def test_the_order_list_counts_a_small_table_and_a_filtered_list_exactly(admin_client, proxy_number, agent):
+    open_line(CUSTOMER, agent)
+    closed = open_line("+14156667779", agent)
+    Order.objects.filter(pk=closed.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+
+    everything = admin_client.get("/admin/orders/order/")
+    with CaptureQueriesContext(connection) as queries:
+        live = admin_client.get("/admin/orders/order/", {"line": "live"})
+
+    assert everything.context["cl"].result_count == 2
+    assert live.context["cl"].result_count == 1
+    # show_full_result_count is off: a filtered list does not also count the whole table.
+    assert whole_table_counts(queries) == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="reads Postgres's plan")
+def test_the_order_list_reads_a_page_in_index_order_without_sorting(admin_client, proxy_number, agent):
+    open_line(CUSTOMER, agent)
+    page_query = admin_client.get("/admin/orders/order/").context["cl"].queryset[:100]
+    with connection.cursor() as cursor:
+        # Only as a tiny test table would be: force the planner to say whether an index gives this order.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        plan = page_query.explain()
+
+    assert "order_newest_first" in plan
+    assert "Sort" not in plan
+
+
 @pytest.mark.parametrize(
     ("action", "status"),
     [("mark_picked_up", "picked_up"), ("mark_delivered", "delivered"), ("cancel", "cancelled")],
@@ -232,6 +292,47 @@ def test_the_proxy_number_list_shows_live_line_counts(admin_client, proxy_number
     assert response.status_code == 200
     counts = {p.pk: p.live_lines for p in response.context["cl"].result_list}
     assert counts == {proxy_number.pk: 2, spare.pk: 0}
+
+
+def test_the_agent_list_sorts_by_live_lines(admin_client, proxy_number, agent):
+    dave = Agent.objects.create(name="Dave", phone="+14156667780")
+    Agent.objects.create(name="Anna", phone="+14156667782")
+    open_line(CUSTOMER, dave)
+    open_line("+14156667779", dave)
+    open_line("+14156667781", agent)
+
+    response = admin_client.get("/admin/orders/agent/", {"o": "-4"})
+
+    assert [(a.name, a.live_lines) for a in response.context["cl"].result_list] == [
+        ("Dave", 2),
+        ("Bob", 1),
+        ("Anna", 0),
+    ]
+
+
+def test_a_purged_order_with_a_closed_line_is_not_a_live_line(admin_client, proxy_number, agent):
+    order = open_line(CUSTOMER, agent)
+    Order.objects.filter(pk=order.pk).update(
+        customer_name="", customer_phone="", masking_expires_at=timezone.now() - timedelta(days=40)
+    )
+
+    agents = admin_client.get("/admin/orders/agent/").context["cl"].result_list
+    numbers = admin_client.get("/admin/orders/proxynumber/").context["cl"].result_list
+
+    assert [a.live_lines for a in agents] == [0]
+    assert [p.live_lines for p in numbers] == [0]
+
+
+def test_the_agent_autocomplete_does_not_count_live_lines(admin_client, proxy_number, agent):
+    open_line(CUSTOMER, agent)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(
+            "/admin/autocomplete/", {"term": "B", "app_label": "orders", "model_name": "order", "field_name": "agent"}
+        )
+
+    assert [result["text"] for result in response.json()["results"]] == ["Bob"]
+    assert not [query["sql"] for query in queries if "orders_order" in query["sql"]]
 
 
 def test_adding_a_proxy_number_derives_its_country(admin_client):

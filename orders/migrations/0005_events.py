@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0002_pin_label'),
+        ('orders', '0004_order_newest_first'),
     ]
 
     operations = [
