@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -108,7 +108,8 @@ class EventFeedParameters(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=FEED_MAX_PAGE_SIZE)
 
 
-class EventFeedViewSet(viewsets.GenericViewSet):
+class EventFeedView(generics.GenericAPIView):
+    # One page object, not a list: drf-spectacular would document a viewset's list as an array.
     queryset = Event.objects.all()
     serializer_class = EventSerializer
 
@@ -130,7 +131,7 @@ class EventFeedViewSet(viewsets.GenericViewSet):
             **error_responses(400),
         },
     )
-    def list(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response:
         parameters = EventFeedParameters(data=request.query_params.dict())
         parameters.is_valid(raise_exception=True)
         query = parameters.validated_data
