@@ -25,5 +25,11 @@ class Command(BaseCommand):
         if older_than < 0:
             raise CommandError("--older-than must be a number of days, zero or more.")
         counts = services.purge_personal_data(older_than=timedelta(days=older_than))
-        summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
-        return f"Purged personal data closed more than {older_than} day(s) ago: {summary}."
+        summary = ", ".join(counted(count, kind) for kind, count in counts.items())
+        days = counted(older_than, "days")
+        return f"Purged personal data closed more than {days} ago: {summary}."
+
+
+def counted(count: int, plural: str) -> str:
+    """ "1 order", "2 orders": every kind the purge reports is a plain noun that takes an s."""
+    return f"{count} {plural.removesuffix('s') if count == 1 else plural}"
