@@ -139,7 +139,9 @@ class OrderForm(forms.ModelForm):
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     form = OrderForm
-    list_display = ["reference", "customer_name", "status", "agent", "proxy_number", "line_live", "created_at"]
+    # "line live" beside the status: with the nav sidebar and the filters, a
+    # 1280 px screen cut off the table's right end, where it used to be.
+    list_display = ["reference", "customer_name", "status", "line_live", "agent", "proxy_number", "created_at"]
     list_filter = ["status", LineLiveFilter, ("proxy_number", ProxyNumberFilter)]
     search_fields = ["reference", "customer_name", "customer_phone", "agent__name", "agent__phone"]
     list_select_related = ["agent", "proxy_number"]
