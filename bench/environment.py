@@ -19,6 +19,8 @@ DURABLE_FLOOR = "/bench/floor-durable/"
 
 ENVIRONMENT = {
     "DJANGO_SETTINGS_MODULE": "bench.settings",
+    # The measured service reads this environment only, never a developer's .env.
+    "ENV_FILE": "",
     "DATABASE_URL": DATABASE_URL,
     "DEBUG": "false",
     "SECRET_KEY": "bench-" + secrets.token_hex(16),

@@ -9,9 +9,14 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-# A local .env is a convenience for development; real deployments pass the
-# environment directly and the file is git-ignored.
-environ.Env.read_env(BASE_DIR / ".env")
+# A local .env (written by `make run`, git-ignored) is a convenience for
+# development; real deployments pass the environment directly. Variables
+# already in the environment win. ENV_FILE names another file, or none when
+# empty: the test suite sets it empty so a developer's .env cannot change what
+# it checks.
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE:
+    environ.Env.read_env(ENV_FILE)
 
 DEBUG = env.bool("DEBUG", default=False)
 # Without DEBUG the key must come from the environment; a missing or empty key
@@ -21,10 +26,14 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or ("insecure-development-key" if
 if not SECRET_KEY:
     raise ImproperlyConfigured(
         "SECRET_KEY is not set. It is required whenever DEBUG is off: set it to a long random string, e.g. "
-        "the output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        "the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(50))' "
+        "(for a local run, `make run` writes a .env with DEBUG=true and a generated key)."
     )
 
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+# The port `make run` serves on; the local default public URL follows it, so
+# the XML's action URLs and the signature check name the port actually served.
+PORT = env.int("PORT", default=8000)
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://localhost:{PORT}").rstrip("/")
 _public = urlsplit(PUBLIC_BASE_URL)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -40,7 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "phonenumber_field",
     "rest_framework",
-    "rest_framework_api_key",
+    "orders.apps.ApiKeysConfig",  # rest_framework_api_key, under an admin heading staff recognise
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_tasks",
@@ -96,7 +105,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The zone the admin shows times in; stored times, logs and the API stay in UTC.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# Admin times name their zone ("4:46 a.m. UTC"): numbermasking/formats.
+FORMAT_MODULE_PATH = ["numbermasking.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -199,4 +211,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's default config gives the "django" logger a console handler of
+    # its own and lets it propagate to ours, so every django.request line
+    # printed twice. Only the root handler prints now.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }

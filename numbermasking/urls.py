@@ -1,10 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
+from django.views.generic import RedirectView, TemplateView
 
 from voice import api as voice_api
 from voice import simulator
 from voice import views as voice_views
+
+# The admin is the dispatchers' product, not "Django administration".
+admin.site.site_header = "Number masking"
+admin.site.site_title = "Number masking"
+admin.site.index_title = "Dispatch"
 
 urlpatterns = [
     path("admin/call-simulator/", admin.site.admin_view(simulator.call_simulator), name="call_simulator"),
@@ -16,5 +21,11 @@ urlpatterns = [
     # The seed tutorial's answer URL, kept so numbers configured from it work.
     path("numbermasking/handle_incoming/", voice_views.answer, name="handle_incoming"),
     path("healthz", voice_views.healthz, name="healthz"),
+    # Browsers ask for it on every page that names no icon (the webhooks' answers, the API's JSON).
+    path(
+        "favicon.ico",
+        TemplateView.as_view(template_name="favicon.svg", content_type="image/svg+xml"),
+        name="favicon",
+    ),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

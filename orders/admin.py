@@ -1,14 +1,43 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.functional import cached_property
 
-from . import services
-from .models import Agent, Order, ProxyNumber, live_lines_of
+from . import api_keys_admin, services  # api_keys_admin re-registers the API keys' admin page
+from .models import Agent, Order, ProxyNumber, Role, live_lines_of
+from .phones import display
+from .routing import parties_asked_for_pin
+
+__all__ = ["api_keys_admin"]
+
+
+class ActiveFilter(admin.BooleanFieldListFilter):
+    """Headed "Active", not after the field's name ("is active")."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "active"
+
+
+class ProxyNumberFilter(admin.RelatedFieldListFilter):
+    """The orders' proxy-number filter, with its entry for orders without one named instead of "-"."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = "none yet"
+
+
+def local_time(value) -> str:
+    """A time as the admin shows it, in TIME_ZONE with the zone named."""
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
 class LiveLinesMixin:
@@ -31,12 +60,21 @@ class LiveLinesMixin:
         return queryset
 
 
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = ["name", "phone", "is_active"]
+        error_messages = {"phone": {"unique": "Another agent already has this phone number."}}
+        labels = {"is_active": "Active"}
+
+
 @admin.register(Agent)
 class AgentAdmin(LiveLinesMixin, admin.ModelAdmin):
+    form = AgentForm
     list_display = ["name", "phone", "is_active", "live_lines"]
     live_lines_field = "agent"
     ordering = ["name"]  # explicit: the order form's agent autocomplete pages through this order
-    list_filter = ["is_active"]
+    list_filter = [("is_active", ActiveFilter)]
     search_fields = ["name", "phone"]
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
@@ -48,12 +86,21 @@ class AgentAdmin(LiveLinesMixin, admin.ModelAdmin):
         return queryset, may_have_duplicates
 
 
+class ProxyNumberForm(forms.ModelForm):
+    class Meta:
+        model = ProxyNumber
+        fields = ["number", "label", "is_active"]
+        error_messages = {"number": {"unique": "This number is already in the proxy-number pool."}}
+        labels = {"is_active": "Active"}
+
+
 @admin.register(ProxyNumber)
 class ProxyNumberAdmin(LiveLinesMixin, admin.ModelAdmin):
+    form = ProxyNumberForm
     list_display = ["number", "label", "country", "is_active", "live_lines"]
     live_lines_field = "proxy_number"
     ordering = ["number"]  # explicit, as for agents
-    list_filter = ["is_active", "country"]
+    list_filter = [("is_active", ActiveFilter), "country"]
     search_fields = ["number", "label"]
     readonly_fields = ["country"]
 
@@ -77,6 +124,11 @@ class OrderForm(forms.ModelForm):
     class Meta:
         model = Order
         fields = ["reference", "customer_name", "customer_phone", "agent"]
+        help_texts = {
+            "reference": "Left empty, one is generated (8 characters, without 0/O or 1/I). It cannot be "
+            "changed once saved.",
+        }
+        error_messages = {"reference": {"unique": "Another order already has this reference."}}
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -123,18 +175,31 @@ class OrderAdmin(admin.ModelAdmin):
     # No COUNT(*) of the whole table on every page view (see EstimatedCountPaginator).
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    list_display = ["reference", "customer_name", "status", "agent", "proxy_number", "line_live", "created_at"]
-    list_filter = ["status", LineLiveFilter, "proxy_number"]
+    # "line live" beside the status: with the nav sidebar and the filters, a
+    # 1280 px screen cut off the table's right end, where it used to be.
+    list_display = ["reference", "customer_name", "status", "line_live", "agent", "proxy_number", "created_at"]
+    list_filter = ["status", LineLiveFilter, ("proxy_number", ProxyNumberFilter)]
     search_fields = ["reference", "customer_name", "customer_phone", "agent__name", "agent__phone"]
     list_select_related = ["agent", "proxy_number"]
     autocomplete_fields = ["agent"]
-    readonly_fields = ["status", "proxy_number", "pin", "masking_expires_at", "line_live", "created_at", "updated_at"]
+    readonly_fields = [
+        "status",
+        "proxy_number",
+        "pin",
+        "masking_expires_at",
+        "line_live",
+        "line_state",
+        "customer_app",
+        "pin_prompts",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["reference", "customer_name", "customer_phone", "agent", "status"]}),
         (
             "Masking",
             {
-                "fields": ["proxy_number", "pin", "masking_expires_at", "line_live"],
+                "fields": ["customer_app", "line_state", "pin_prompts", "proxy_number", "pin", "masking_expires_at"],
                 "description": "Assigning an agent opens the line. Customer and agent both call the proxy number; "
                 "callers with several live orders on it are asked for the PIN.",
             },
@@ -146,6 +211,123 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="line live", boolean=True)
     def line_live(self, obj: Order) -> bool:
         return obj.is_line_live
+
+    @admin.display(description="customer's app shows")
+    def customer_app(self, obj: Order) -> str:
+        return obj.dial_instructions or "nothing: the order has no live line"
+
+    @admin.display(description="line")
+    def line_state(self, obj: Order) -> str:
+        if obj.masking_expires_at is None:
+            return "not opened yet: assign an agent to open it"
+        closes = local_time(obj.masking_expires_at)
+        if not obj.is_line_live:
+            return f"closed at {closes}"
+        if obj.status == Order.Status.DELIVERED:
+            return f"live for the grace period after delivery, until {closes}"
+        return f"live until {closes}"
+
+    @admin.display(description="PIN asked")
+    def pin_prompts(self, obj: Order) -> str:
+        asked = parties_asked_for_pin(obj) if obj.pk else []
+        if not asked:
+            return "no: calls go straight through"
+        who = " and ".join("the customer" if role == Role.CUSTOMER else "the agent" for role in asked)
+        return (
+            f"yes: {who} also has another live order on this number, so callers are asked for the PIN "
+            f"{obj.pin}. Add proxy numbers to avoid it."
+        )
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "agent" and formfield is not None:
+            # Deleting an agent from an order's form is never what a dispatcher
+            # means (and orders protect their agent): no delete icon by the
+            # autocomplete.
+            formfield.widget.can_delete_related = False
+        return formfield
+
+    # Buttons on the order page for the same transitions as the list's actions:
+    # (URL slug, button label, service, what the message says, statuses it starts from).
+    TRANSITIONS = [
+        ("picked-up", "Mark picked up", services.mark_picked_up, "marked picked up", services.PICK_UP_FROM),
+        ("delivered", "Mark delivered", services.mark_delivered, "marked delivered", services.DELIVER_FROM),
+        ("cancel", "Cancel order", services.cancel_order, "cancelled", services.CANCEL_FROM),
+    ]
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/transition/<slug:transition>/",
+                self.admin_site.admin_view(self.transition_view),
+                name="orders_order_transition",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        order = self.get_object(request, unquote(object_id))
+        transitions = []
+        if order is not None and self.has_change_permission(request, order):
+            transitions = [
+                {"label": label, "url": reverse("admin:orders_order_transition", args=[order.pk, slug])}
+                for slug, label, _service, _done, starts_from in self.TRANSITIONS
+                if order.status in starts_from
+            ]
+        return super().change_view(
+            request, object_id, form_url, extra_context={**(extra_context or {}), "order_transitions": transitions}
+        )
+
+    def transition_view(self, request: HttpRequest, object_id: str, transition: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
+        by_slug = {slug: (service, done) for slug, _label, service, done, _starts in self.TRANSITIONS}
+        if transition not in by_slug:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        service, done = by_slug[transition]
+        try:
+            order = service(order)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            self.log_change(request, order, f"Order {done}.")
+            self.message_user(request, self.transition_message(order, done), messages.SUCCESS)
+        return redirect("admin:orders_order_change", order.pk)
+
+    @staticmethod
+    def transition_message(order: Order, done: str) -> str:
+        message = f"Order {order.reference} {done}."
+        if order.status == Order.Status.DELIVERED and order.is_line_live:
+            message += (
+                f" Its line stays open until {local_time(order.masking_expires_at)} (the grace period) for "
+                "questions about the drop-off."
+            )
+        elif order.status == Order.Status.CANCELLED:
+            message += " Its line is closed."
+        return message
+
+    def assignment_messages(self, request: HttpRequest, order: Order) -> None:
+        """Tell staff what the assignment means for callers; the service says whether the number is shared."""
+        shared = getattr(order, "shared_number", None)
+        if order.is_line_live:
+            self.message_user(
+                request, f"Line open for {order.reference}: the customer's app should show “{order.dial_instructions}”."
+            )
+        if shared is not None:
+            country = shared.country or "the customer's country"
+            self.message_user(
+                request,
+                f"{order.reference} shares proxy number {display(shared.proxy_number)} with another live order of "
+                f"its customer or agent, so their callers will be asked for the order PIN ({order.pin}). To avoid "
+                f"PIN prompts the pool needs at least {shared.numbers_needed} active numbers in {country}; it has "
+                f"{shared.pool_size}. Add numbers under Proxy numbers.",
+                messages.WARNING,
+            )
 
     def get_readonly_fields(self, request, obj=None):
         # The reference is what the customer was told; it may be chosen once.
@@ -168,10 +350,12 @@ class OrderAdmin(admin.ModelAdmin):
         if agent is None:
             return
         try:
-            services.assign_agent(obj, agent)
+            assigned = services.assign_agent(obj, agent)
         except ValidationError as error:
             # The form checked this a moment ago; only a concurrent change gets here.
             self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            self.assignment_messages(request, assigned)
         obj.refresh_from_db()
 
     def _run(self, request: HttpRequest, queryset: QuerySet, service, done: str) -> None:

@@ -26,6 +26,9 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
     "inactive_agent": (status.HTTP_400_BAD_REQUEST, "agent"),
     "empty_pool": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
     "pins_exhausted": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
+    # API keys are made by hand (create_api_key, the admin), not through the API; mapped all the same.
+    "api_key_name_invalid": (status.HTTP_400_BAD_REQUEST, "name"),
+    "api_key_name_taken": (status.HTTP_409_CONFLICT, "name"),
 }
 
 NON_FIELD = "non_field_errors"

@@ -9,6 +9,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
+from .phones import display
+
 # No 0/O or 1/I: staff read references out over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 REFERENCE_LENGTH = 8
@@ -134,6 +136,17 @@ class Order(models.Model):
     def is_line_live(self) -> bool:
         """OrderQuerySet.live() for this one order, without a query."""
         return self.masking_expires_at is not None and self.masking_expires_at > timezone.now()
+
+    @property
+    def dial_instructions(self) -> str:
+        """What the customer's app shows while the line is live: "call +1 415 555 0100, code 4385"; else "".
+
+        The code is shown even when calls go straight through: another order
+        on the same number can make the PIN necessary at any time.
+        """
+        if not self.is_line_live:
+            return ""
+        return f"call {display(self.proxy_number.number)}, code {self.pin}"
 
 
 def live_orders(now: datetime | None = None) -> OrderQuerySet:

@@ -39,6 +39,15 @@ def _parse_e164(text: str, region: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display(number: object) -> str:
+    """A number as people read and type it: "+1 415 555 0100" (international form, spaces only)."""
+    try:
+        parsed = phonenumbers.parse(str(number or ""))
+    except phonenumbers.NumberParseException:
+        return str(number or "")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL).replace("-", " ")
+
+
 def plivo_digits(e164: str) -> str:
     """Plivo's own format for numbers we send it: digits, no ``+``."""
     return e164.lstrip("+")

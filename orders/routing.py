@@ -95,3 +95,15 @@ def resolve_pin(caller: str, proxy_number: str, digits: str) -> Route:
     if not matches:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
     return _route_to(*matches[0], caller_e164, proxy_e164)
+
+
+def parties_asked_for_pin(order: Order) -> list[Role]:
+    """The order's parties who, calling now, would be asked for the PIN (``resolve`` answers ASK_PIN).
+
+    Asked through ``resolve`` itself, so the admin says what a call would do.
+    """
+    if not order.is_line_live:
+        return []
+    proxy = str(order.proxy_number.number)
+    parties = [(Role.CUSTOMER, order.customer_phone), (Role.AGENT, order.agent.phone if order.agent else None)]
+    return [role for role, phone in parties if phone and resolve(str(phone), proxy).action == Action.ASK_PIN]

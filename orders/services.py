@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
+from rest_framework_api_key.models import APIKey
 
 from . import events
 from .models import Agent, EventType, Order, ProxyNumber, live_lines_of, live_orders
@@ -29,6 +30,10 @@ logger = logging.getLogger(__name__)
 Status = Order.Status
 
 ASSIGNABLE = {Status.PLACED, Status.ASSIGNED, Status.PICKED_UP}
+# The statuses each transition starts from; the admin offers a button only where it applies.
+PICK_UP_FROM = {Status.ASSIGNED}
+DELIVER_FROM = {Status.ASSIGNED, Status.PICKED_UP}
+CANCEL_FROM = ASSIGNABLE
 
 
 def _transition_error(order: Order, action: str) -> ValidationError:
@@ -94,7 +99,10 @@ def assign_agent(
     """Assign ``agent`` and open (or keep) the order's masked line.
 
     Returns the saved order. Reassigning keeps the proxy number the customer
-    already knows; the PIN keeps routing unambiguous. ``proxy_number`` (an
+    already knows; the PIN keeps routing unambiguous. The returned order's
+    ``shared_number`` is a ``SharedNumber`` when a party now has another live
+    order on the same proxy number (callers will be asked for the PIN), else
+    None; it is None too when nothing changed. ``proxy_number`` (an
     active pool number) is used instead of allocation for an order that has
     no number of its own yet, or whose number was deactivated.
     """
@@ -116,14 +124,17 @@ def assign_agent(
             )
         validate_assignment(order, agent)
         if order.agent_id == agent.pk and order.is_line_live:
+            order.shared_number = None
             return order
 
+        conflict: bool | None = None  # unknown until asked, except after allocation
         if order.proxy_number_id is not None and order.proxy_number.is_active:
             proxy_number = ProxyNumber.objects.select_for_update().get(pk=order.proxy_number_id)
         elif proxy_number is not None and proxy_number.is_active:
             proxy_number = ProxyNumber.objects.select_for_update().get(pk=proxy_number.pk)
         else:
-            proxy_number = _allocate_proxy_number(order, agent, now)
+            proxy_number, conflict = _allocate_proxy_number(order, agent, now)
+        shared = _shared_number(order, agent, proxy_number, now, conflict=conflict)
         used_pins = _live_pins(proxy_number, exclude=order, now=now)
         if order.proxy_number_id != proxy_number.pk or not order.pin or order.pin in used_pins:
             order.pin = _new_pin(used_pins)
@@ -144,11 +155,17 @@ def assign_agent(
             _status_changed(order, previous_status)
         events.line_expiry_scheduled(order)
     logger.info("order %s assigned agent %s on proxy %s", order.reference, agent.pk, redact(proxy_number.number))
+    if shared is not None:
+        _warn_pool_exhausted(order, shared)
+    order.shared_number = shared
     return order
 
 
-def _allocate_proxy_number(order: Order, agent: Agent, now: datetime) -> ProxyNumber:
-    """Pick and lock a proxy number following the allocation rules (docs/architecture.md, "Allocation")."""
+def _allocate_proxy_number(order: Order, agent: Agent, now: datetime) -> tuple[ProxyNumber, bool]:
+    """Pick and lock a proxy number following the allocation rules (docs/architecture.md, "Allocation").
+
+    Returns the number and whether a party already has a live order on it.
+    """
     live = live_orders(now).exclude(pk=order.pk)
     party_orders = live.filter(Q(customer_phone=order.customer_phone) | Q(agent=agent))
     country = phonenumbers.region_code_for_number(order.customer_phone) or ""
@@ -165,27 +182,64 @@ def _allocate_proxy_number(order: Order, agent: Agent, now: datetime) -> ProxyNu
     chosen = candidates.first()
     if chosen is None:
         raise _empty_pool_error()
-    if chosen.conflict:
-        _warn_pool_exhausted(order, agent, live, country)
     # Lock the number so concurrent assignments draw PINs one after another.
-    return ProxyNumber.objects.select_for_update().get(pk=chosen.pk)
+    return ProxyNumber.objects.select_for_update().get(pk=chosen.pk), chosen.conflict
 
 
-def _warn_pool_exhausted(order: Order, agent: Agent, live, country: str) -> None:
+@dataclass(frozen=True)
+class SharedNumber:
+    """An assignment that left a party with another live order on the same proxy number.
+
+    Routing cannot tell those orders apart by (caller, proxy number), so such
+    callers are asked for the order PIN. A party with N concurrent orders
+    needs N numbers in the country to avoid that (docs/architecture.md, "Allocation").
+    """
+
+    proxy_number: str  # E.164
+    country: str  # ISO region of the customer, "" when unknown
+    busiest_party_orders: int  # live orders, this one included, of the party with the most
+    pool_size: int  # active proxy numbers in that country
+    numbers_needed: int
+
+
+def _shared_number(
+    order: Order, agent: Agent, proxy_number: ProxyNumber, now: datetime, *, conflict: bool | None
+) -> SharedNumber | None:
+    """What sharing ``proxy_number`` means for ``order``, or None when neither party has another order on it.
+
+    ``conflict`` is the allocation's own answer when it chose the number; a
+    kept or given number is asked here (one indexed EXISTS).
+    """
+    live = live_orders(now).exclude(pk=order.pk)
+    party_orders = live.filter(Q(customer_phone=order.customer_phone) | Q(agent=agent))
+    if conflict is None:
+        conflict = party_orders.filter(proxy_number=proxy_number).exists()
+    if not conflict:
+        return None
     concurrent = 1 + max(
         live.filter(customer_phone=order.customer_phone).count(),
         live.filter(agent=agent).count(),
     )
-    pool_size = ProxyNumber.objects.filter(is_active=True, country=country).count()
+    country = phonenumbers.region_code_for_number(order.customer_phone) or ""
+    return SharedNumber(
+        proxy_number=str(proxy_number.number),
+        country=country,
+        busiest_party_orders=concurrent,
+        pool_size=ProxyNumber.objects.filter(is_active=True, country=country).count(),
+        numbers_needed=concurrent,
+    )
+
+
+def _warn_pool_exhausted(order: Order, shared: SharedNumber) -> None:
     logger.warning(
         "proxy-number pool exhausted for order %s: a party now has %d live orders but the pool has %d active "
         "number(s) in %s; callers will be asked for the order PIN. Add numbers until the pool has at least %d "
         "to avoid PIN prompts.",
         order.reference,
-        concurrent,
-        pool_size,
-        country or "the customer's country",
-        concurrent,
+        shared.busiest_party_orders,
+        shared.pool_size,
+        shared.country or "the customer's country",
+        shared.numbers_needed,
     )
 
 
@@ -247,7 +301,7 @@ def _status_changed(order: Order, previous_status: str) -> None:
 def mark_picked_up(order: Order) -> Order:
     return _transition(
         order,
-        allowed={Status.ASSIGNED},
+        allowed=PICK_UP_FROM,
         action="marked picked up",
         status=Status.PICKED_UP,
     )
@@ -257,7 +311,7 @@ def mark_delivered(order: Order) -> Order:
     """Deliver; the line stays open for the grace period for drop-off questions."""
     return _transition(
         order,
-        allowed={Status.ASSIGNED, Status.PICKED_UP},
+        allowed=DELIVER_FROM,
         action="marked delivered",
         status=Status.DELIVERED,
         expires_at=timezone.now() + timedelta(seconds=settings.MASKING_GRACE_PERIOD),
@@ -268,7 +322,7 @@ def cancel_order(order: Order) -> Order:
     """Cancel; the line closes at once."""
     return _transition(
         order,
-        allowed=ASSIGNABLE,
+        allowed=CANCEL_FROM,
         action="cancelled",
         status=Status.CANCELLED,
         expires_at=timezone.now(),
@@ -354,3 +408,40 @@ def purge_personal_data(*, older_than: timedelta, now: datetime | None = None) -
         }
     logger.info("purged personal data closed before %s: %s", cutoff.isoformat(), counts)
     return counts
+
+
+API_KEY_NAME_MAX_LENGTH = APIKey._meta.get_field("name").max_length
+
+
+def validate_api_key_name(name: str, *, exclude_pk: str | None = None) -> str:
+    """The name stripped, or ValidationError: a key is found and revoked by its name, so names are unique.
+
+    Revoked keys keep their name too, so the admin's list never shows two keys
+    of one name; delete the revoked key to reuse it.
+    """
+    name = name.strip()
+    if not name or len(name) > API_KEY_NAME_MAX_LENGTH:
+        raise ValidationError(
+            "Give the key a name of 1 to %(max)d characters.",
+            code="api_key_name_invalid",
+            params={"max": API_KEY_NAME_MAX_LENGTH},
+        )
+    existing = APIKey.objects.filter(name=name).exclude(pk=exclude_pk).first()
+    if existing is not None:
+        raise ValidationError(
+            "An API key named %(name)r already exists (prefix %(prefix)s): choose another name, or delete "
+            "that key in the admin under API keys first.",
+            code="api_key_name_taken",
+            params={"name": name, "prefix": existing.prefix},
+        )
+    return name
+
+
+def create_api_key(name: str) -> tuple[APIKey, str]:
+    """A new key for one integration: ``(api_key, key)``; the key itself is shown once, only its hash is kept.
+
+    Two requests racing with one new name could both pass the check (there is
+    no database constraint on the library's table); keys are created by hand,
+    one at a time.
+    """
+    return APIKey.objects.create_key(name=validate_api_key_name(name))

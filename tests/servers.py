@@ -47,7 +47,7 @@ class GunicornServer:
         self.process = subprocess.Popen(  # our own interpreter and arguments
             [sys.executable, "-m", "gunicorn", "numbermasking.wsgi", "--bind", f"127.0.0.1:{self.port}", *args],
             cwd=PROJECT,
-            env=dict(env),
+            env={"ENV_FILE": "", **env},  # never a developer's .env
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -8,6 +8,8 @@ import os
 
 os.environ.update(
     {
+        # A developer's .env (make run writes one) is never read by the suite.
+        "ENV_FILE": "",
         "DEBUG": "false",
         "SECRET_KEY": "tests-only-secret-key-not-for-production",
         "PUBLIC_BASE_URL": "http://masking.example.com",

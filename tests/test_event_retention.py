@@ -31,4 +31,4 @@ def test_old_events_and_finished_tasks_are_deleted_recent_and_undelivered_ones_k
     assert set(Event.objects.values_list("id", flat=True)) == {recent.id, owed.id}
     assert Delivery.objects.get().event_id == owed.seq
     assert DBTaskResult.objects.count() == unfinished
-    assert capsys.readouterr().out.startswith("Deleted 1 events, ")
+    assert capsys.readouterr().out.startswith("Deleted 1 event, ")

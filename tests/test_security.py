@@ -30,7 +30,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603 (our own interpreter and arguments)
         [sys.executable, "manage.py", *args],
         cwd=PROJECT,
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={"PATH": "/usr/bin:/bin", "ENV_FILE": "", **env},
         capture_output=True,
         text=True,
         timeout=120,

@@ -31,7 +31,12 @@ SCRIPT = (
 def import_settings(env: dict[str, str]) -> subprocess.CompletedProcess:
     # Our own script and interpreter: nothing untrusted reaches the command line.
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", SCRIPT], env=env, cwd=PROJECT, capture_output=True, text=True, check=False
+        [sys.executable, "-c", SCRIPT],
+        env={"ENV_FILE": "", **env},
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

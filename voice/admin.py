@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from orders.admin import OrderAdmin
 from orders.models import Order
@@ -19,33 +22,42 @@ class ReadOnlyMixin:
         return False
 
 
+class CallResultMixin:
+    # Plivo's codes ("connected" routing, then "no-answer") read as a success
+    # when nobody picked up; staff see one plain result, the codes stay on the
+    # call's own page.
+    @admin.display(description="result")
+    def result(self, obj: CallRecord) -> str:
+        return obj.result_label
+
+
 @admin.register(CallRecord)
-class CallRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["call_uuid", "started_at", "order", "caller_role", "outcome", "dial_status", "duration"]
-    list_filter = ["outcome", "caller_role", "dial_status"]
+class CallRecordAdmin(CallResultMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["started_at", "order", "caller_role", "result", "call_uuid"]
+    # Plivo's codes are not filters here: "Connected" read as "they talked".
+    list_filter = ["caller_role"]
     search_fields = ["call_uuid", "order__reference"]
     list_select_related = ["order"]
-    fields = [
-        "call_uuid",
-        "order",
-        "caller_role",
-        "from_number",
-        "proxy_number",
-        "dialled_number",
-        "outcome",
-        "dial_status",
-        "hangup_cause",
-        "duration",
-        "bill_duration",
-        "started_at",
-        "ended_at",
+    readonly_fields = ["result"]
+    fieldsets = [
+        (None, {"fields": ["order", "caller_role", "result", "started_at", "ended_at", "duration"]}),
+        ("Numbers", {"fields": ["from_number", "proxy_number", "dialled_number"]}),
+        (
+            "Plivo's codes",
+            {
+                "fields": ["call_uuid", "outcome", "dial_status", "hangup_cause", "bill_duration"],
+                "classes": ["collapse"],
+                "description": "Outcome is where the answer webhook sent the call (connected: the other party's "
+                "phone was dialled); dial status and hangup cause are Plivo's account of what happened then.",
+            },
+        ),
     ]
     date_hierarchy = "started_at"
 
 
-class CallRecordInline(ReadOnlyMixin, admin.TabularInline):
+class CallRecordInline(CallResultMixin, ReadOnlyMixin, admin.TabularInline):
     model = CallRecord
-    fields = ["started_at", "caller_role", "outcome", "dial_status", "hangup_cause", "duration"]
+    fields = ["started_at", "caller_role", "result"]
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -87,3 +99,27 @@ admin.site.unregister(Order)
 @admin.register(Order)
 class OrderWithCallsAdmin(OrderAdmin):
     inlines = [CallRecordInline, MessageRecordInline]
+    readonly_fields = [*OrderAdmin.readonly_fields, "simulate"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        # The simulator sits in the Masking panel, beside the line it tries out.
+        return [
+            (name, {**options, "fields": [*options["fields"], "simulate"]}) if name == "Masking" else (name, options)
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description="try a call")
+    def simulate(self, obj: Order) -> str:
+        if obj.proxy_number_id is None:
+            return "once an agent is assigned"
+        # The reference, not the numbers, goes into the link: admin URLs end up in browser history and logs.
+        base = reverse("call_simulator")
+        return format_html(
+            '<a href="{}" class="simulate-customer">the customer calling</a> · '
+            '<a href="{}" class="simulate-agent">the agent calling</a> (call simulator)',
+            f"{base}?{urlencode({'order': obj.reference, 'party': 'customer'})}",
+            f"{base}?{urlencode({'order': obj.reference, 'party': 'agent'})}",
+        )

@@ -22,6 +22,15 @@ class CallSerializer(serializers.ModelSerializer):
 
     call_uuid = serializers.CharField(help_text="Plivo's CallUUID.")
     dial_status = serializers.CharField(help_text="Plivo's DialStatus, e.g. completed, busy, no-answer.")
+    outcome = serializers.ChoiceField(
+        choices=CallRecord.Outcome.choices,
+        help_text="Where the answer webhook sent the call: connected means the other party was dialled, "
+        "not that anyone answered (see result).",
+    )
+    result = serializers.ChoiceField(
+        choices=CallRecord.Result.choices, help_text="What the call did, from outcome and dial status."
+    )
+    result_label = serializers.CharField(help_text='The result as staff read it, e.g. "talked 0:55", "no answer".')
 
     class Meta:
         model = CallRecord
@@ -35,6 +44,8 @@ class CallSerializer(serializers.ModelSerializer):
             "hangup_cause",
             "duration",
             "bill_duration",
+            "result",
+            "result_label",
         ]
         read_only_fields = fields
 

@@ -60,11 +60,18 @@ def pin_xml(route: Route, attempt: int) -> str:
     return xml.say_and_hang_up(xml.PIN_GOODBYE)
 
 
+def simulate_route(caller: str, proxy_number: str, digits: str = "") -> tuple[Route, str]:
+    """The route and XML the answer webhook (or, with digits, the PIN webhook) would return."""
+    if digits:
+        route = resolve_pin(caller, proxy_number, digits)
+        return route, pin_xml(route, attempt=1)
+    route = resolve(caller, proxy_number)
+    return route, xml_for(route)
+
+
 def simulate(caller: str, proxy_number: str, digits: str = "") -> str:
     """The XML the answer webhook (or, with digits, the PIN webhook) would return."""
-    if digits:
-        return pin_xml(resolve_pin(caller, proxy_number, digits), attempt=1)
-    return xml_for(resolve(caller, proxy_number))
+    return simulate_route(caller, proxy_number, digits)[1]
 
 
 def pin(params: Mapping[str, str], attempt: int) -> str:

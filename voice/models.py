@@ -31,11 +31,64 @@ class CallRecord(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
 
+    class Result(models.TextChoices):
+        """What the call did, in one word a dispatcher reads (``result``); not stored, derived."""
+
+        TALKED = "talked", "talked"
+        NO_ANSWER = "no_answer", "no answer"
+        BUSY = "busy", "busy"
+        FAILED = "failed", "failed"
+        PIN_REFUSED = "pin_refused", "PIN refused"
+        UNKNOWN_CALLER = "unknown_caller", "unknown caller"
+        ENDED_EARLY = "ended_before_connecting", "ended before connecting"
+        IN_PROGRESS = "in_progress", "in progress"
+
     class Meta:
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
         return self.call_uuid
+
+    @property
+    def result(self) -> "CallRecord.Result":
+        """One plain result from the routing outcome and Plivo's dial status.
+
+        ``outcome`` says where the answer webhook sent the call ("connected"
+        means the other party's phone was dialled, not that anyone answered);
+        the Dial action's DialStatus says what happened then (docs/plivo.md).
+        """
+        Result = CallRecord.Result
+        if self.outcome == self.Outcome.UNKNOWN:
+            return Result.UNKNOWN_CALLER
+        if self.outcome == self.Outcome.REJECTED:
+            return Result.PIN_REFUSED
+        by_dial_status = {
+            "completed": Result.TALKED,
+            "no-answer": Result.NO_ANSWER,
+            "timeout": Result.NO_ANSWER,
+            "busy": Result.BUSY,
+            "failed": Result.FAILED,
+            # The caller hung up while the other phone rang.
+            "cancel": Result.ENDED_EARLY,
+        }
+        if self.dial_status:
+            return by_dial_status.get(self.dial_status, Result.FAILED)
+        # No dial status: the caller hung up at the PIN prompt or before the
+        # other phone was dialled; without a hangup either, the call is still on.
+        return Result.ENDED_EARLY if self.ended_at is not None else Result.IN_PROGRESS
+
+    @property
+    def result_label(self) -> str:
+        """``result`` as a dispatcher reads it: "talked 0:55", "no answer"."""
+        result = self.result
+        if result == self.Result.TALKED and self.duration is not None:
+            return f"talked {_minutes(self.duration)}"
+        return result.label
+
+
+def _minutes(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 class MessageRecord(models.Model):

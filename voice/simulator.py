@@ -2,10 +2,15 @@
 browser", without opening the signed webhook to anyone."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from lxml import etree
+
+from orders.models import Order, Role
+from orders.phones import display, to_e164
+from orders.routing import Action, Route
 
 from . import calls
 
@@ -17,22 +22,77 @@ class CallSimulatorForm(forms.Form):
         label="PIN typed", regex=r"^\d{1,8}$", required=False, help_text="Leave empty for the answer webhook."
     )
 
+    def _phone(self, name: str) -> str:
+        value = self.cleaned_data[name]
+        # The webhook answers such a call as an unknown caller; here it is a
+        # typing mistake to point out, not a call to simulate.
+        if to_e164(value) is None:
+            raise forms.ValidationError(
+                "Not a phone number: give it with its country code, as Plivo sends it (14156667777 or +14156667777)."
+            )
+        return value
+
+    def clean_caller(self) -> str:
+        return self._phone("caller")
+
+    def clean_proxy_number(self) -> str:
+        return self._phone("proxy_number")
+
 
 def _pretty(answer: str) -> str:
     # One line is what Plivo gets; staff read it indented.
     return etree.tostring(etree.fromstring(answer.encode()), pretty_print=True, encoding="unicode")
 
 
+def summary(route: Route, *, digits: str = "") -> str:
+    """What the call would do, in a sentence: "Would ring Bob (demo agent) for DEMO-1, showing +1 415 555 0100."."""
+    showing = display(route.proxy_number) if route.proxy_number else "this number"
+    if route.action == Action.CONNECT:
+        order = Order.objects.select_related("agent").get(pk=route.order_id)
+        callee = order.agent.name if route.role == Role.CUSTOMER else order.customer_name
+        return f"Would ring {callee} for {order.reference}, showing {showing}."
+    if route.action == Action.ASK_PIN:
+        return (
+            f"Would ask for the order PIN: this caller has several live orders on {showing}. "
+            "Type a PIN above to see where it leads."
+        )
+    if digits:
+        return f"No live order of this caller on {showing} has PIN {digits}: would ask for the PIN again."
+    if settings.MASKING_SUPPORT_NUMBER:
+        return (
+            f"No live order of this caller on {showing}: would put the call through to support "
+            f"({display(settings.MASKING_SUPPORT_NUMBER)})."
+        )
+    return f"No live order of this caller on {showing}: would say the unknown-caller message and hang up."
+
+
+def _initial_for_order(request: HttpRequest) -> dict[str, str] | None:
+    """The form's data for ``?order=REF&party=customer|agent``: that party calling the order's proxy number."""
+    order = Order.objects.select_related("agent", "proxy_number").filter(reference=request.GET["order"]).first()
+    if order is None or order.proxy_number is None:
+        return None
+    agent_phone = order.agent.phone if order.agent else ""
+    caller = agent_phone if request.GET.get("party") == "agent" else order.customer_phone
+    return {"caller": str(caller), "proxy_number": str(order.proxy_number.number), "digits": ""}
+
+
 def call_simulator(request: HttpRequest) -> HttpResponse:
-    form = CallSimulatorForm(request.GET or None)
-    answer_xml = None
+    data = request.GET or None
+    if data is not None and "order" in data and "caller" not in data:
+        data = _initial_for_order(request)
+    form = CallSimulatorForm(data)
+    answer_xml = explanation = None
     if form.is_valid():
-        data = form.cleaned_data
-        answer_xml = _pretty(calls.simulate(data["caller"], data["proxy_number"], data["digits"]))
+        cleaned = form.cleaned_data
+        route, answer = calls.simulate_route(cleaned["caller"], cleaned["proxy_number"], cleaned["digits"])
+        answer_xml = _pretty(answer)
+        explanation = summary(route, digits=cleaned["digits"])
     context = {
         **admin.site.each_context(request),
         "title": "Call simulator",
         "form": form,
         "answer_xml": answer_xml,
+        "summary": explanation,
+        "order_not_found": request.GET.get("order") and data is None,
     }
     return TemplateResponse(request, "admin/call_simulator.html", context)

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlparse, urlunparse
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -160,6 +161,27 @@ def has_valid_signature(request: HttpRequest, *, allow_v2: bool = False) -> bool
         return False
 
 
+# What a person who opens a webhook URL in a browser (the seed tutorial's
+# "check the XML" step) reads instead of a bare refusal. The check itself is
+# unchanged: the request is refused all the same.
+UNSIGNED_REFUSAL = (
+    "403 Forbidden: this URL only answers requests signed by Plivo (the X-Plivo-Signature-V3 header), "
+    "so a browser or a plain curl gets this page.\n\n"
+    "To see the XML Plivo would get for a call, without placing one:\n"
+    "  - the call simulator in the admin: {simulator}\n"
+    "  - or the command: .venv/bin/python manage.py simulate_call --from 14156667777 --to 14155550100\n"
+)
+
+
+def _refusal(request: HttpRequest, *, allow_v2: bool) -> HttpResponseForbidden:
+    signature_headers = (*SIGNATURE_HEADERS, NONCE_HEADER, *(V2_SIGNATURE_HEADERS if allow_v2 else ()))
+    if any(_header(request, name) for name in signature_headers):
+        body = "Invalid Plivo signature."
+    else:
+        body = UNSIGNED_REFUSAL.format(simulator=settings.PUBLIC_BASE_URL + reverse("call_simulator"))
+    return HttpResponseForbidden(body, content_type="text/plain; charset=utf-8")
+
+
 def plivo_webhook(
     methods: Iterable[str] = ("POST",), *, allow_v2: bool = False, on_error: Callable[[], str] = xml.apology
 ) -> Callable:
@@ -178,7 +200,7 @@ def plivo_webhook(
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if settings.PLIVO_VALIDATE_SIGNATURES and not has_valid_signature(request, allow_v2=allow_v2):
                 logger.warning("rejected a request to %s without a valid Plivo signature", request.path)
-                return HttpResponseForbidden("Invalid Plivo signature.", content_type="text/plain")
+                return _refusal(request, allow_v2=allow_v2)
             try:
                 body = view(request, *args, **kwargs)
             except DatabaseError:

@@ -254,6 +254,8 @@ def test_it_lists_the_orders_calls_without_phone_numbers(api, live_order):
         "hangup_cause": "NORMAL_CLEARING",
         "duration": 42,
         "bill_duration": 60,
+        "result": "talked",
+        "result_label": "talked 0:42",
     }
     text = response.content.decode()
     for number in ("4156667777", "4156667778", "4155550100"):

@@ -27,10 +27,15 @@ class Command(BaseCommand):
         if older_than < 0:
             raise CommandError("--older-than must be a number of days, zero or more.")
         counts = services.purge_personal_data(older_than=timedelta(days=older_than))
-        summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
-        pruned = events.prune()
-        pruned_summary = ", ".join(f"{count} {kind}" for kind, count in pruned.items())
+        summary = ", ".join(counted(count, kind) for kind, count in counts.items())
+        days = counted(older_than, "days")
+        pruned = ", ".join(counted(count, kind) for kind, count in events.prune().items())
         return (
-            f"Deleted {pruned_summary} older than {settings.EVENTS_RETENTION_DAYS} day(s).\n"
-            f"Purged personal data closed more than {older_than} day(s) ago: {summary}."
+            f"Deleted {pruned} older than {counted(settings.EVENTS_RETENTION_DAYS, 'days')}.\n"
+            f"Purged personal data closed more than {days} ago: {summary}."
         )
+
+
+def counted(count: int, plural: str) -> str:
+    """ "1 order", "2 orders": every kind the purge reports is a plain noun that takes an s."""
+    return f"{count} {plural.removesuffix('s') if count == 1 else plural}"

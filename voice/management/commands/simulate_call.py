@@ -1,12 +1,13 @@
 from django.core.management.base import BaseCommand
 
 from voice import calls
+from voice.simulator import summary
 
 
 class Command(BaseCommand):
     help = (
         "Print the XML the answer webhook would return for a call (or, with --digits, the PIN webhook), "
-        "through the same code path, without writing a call record."
+        "through the same code path, without writing a call record. What the call would do goes to stderr."
     )
 
     def add_arguments(self, parser) -> None:
@@ -15,4 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--digits", default="", help="The PIN the caller typed.")
 
     def handle(self, *args, caller: str, proxy_number: str, digits: str, **options) -> str:
-        return calls.simulate(caller, proxy_number, digits)
+        # No check that --from is a number: a SIP URI or garbage is a call the
+        # webhook answers too (as an unknown caller), and this prints that answer.
+        route, answer = calls.simulate_route(caller, proxy_number, digits)
+        # On stderr, so that stdout stays exactly the XML Plivo would get.
+        self.stderr.write(summary(route, digits=digits))
+        return answer

@@ -1,0 +1,155 @@
+"""The README, run as written: its commands on a fresh clone, its API examples on the demo database."""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from orders import services
+
+PROJECT = Path(__file__).resolve().parent.parent
+README = (PROJECT / "README.md").read_text()
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+# The two account commands need Plivo credentials a fresh clone does not have;
+# "works as written" is then their documented one-line refusal.
+NEEDS_PLIVO = "PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN must be set (Plivo console: Account > Overview)."
+
+
+def code_blocks(text: str) -> list[str]:
+    return re.findall(r"^ *```[a-z]*\n(.*?)^ *```", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def readme_commands() -> list[str]:
+    """Every `.venv/bin/python manage.py …` line in the README's code blocks, once each, comments dropped."""
+    commands: list[str] = []
+    for block in code_blocks(README):
+        for line in block.splitlines():
+            line = re.sub(r"\s+#.*$", "", line.strip())
+            if line.startswith(".venv/bin/python manage.py") and line not in commands:
+                commands.append(line)
+    return commands
+
+
+def test_the_readme_shows_each_command_in_the_form_that_works():
+    commands = readme_commands()
+
+    assert len(commands) >= 8
+    for block in code_blocks(README):
+        for line in block.splitlines():
+            assert not re.match(r"\s*python3? manage\.py", line), f"bare python, no Django there: {line}"
+            assert "[" not in line or not line.strip().startswith(".venv"), f"not runnable as written: {line}"
+
+
+def clean_env() -> dict[str, str]:
+    """What a new user's shell has: no Django, database or Plivo settings; the package index settings kept."""
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_CERT")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    env.update({name: value for name, value in os.environ.items() if name.lower().endswith("_proxy")})
+    return env
+
+
+@pytest.mark.slow
+def test_after_make_setup_on_a_fresh_clone_every_readme_command_works_as_written(tmp_path):
+    clone = tmp_path / "clone"
+    env = clean_env()
+    subprocess.run(["git", "clone", "--quiet", str(PROJECT), str(clone)], check=True, env=env, timeout=120)  # noqa: S607
+
+    # What `make run` does before it starts serving, with the real Makefile.
+    setup = subprocess.run(  # noqa: S603
+        ["make", "setup"],  # noqa: S607
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+    assert (clone / ".env").exists()
+    assert setup.stdout.count("PLIVO_AUTH_TOKEN is not set") + setup.stderr.count("PLIVO_AUTH_TOKEN is not set") <= 1
+    # make run installs the service, not the test toolchain.
+    assert subprocess.run([str(clone / ".venv/bin/python"), "-c", "import pytest"], capture_output=True).returncode  # noqa: S603
+    for command in readme_commands():
+        result = subprocess.run(  # noqa: S603
+            ["bash", "-c", command],  # noqa: S607
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+        if "manage.py plivo_" in command:
+            # After the system checks' warnings (the demo has no Plivo token), one line saying what is missing.
+            assert result.returncode == 1, command
+            assert result.stderr.strip().splitlines()[-1] == f"CommandError: {NEEDS_PLIVO}", command
+        else:
+            assert result.returncode == 0, (command, result.stderr)
+
+
+def api_examples() -> list[tuple[str, str, dict | None, int | None, dict | None]]:
+    """(method, path, body, status, expected JSON) for each curl in the README's dispatch flow."""
+    section = README.split("### The dispatch flow", 1)[1].split("### Other endpoints", 1)[0]
+    examples = []
+    for block in code_blocks(section):
+        lines = block.replace("\\\n", " ").splitlines()
+        for index, line in enumerate(lines):
+            if not line.startswith("curl "):
+                continue
+            words = shlex.split(line)
+            method = words[words.index("-X") + 1] if "-X" in words else "GET"
+            (url,) = [word for word in words if word.startswith("$API")]
+            body = json.loads(words[words.index("-d") + 1]) if "-d" in words else None
+            comment = []
+            for following in lines[index + 1 :]:
+                if not following.startswith("#"):
+                    break
+                comment.append(following.lstrip("#").strip())
+            status, expected = None, None
+            if comment and re.match(r"\d{3} ", comment[0]):
+                text = " ".join(comment)
+                status = int(text[:3])
+                expected = json.loads(re.sub(r",\s*\.\.\.", "", text[4:]))
+            examples.append((method, url.replace("$API", "/api/v1"), body, status, expected))
+    return examples
+
+
+def assert_shown(expected: object, actual: object, where: str) -> None:
+    """What the README shows is in the real answer; times and PINs in their real format."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), where
+        for key, value in expected.items():
+            assert key in actual, f"{where}: no {key!r} in {actual}"
+            assert_shown(value, actual[key], f"{where}.{key}")
+    elif isinstance(expected, str) and TIMESTAMP.match(expected):
+        assert isinstance(actual, str) and TIMESTAMP.match(actual), f"{where}: {actual!r}"
+    elif where.endswith(".pin"):
+        assert re.fullmatch(r"\d{4}", actual), f"{where}: {actual!r}"
+    else:
+        assert actual == expected, f"{where}: README shows {expected!r}, the API answers {actual!r}"
+
+
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
+def test_the_readme_api_examples_are_real_answers_on_the_demo_database():
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {services.create_api_key('dispatch')[1]}")
+    examples = api_examples()
+    assert len(examples) >= 8
+
+    for method, path, body, status, expected in examples:
+        response = api.generic(method, path, json.dumps(body) if body else "", content_type="application/json")
+        where = f"{method} {path}"
+        assert response.status_code == (status or 200), (where, response.content)
+        if expected is not None:
+            assert_shown(expected, response.json(), where)
+
+    listed = api.get("/api/v1/orders/?status=assigned&agent=1&page=1")
+    assert listed.status_code == 200
+    assert "/orders/?status=assigned&agent=1&page=1" in README
