@@ -6,8 +6,8 @@ Schemathesis's checks fail the test on any 5xx and on any response whose
 status, content type or body the schema does not document.
 
 Each operation gets three runs: valid requests as generated, valid requests
-whose reference, agent id and (half the time) phone number are swapped for
-rows that exist, in every state, and invalid requests. Random references and
+whose reference, agent or webhook endpoint id and (half the time) phone
+number are swapped for rows that exist, in every state, and invalid requests. Random references and
 ids almost always miss, so without the swapped run the services behind the
 404s would go untested; the test asserts each operation did succeed.
 """
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Order, ProxyNumber, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +79,7 @@ def orders_in_every_state(agent_ids: list[int]) -> list[str]:
 
 def test_the_api_answers_every_generated_request_as_its_schema_says(wsgi_app, api_key, agent_ids, settings_override):
     references: list[str] = []
+    endpoints: list[int] = []
     # Telling schemathesis which security scheme the key belongs to keeps it
     # from treating the Authorization header as data to generate or drop.
     config = schemathesis.Config.from_dict(
@@ -97,7 +98,9 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(wsgi_app, ap
             return st.just(path_parameters)
         if "reference" in path_parameters:
             return st.sampled_from(references).map(lambda reference: {**path_parameters, "reference": reference})
-        return st.sampled_from(agent_ids).map(lambda pk: {**path_parameters, "id": pk})
+        path = context.operation.path if context.operation else ""
+        ids = endpoints if "/webhook-endpoints/" in path else agent_ids
+        return st.sampled_from(ids).map(lambda pk: {**path_parameters, "id": pk})
 
     phones = st.integers(0, 9999).map(lambda n: f"+1415666{n:04d}")
 
@@ -136,6 +139,8 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(wsgi_app, ap
 
     for operation in operations:
         references[:] = orders_in_every_state(agent_ids)
+        # Fresh for each operation too: a generated DELETE may have removed the last ones.
+        endpoints[:] = [WebhookEndpoint.objects.create(url=f"https://platform.example.com/{n}").pk for n in range(3)]
         for mode, swap in RUNS:
             swapping["on"] = swap
             fuzz(operation, mode)
