@@ -8,8 +8,8 @@ from . import tasks
 from .models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 
-class ReadOnly:
-    """Events and attempts are a record of what happened: nobody edits them."""
+class ReadOnlyMixin:
+    """For records of what happened (events, attempts; voice's call and message records): nobody edits them."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -37,7 +37,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             )
 
 
-class DeliveryAttemptInline(ReadOnly, admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyMixin, admin.TabularInline):
     model = DeliveryAttempt
     fields = ["attempted_at", "status_code", "error", "latency_ms"]
     readonly_fields = fields
@@ -45,7 +45,7 @@ class DeliveryAttemptInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnly, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["event", "endpoint", "status", "attempts", "next_attempt_at", "delivered_at"]
     list_filter = ["status", "endpoint"]
     search_fields = ["event__id"]
@@ -66,7 +66,7 @@ class DeliveryAdmin(ReadOnly, admin.ModelAdmin):
         return request.user.has_perm("orders.change_delivery")
 
 
-class DeliveryInline(ReadOnly, admin.TabularInline):
+class DeliveryInline(ReadOnlyMixin, admin.TabularInline):
     model = Delivery
     fields = ["endpoint", "status", "attempts", "next_attempt_at", "delivered_at"]
     readonly_fields = fields
@@ -75,7 +75,7 @@ class DeliveryInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnly, admin.ModelAdmin):
+class EventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "type", "occurred_at"]
     list_filter = ["type"]
     search_fields = ["id"]

@@ -4,22 +4,10 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from orders.admin import OrderAdmin
+from orders.events_admin import ReadOnlyMixin
 from orders.models import Order
 
 from .models import CallRecord, MessageRecord
-
-
-class ReadOnlyMixin:
-    """Call and message records are Plivo's account of what happened: nobody edits them."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class CallResultMixin:
