@@ -125,6 +125,9 @@ if _public.scheme == "https":
 PLIVO_AUTH_ID = env.str("PLIVO_AUTH_ID", default="")
 PLIVO_AUTH_TOKEN = env.str("PLIVO_AUTH_TOKEN", default="")
 PLIVO_VALIDATE_SIGNATURES = env.bool("PLIVO_VALIDATE_SIGNATURES", default=True)
+# Plivo documents V2 signatures (URL and nonce, not the body) on SMS callbacks;
+# off, /voice/message/ accepts V3 only, like every other webhook.
+PLIVO_ACCEPT_V2 = env.bool("PLIVO_ACCEPT_V2", default=True)
 # Host of Plivo's REST API for the account commands; a regional endpoint or a local fake.
 PLIVO_API_URL = env.str("PLIVO_API_URL", default="https://api.plivo.com").rstrip("/")
 
@@ -176,7 +179,14 @@ PHONENUMBER_DB_FORMAT = "E164"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # SafeFormatter hides phone numbers that reach a log line in text the code
+    # does not control (a database error's detail) and keeps a message on one line.
+    "formatters": {
+        "plain": {
+            "()": "numbermasking.logsafe.SafeFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from django.utils import timezone
 
-from orders.phones import redact
+from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
 from . import records, xml
@@ -33,14 +33,27 @@ def xml_for(route: Route, *, attempt: int = 1) -> str:
 
 
 def answer(params: Mapping[str, str]) -> str:
-    """Answer webhook: route the call, log it once per CallUUID, return XML."""
+    """Answer webhook: route the call, log it once per CallUUID, return XML.
+
+    Only the first answer for a CallUUID reveals a number. The insert that
+    records the call says whether the CallUUID is new, so a replayed request
+    (captured and sent again, byte for byte, maybe long after) costs no extra
+    query and dials no one. A genuine Plivo retry of the answer URL only
+    happens after our first answer failed to reach it in time; its caller
+    hears the apology the fallback URL would give, and a new call (a new
+    CallUUID) goes through. No CallUUID, no record, and no number either.
+    """
     route = resolve(params.get("From", ""), params.get("To", ""))
     # DEBUG, not INFO: the call record written below is the per-call log (the
     # admin shows it), and a log line per call is a measurable share of the
     # answer (bench/PROFILE.md). LOG_LEVEL=DEBUG brings it back.
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("call from %s to %s: %s", redact(route.caller), redact(route.proxy_number), route.action)
-    records.record_answer(params, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN))
+    if not records.record_answer(params, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN)):
+        logger.info(
+            "answered call %s again with the apology: its CallUUID was seen before", log_value(params.get("CallUUID"))
+        )
+        return xml.apology()
     return xml_for(route)
 
 
@@ -71,7 +84,7 @@ def pin(params: Mapping[str, str], attempt: int) -> str:
             outcome=Outcome.CONNECTED.value,
         )
     elif attempt >= xml.PIN_ATTEMPTS:
-        logger.info("call %s rejected after %d wrong PINs", clip(params.get("CallUUID"), 64), attempt)
+        logger.info("call %s rejected after %d wrong PINs", log_value(params.get("CallUUID")), attempt)
         records.update_call(params, outcome=Outcome.REJECTED.value)
     return pin_xml(route, attempt)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from django.conf import settings
 
-from orders.phones import redact
+from orders.phones import log_value, redact
 from orders.routing import Action, resolve, resolve_pin
 
 from . import records, xml
@@ -33,7 +33,10 @@ def _split_pin(text: str) -> tuple[str, str]:
 
 
 def relay(params: Mapping[str, str]) -> str:
-    """Message webhook: relay the text, ask for the PIN, or stay silent; record it once per MessageUUID."""
+    """Message webhook: relay the text, ask for the PIN, or stay silent; record it once per MessageUUID.
+
+    Only a text whose MessageUUID is new is answered: the record's insert says so.
+    """
     sender, proxy_number, text = params.get("From", ""), params.get("To", ""), params.get("Text", "")
     route = resolve(sender, proxy_number)
     prompt = PIN_PROMPT
@@ -57,5 +60,12 @@ def relay(params: Mapping[str, str]) -> str:
         outcome, body = Outcome.UNKNOWN, xml.empty()
     # DEBUG like the answer's line: the message record is the per-message log.
     logger.debug("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
-    records.record_message(params, route, outcome)
+    if not records.record_message(params, route, outcome):
+        # A MessageUUID seen before is a replay (or a retry of a text already
+        # relayed): relaying again would send it twice, and to whoever is the
+        # other party by now.
+        logger.info(
+            "did not relay message %s again: its MessageUUID was seen before", log_value(params.get("MessageUUID"))
+        )
+        return xml.empty()
     return body

@@ -19,7 +19,9 @@ def answer(request: HttpRequest) -> str:
     return calls.answer(_params(request))
 
 
-@plivo_webhook()
+# A PIN request connects the caller: replayed, it would reveal the order's
+# other party (whoever that is by then), so each nonce works once.
+@plivo_webhook(single_use_nonce=True)
 def pin(request: HttpRequest) -> str:
     try:
         attempt = max(1, int(request.GET.get("attempt", "1")))
@@ -28,6 +30,8 @@ def pin(request: HttpRequest) -> str:
     return calls.pin(request.POST, attempt)
 
 
+# Dial status and hangup write the same values again when replayed and answer
+# no number, so Plivo's retries (which may reuse the nonce) must keep working.
 @plivo_webhook()
 def dial_status(request: HttpRequest) -> str:
     return calls.dial_status(request.POST)
