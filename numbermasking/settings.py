@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+import numbermasking
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -83,6 +85,31 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# Every database wait on the request path is bounded, so a stalled database
+# costs a caller a few seconds and the apology, not silence until Plivo gives
+# up (about 15 s) or gunicorn kills the worker (30 s). Connecting is bounded
+# everywhere; statement and lock waits only in the web process
+# (numbermasking.wsgi), because migrations and purge_personal_data may
+# rightly run longer. Seconds; 0 turns a limit off.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=3.0)
+DATABASE_LOCK_TIMEOUT = env.float("DATABASE_LOCK_TIMEOUT", default=2.0)
+_database = DATABASES["default"]
+_options = _database.setdefault("OPTIONS", {})
+if _database["ENGINE"] == "django.db.backends.postgresql":
+    if DATABASE_CONNECT_TIMEOUT:
+        # libpq's limit covers the whole handshake, so a server that accepts the
+        # connection and then never answers is bounded too.
+        _options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+    if numbermasking.serving_requests:
+        # Sent with the connection's startup packet: no query, no round trip.
+        limits = f"-c statement_timeout={int(DATABASE_STATEMENT_TIMEOUT * 1000)} "
+        limits += f"-c lock_timeout={int(DATABASE_LOCK_TIMEOUT * 1000)}"
+        _options["options"] = f"{_options['options']} {limits}" if _options.get("options") else limits
+elif _database["ENGINE"] == "django.db.backends.sqlite3" and numbermasking.serving_requests:
+    # SQLite's only wait is for another writer's lock (its default is 5 s).
+    _options.setdefault("timeout", DATABASE_LOCK_TIMEOUT)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -9,8 +9,11 @@ The services raise Django's ValidationError with a code; mapping the codes
 here keeps the views free of try/except and the services free of HTTP.
 """
 
+import logging
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
@@ -29,6 +32,8 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
 }
 
 NON_FIELD = "non_field_errors"
+
+logger = logging.getLogger(__name__)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -51,13 +56,20 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         409: "Conflicts with the object's current state.",
         415: "The body is not application/json.",
         429: "Too many requests for this API key; see the Retry-After header.",
-        503: "The proxy-number pool cannot open a line right now.",
+        503: "The proxy-number pool cannot open a line right now, or the database is not answering.",
     }
-    return {code: OpenApiResponse(ErrorSerializer, descriptions[code]) for code in sorted({401, 429, *statuses})}
+    return {code: OpenApiResponse(ErrorSerializer, descriptions[code]) for code in sorted({401, 429, 503, *statuses})}
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, DatabaseError):
+        # A stalled or lost database (bounded by the request timeouts, see
+        # settings): the client may retry; the detail stays in our log only,
+        # where the log formatter hides any number in it.
+        logger.error("database error in %s", context["request"].path, exc_info=exc)
+        exc = exceptions.APIException("The database is not answering; try again shortly.", "database_unavailable")
+        exc.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    elif isinstance(exc, DjangoValidationError):
         exc = _from_service_error(exc)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
