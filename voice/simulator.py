@@ -3,6 +3,7 @@ browser", without opening the signed webhook to anyone."""
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from lxml import etree
@@ -23,6 +24,9 @@ def _pretty(answer: str) -> str:
     return etree.tostring(etree.fromstring(answer.encode()), pretty_print=True, encoding="unicode")
 
 
+# The answer shows the party a caller reaches, which is what the order pages
+# show: the same permission. Staff without it get a 403, not the number.
+@permission_required("orders.view_order", raise_exception=True)
 def call_simulator(request: HttpRequest) -> HttpResponse:
     form = CallSimulatorForm(request.GET or None)
     answer_xml = None
