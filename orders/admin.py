@@ -3,10 +3,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from . import services
-from .models import Agent, Order, ProxyNumber
+from .models import Agent, Order, ProxyNumber, orders_needing_agent
 
 
 def _with_live_lines(queryset: QuerySet) -> QuerySet:
@@ -40,6 +42,25 @@ class AgentAdmin(LiveLinesMixin, admin.ModelAdmin):
             queryset = queryset.filter(is_active=True)
         return queryset, may_have_duplicates
 
+    def save_model(self, request: HttpRequest, obj: Agent, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # Routing stops connecting an inactive agent at once; staff must know
+        # whose customers now reach no one.
+        stranded = orders_needing_agent().filter(agent=obj).count() if not obj.is_active else 0
+        if stranded:
+            url = reverse("admin:orders_order_changelist") + f"?{NeedsAgentFilter.parameter_name}=yes"
+            self.message_user(
+                request,
+                format_html(
+                    "{} is inactive: calls to and from them stop now. {} live order(s) need a new agent: "
+                    '<a href="{}">assign one</a>.',
+                    obj.name,
+                    stranded,
+                    url,
+                ),
+                messages.WARNING,
+            )
+
 
 @admin.register(ProxyNumber)
 class ProxyNumberAdmin(LiveLinesMixin, admin.ModelAdmin):
@@ -66,6 +87,19 @@ class LineLiveFilter(admin.SimpleListFilter):
         return queryset
 
 
+class NeedsAgentFilter(admin.SimpleListFilter):
+    title = "needs a new agent"
+    parameter_name = "needs_agent"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Live line, agent inactive")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=orders_needing_agent().values("pk"))
+        return queryset
+
+
 class OrderForm(forms.ModelForm):
     class Meta:
         model = Order
@@ -89,7 +123,7 @@ class OrderForm(forms.ModelForm):
 class OrderAdmin(admin.ModelAdmin):
     form = OrderForm
     list_display = ["reference", "customer_name", "status", "agent", "proxy_number", "line_live", "created_at"]
-    list_filter = ["status", LineLiveFilter, "proxy_number"]
+    list_filter = ["status", LineLiveFilter, NeedsAgentFilter, "proxy_number"]
     search_fields = ["reference", "customer_name", "customer_phone", "agent__name", "agent__phone"]
     list_select_related = ["agent", "proxy_number"]
     autocomplete_fields = ["agent"]

@@ -112,3 +112,8 @@ def live_orders(now: datetime | None = None) -> models.QuerySet[Order]:
     constraint), so the expiry alone decides.
     """
     return Order.objects.filter(masking_expires_at__gt=now or timezone.now())
+
+
+def orders_needing_agent(now: datetime | None = None) -> models.QuerySet[Order]:
+    """Live orders whose agent was deactivated: their customers reach no one until a new agent is assigned."""
+    return live_orders(now).filter(agent__is_active=False)

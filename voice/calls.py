@@ -29,6 +29,8 @@ def xml_for(route: Route, *, attempt: int = 1) -> str:
         return xml.dial(route.connect_to, caller_id=route.proxy_number)
     if route.action == Action.ASK_PIN:
         return xml.ask_pin(attempt=attempt)
+    if route.action == Action.UNAVAILABLE:
+        return xml.party_unavailable(route.proxy_number)
     return xml.unknown_caller(route.proxy_number)
 
 
@@ -58,7 +60,7 @@ def answer(params: Mapping[str, str]) -> str:
 
 
 def pin_xml(route: Route, attempt: int) -> str:
-    if route.action == Action.CONNECT:
+    if route.action in (Action.CONNECT, Action.UNAVAILABLE):
         return xml_for(route)
     if attempt < xml.PIN_ATTEMPTS:
         return xml.ask_pin(attempt=attempt + 1)
