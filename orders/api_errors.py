@@ -27,6 +27,8 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
     "purged": (status.HTTP_409_CONFLICT, None),
     "reference_exists": (status.HTTP_409_CONFLICT, "reference"),
     "inactive_agent": (status.HTTP_400_BAD_REQUEST, "agent"),
+    "pool_number": (status.HTTP_400_BAD_REQUEST, "customer_phone"),
+    "party_phone": (status.HTTP_400_BAD_REQUEST, None),
     "empty_pool": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
     "pins_exhausted": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
 }
@@ -58,7 +60,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         429: "Too many requests for this API key; see the Retry-After header.",
         503: "The proxy-number pool cannot open a line right now, or the database is not answering.",
     }
-    return {code: OpenApiResponse(ErrorSerializer, descriptions[code]) for code in sorted({401, 429, 503, *statuses})}
+    return {code: OpenApiResponse(ErrorSerializer, descriptions[code]) for code in sorted({401, 429, *statuses})}
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:

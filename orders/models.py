@@ -2,6 +2,7 @@ import secrets
 from datetime import datetime
 
 import phonenumbers
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
@@ -34,6 +35,9 @@ class Agent(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        _on_field("phone", refuse_pool_number, self.phone)
+
 
 class ProxyNumber(models.Model):
     """A rented Plivo number that calls between parties are routed through."""
@@ -52,6 +56,9 @@ class ProxyNumber(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.country = phonenumbers.region_code_for_number(self.number) or ""
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        _on_field("number", refuse_party_phone, self.number)
 
 
 class Order(models.Model):
@@ -100,6 +107,9 @@ class Order(models.Model):
             self.reference = new_reference()
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        _on_field("customer_phone", refuse_pool_number, self.customer_phone)
+
     @property
     def is_line_live(self) -> bool:
         return self.masking_expires_at is not None and self.masking_expires_at > timezone.now()
@@ -117,3 +127,33 @@ def live_orders(now: datetime | None = None) -> models.QuerySet[Order]:
 def orders_needing_agent(now: datetime | None = None) -> models.QuerySet[Order]:
     """Live orders whose agent was deactivated: their customers reach no one until a new agent is assigned."""
     return live_orders(now).filter(agent__is_active=False)
+
+
+# A party's phone that is one of our own proxy numbers would make the service
+# tell Plivo to dial itself: refused on every path that saves one (model
+# clean() for the admin, the serializer and the services for the API, the
+# pool sync).
+
+
+def refuse_pool_number(phone: object) -> None:
+    """ValidationError (``pool_number``) when ``phone`` is a number of the proxy pool, active or not."""
+    if phone and ProxyNumber.objects.filter(number=str(phone)).exists():
+        raise ValidationError("This is one of the service's proxy numbers, not a party's phone.", code="pool_number")
+
+
+def refuse_party_phone(number: object) -> None:
+    """ValidationError (``party_phone``) when ``number`` is an agent's phone or an order's customer phone."""
+    text = str(number or "")
+    if text and (Agent.objects.filter(phone=text).exists() or Order.objects.filter(customer_phone=text).exists()):
+        raise ValidationError(
+            "%(number)s is an agent's or a customer's phone, not a proxy number.",
+            code="party_phone",
+            params={"number": text},
+        )
+
+
+def _on_field(field: str, check, value: object) -> None:
+    try:
+        check(value)
+    except ValidationError as error:
+        raise ValidationError({field: error}) from error

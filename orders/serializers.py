@@ -2,13 +2,14 @@
 
 import phonenumbers
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from phonenumbers import NumberParseException, ValidationResult
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from .models import Agent, Order
+from .models import Agent, Order, refuse_pool_number
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "it has no valid country code; write it as +<country code><number>",
@@ -71,6 +72,13 @@ class AgentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Agent
         fields = ["id", "name", "phone", "is_active"]
+
+    def validate_phone(self, phone: str) -> str:
+        try:
+            refuse_pool_number(phone)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        return phone
 
 
 class MaskingSerializer(serializers.Serializer):
