@@ -36,7 +36,9 @@ PLIVO_PATIENCE = 15
 ANSWER_WITHIN = 8
 HEALTHZ_WITHIN = 5
 
-on_postgres = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://…)")
+on_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://…)"
+)
 
 
 def database_url(port: int | None = None) -> str:
@@ -188,7 +190,11 @@ def test_commands_run_without_the_request_timeouts():
         [sys.executable, "manage.py", "shell", "-c", show], cwd=PROJECT, env=env, capture_output=True, text=True
     )
     web = subprocess.run(  # the web entry point, as gunicorn loads it
-        [sys.executable, "-c", f"import numbermasking.wsgi; {show}"], cwd=PROJECT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", f"import numbermasking.wsgi; {show}"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
     assert command.stdout.split()[-1] == "0", command.stderr
