@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every error under /api/ leaves in the API's JSON shape.
+    "orders.api_errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after security: static files are answered before sessions and auth run.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -181,7 +183,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["orders.api_keys.HasApiKey"],
     "DEFAULT_THROTTLE_CLASSES": ["orders.api_keys.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["orders.api_errors.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "orders.api_errors.exception_handler",
 }

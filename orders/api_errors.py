@@ -11,12 +11,13 @@ here keeps the views free of try/except and the services free of HTTP.
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -71,6 +72,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         logger.error("database error in %s", context["request"].path, exc_info=exc)
         exc = exceptions.APIException("The database is not answering; try again shortly.", "database_unavailable")
         exc.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    elif isinstance(exc, RequestDataTooBig):
+        exc = exceptions.APIException(
+            f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", "request_too_large"
+        )
+        exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     elif isinstance(exc, DjangoValidationError):
         exc = _from_service_error(exc)
     elif isinstance(exc, Http404):
@@ -122,3 +128,53 @@ def _flatten(detail: object, prefix: str = "") -> dict[str, list[str]]:
             flat.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
         return flat
     return {prefix or NON_FIELD: [str(detail)]}
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with nesting too deep for Python's json module a parse error rather than a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as error:
+            raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from error
+
+
+# Codes for errors that Django (not DRF) answers under /api/: a CSRF refusal,
+# a request Django refuses before any view, an unexpected exception.
+_STATUS_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    500: "server_error",
+}
+
+
+class JsonErrorsMiddleware:
+    """Every error answered under /api/ has the API's JSON shape, whoever answered it.
+
+    The API's own errors already do (``exception_handler``); this catches the
+    rest, after Django has logged them. Outermost in MIDDLEWARE, so it sees
+    every response; other paths pass through untouched.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code = _STATUS_CODES.get(response.status_code, "error")
+            detail = getattr(response, "reason_phrase", "") or code
+            json = JsonResponse({"code": code, "detail": f"{detail}.", "fields": {}}, status=response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    json[header] = response[header]
+            return json
+        return response
