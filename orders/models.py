@@ -3,6 +3,7 @@ from datetime import datetime
 
 import phonenumbers
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
@@ -18,6 +19,16 @@ class Role(models.TextChoices):
     CUSTOMER = "customer"
     AGENT = "agent"
     UNKNOWN = "unknown"
+
+
+# What the API can address as a path segment and staff can read out: letters,
+# digits, '-' and '_'. On the model field, so the admin, the API and any
+# full_clean() refuse the same references.
+validate_reference = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z",
+    "Use letters, digits, '-' and '_' only, starting with a letter or digit.",
+    code="invalid_reference",
+)
 
 
 def new_reference() -> str:
@@ -69,7 +80,7 @@ class Order(models.Model):
         DELIVERED = "delivered"
         CANCELLED = "cancelled"
 
-    reference = models.CharField(max_length=32, unique=True, blank=True)
+    reference = models.CharField(max_length=32, unique=True, blank=True, validators=[validate_reference])
     customer_name = models.CharField(max_length=100)
     customer_phone = PhoneNumberField()
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
