@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, parsers, serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -128,16 +128,6 @@ def _flatten(detail: object, prefix: str = "") -> dict[str, list[str]]:
             flat.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
         return flat
     return {prefix or NON_FIELD: [str(detail)]}
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with nesting too deep for Python's json module a parse error rather than a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError as error:
-            raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from error
 
 
 # Codes for errors that Django (not DRF) answers under /api/: a CSRF refusal,
