@@ -178,6 +178,10 @@ MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
 # per API key in the cache, so several gunicorn workers or hosts need a shared
 # cache (CACHE_URL, e.g. dbcache://api_cache) for the rate to hold overall.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# The throttle counts with cache.incr, which Django's database cache does not
+# make atomic; this subclass does (numbermasking/cache.py).
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    CACHES["default"]["BACKEND"] = "numbermasking.cache.AtomicDatabaseCache"
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orders.api_keys.ApiKeyAuthentication"],
