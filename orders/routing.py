@@ -52,6 +52,7 @@ WHERE o.proxy_number_id = (SELECT id FROM {ProxyNumber._meta.db_table} WHERE num
   AND o.masking_expires_at > %s
 """  # noqa: S608 - table names from the models, values as parameters
 
+
 def _live_orders_of(
     caller: str, proxy_number: str, *, pin: str | None = None, limit: int
 ) -> list[tuple[int, str, str | None, bool]]:
