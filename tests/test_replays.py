@@ -74,16 +74,6 @@ def test_a_replayed_get_answer_reveals_no_number(plivo, live_order):
     assert again.content.decode() == xml.apology()
 
 
-def test_an_answer_without_a_call_uuid_reveals_no_number(plivo, live_order):
-    params = call_params(CUSTOMER.lstrip("+"))
-    del params["CallUUID"]
-
-    response = plivo.signed_post("/voice/answer/", params)
-
-    assert response.content.decode() == xml.apology()
-    assert not CallRecord.objects.exists()
-
-
 def test_a_new_call_from_the_same_caller_still_connects(plivo, live_order):
     plivo.signed_post("/voice/answer/", call_params(CUSTOMER.lstrip("+"), call_uuid="first-call"))
 
