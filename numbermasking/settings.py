@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+import numbermasking
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -59,9 +61,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every error under /api/ leaves in the API's JSON shape.
+    "orders.api_errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after security: static files are answered before sessions and auth run.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "numbermasking.middleware.RefuseNulInAdminQueryMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -94,6 +99,31 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# Every database wait on the request path is bounded, so a stalled database
+# costs a caller a few seconds and the apology, not silence until Plivo gives
+# up (about 15 s) or gunicorn kills the worker (30 s). Connecting is bounded
+# everywhere; statement and lock waits only in the web process
+# (numbermasking.wsgi), because migrations and purge_personal_data may
+# rightly run longer. Seconds; 0 turns a limit off.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=3.0)
+DATABASE_LOCK_TIMEOUT = env.float("DATABASE_LOCK_TIMEOUT", default=2.0)
+_database = DATABASES["default"]
+_options = _database.setdefault("OPTIONS", {})
+if _database["ENGINE"] == "django.db.backends.postgresql":
+    if DATABASE_CONNECT_TIMEOUT:
+        # libpq's limit covers the whole handshake, so a server that accepts the
+        # connection and then never answers is bounded too.
+        _options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+    if numbermasking.serving_requests:
+        # Sent with the connection's startup packet: no query, no round trip.
+        limits = f"-c statement_timeout={int(DATABASE_STATEMENT_TIMEOUT * 1000)} "
+        limits += f"-c lock_timeout={int(DATABASE_LOCK_TIMEOUT * 1000)}"
+        _options["options"] = f"{_options['options']} {limits}" if _options.get("options") else limits
+elif _database["ENGINE"] == "django.db.backends.sqlite3" and numbermasking.serving_requests:
+    # SQLite's only wait is for another writer's lock (its default is 5 s).
+    _options.setdefault("timeout", DATABASE_LOCK_TIMEOUT)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -139,6 +169,9 @@ if _public.scheme == "https":
 PLIVO_AUTH_ID = env.str("PLIVO_AUTH_ID", default="")
 PLIVO_AUTH_TOKEN = env.str("PLIVO_AUTH_TOKEN", default="")
 PLIVO_VALIDATE_SIGNATURES = env.bool("PLIVO_VALIDATE_SIGNATURES", default=True)
+# Plivo documents V2 signatures (URL and nonce, not the body) on SMS callbacks;
+# off, /voice/message/ accepts V3 only, like every other webhook.
+PLIVO_ACCEPT_V2 = env.bool("PLIVO_ACCEPT_V2", default=True)
 # Host of Plivo's REST API for the account commands; a regional endpoint or a local fake.
 PLIVO_API_URL = env.str("PLIVO_API_URL", default="https://api.plivo.com").rstrip("/")
 
@@ -159,13 +192,17 @@ MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
 # per API key in the cache, so several gunicorn workers or hosts need a shared
 # cache (CACHE_URL, e.g. dbcache://api_cache) for the rate to hold overall.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# The throttle counts with cache.incr, which Django's database cache does not
+# make atomic; this subclass does (numbermasking/cache.py).
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    CACHES["default"]["BACKEND"] = "numbermasking.cache.AtomicDatabaseCache"
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orders.api_keys.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["orders.api_keys.HasApiKey"],
     "DEFAULT_THROTTLE_CLASSES": ["orders.api_keys.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["orders.api_parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "orders.api_errors.exception_handler",
 }
@@ -208,7 +245,14 @@ PHONENUMBER_DB_FORMAT = "E164"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # SafeFormatter hides phone numbers that reach a log line in text the code
+    # does not control (a database error's detail) and keeps a message on one line.
+    "formatters": {
+        "plain": {
+            "()": "numbermasking.logsafe.SafeFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Django's default config gives the "django" logger a console handler of

@@ -10,9 +10,10 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
 from . import api_keys_admin, services  # api_keys_admin re-registers the API keys' admin page
-from .models import Agent, Order, ProxyNumber, Role, live_lines_of
+from .models import Agent, Order, ProxyNumber, Role, live_lines_of, orders_needing_agent
 from .phones import display
 from .routing import parties_asked_for_pin
 
@@ -85,6 +86,25 @@ class AgentAdmin(LiveLinesMixin, admin.ModelAdmin):
             queryset = queryset.filter(is_active=True)
         return queryset, may_have_duplicates
 
+    def save_model(self, request: HttpRequest, obj: Agent, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # Routing stops connecting an inactive agent at once; staff must know
+        # whose customers now reach no one.
+        stranded = orders_needing_agent().filter(agent=obj).count() if not obj.is_active else 0
+        if stranded:
+            url = reverse("admin:orders_order_changelist") + f"?{NeedsAgentFilter.parameter_name}=yes"
+            self.message_user(
+                request,
+                format_html(
+                    "{} is inactive: calls to and from them stop now. {} live order(s) need a new agent: "
+                    '<a href="{}">assign one</a>.',
+                    obj.name,
+                    stranded,
+                    url,
+                ),
+                messages.WARNING,
+            )
+
 
 class ProxyNumberForm(forms.ModelForm):
     class Meta:
@@ -117,6 +137,19 @@ class LineLiveFilter(admin.SimpleListFilter):
             return queryset.live()
         if self.value() == "closed":
             return queryset.closed()
+        return queryset
+
+
+class NeedsAgentFilter(admin.SimpleListFilter):
+    title = "needs a new agent"
+    parameter_name = "needs_agent"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Live line, agent inactive")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=orders_needing_agent().values("pk"))
         return queryset
 
 
@@ -178,7 +211,7 @@ class OrderAdmin(admin.ModelAdmin):
     # "line live" beside the status: with the nav sidebar and the filters, a
     # 1280 px screen cut off the table's right end, where it used to be.
     list_display = ["reference", "customer_name", "status", "line_live", "agent", "proxy_number", "created_at"]
-    list_filter = ["status", LineLiveFilter, ("proxy_number", ProxyNumberFilter)]
+    list_filter = ["status", LineLiveFilter, NeedsAgentFilter, ("proxy_number", ProxyNumberFilter)]
     search_fields = ["reference", "customer_name", "customer_phone", "agent__name", "agent__phone"]
     list_select_related = ["agent", "proxy_number"]
     autocomplete_fields = ["agent"]

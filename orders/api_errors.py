@@ -9,9 +9,13 @@ The services raise Django's ValidationError with a code; mapping the codes
 here keeps the views free of try/except and the services free of HTTP.
 """
 
-from django.core.exceptions import PermissionDenied
+import logging
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -24,6 +28,8 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
     "purged": (status.HTTP_409_CONFLICT, None),
     "reference_exists": (status.HTTP_409_CONFLICT, "reference"),
     "inactive_agent": (status.HTTP_400_BAD_REQUEST, "agent"),
+    "pool_number": (status.HTTP_400_BAD_REQUEST, "customer_phone"),
+    "party_phone": (status.HTTP_400_BAD_REQUEST, None),
     "empty_pool": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
     "pins_exhausted": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
     # API keys are made by hand (create_api_key, the admin), not through the API; mapped all the same.
@@ -32,6 +38,8 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
 }
 
 NON_FIELD = "non_field_errors"
+
+logger = logging.getLogger(__name__)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -54,13 +62,25 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         409: "Conflicts with the object's current state.",
         415: "The body is not application/json.",
         429: "Too many requests for this API key; see the Retry-After header.",
-        503: "The proxy-number pool cannot open a line right now.",
+        503: "The proxy-number pool cannot open a line right now, or the database is not answering.",
     }
     return {code: OpenApiResponse(ErrorSerializer, descriptions[code]) for code in sorted({401, 429, *statuses})}
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, DatabaseError):
+        # A stalled or lost database (bounded by the request timeouts, see
+        # settings): the client may retry; the detail stays in our log only,
+        # where the log formatter hides any number in it.
+        logger.error("database error in %s", context["request"].path, exc_info=exc)
+        exc = exceptions.APIException("The database is not answering; try again shortly.", "database_unavailable")
+        exc.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    elif isinstance(exc, RequestDataTooBig):
+        exc = exceptions.APIException(
+            f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", "request_too_large"
+        )
+        exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    elif isinstance(exc, DjangoValidationError):
         exc = _from_service_error(exc)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
@@ -111,3 +131,43 @@ def _flatten(detail: object, prefix: str = "") -> dict[str, list[str]]:
             flat.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
         return flat
     return {prefix or NON_FIELD: [str(detail)]}
+
+
+# Codes for errors that Django (not DRF) answers under /api/: a CSRF refusal,
+# a request Django refuses before any view, an unexpected exception.
+_STATUS_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    500: "server_error",
+}
+
+
+class JsonErrorsMiddleware:
+    """Every error answered under /api/ has the API's JSON shape, whoever answered it.
+
+    The API's own errors already do (``exception_handler``); this catches the
+    rest, after Django has logged them. Outermost in MIDDLEWARE, so it sees
+    every response; other paths pass through untouched.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code = _STATUS_CODES.get(response.status_code, "error")
+            detail = getattr(response, "reason_phrase", "") or code
+            json = JsonResponse({"code": code, "detail": f"{detail}.", "fields": {}}, status=response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    json[header] = response[header]
+            return json
+        return response

@@ -50,7 +50,18 @@ class HasApiKey(permissions.BasePermission):
 
 
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
-    """API_THROTTLE_RATE requests per key, counted by the key's public prefix."""
+    """API_THROTTLE_RATE requests per key, counted by the key's public prefix.
+
+    DRF's own throttle reads the key's request history, appends and writes it
+    back, so concurrent requests overwrite each other's entries and a limit of
+    1200/min let 1,980 through in 21 s. This one counts with the cache's
+    atomic ``incr`` in fixed windows of the rate's period and weighs the
+    previous window by how much of it still overlaps the last period (a
+    sliding-window estimate), so no burst at a window's edge doubles the
+    rate. It holds as far as the cache's incr is atomic and shared: Redis and
+    Memcached across hosts, the database cache (made atomic by
+    numbermasking/cache.py) across hosts, locmem within one process only.
+    """
 
     scope = "api_key"
 
@@ -63,6 +74,39 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
         if not isinstance(request.auth, APIKey):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
+
+    def allow_request(self, request: Request, view: object) -> bool:
+        key = self.get_cache_key(request, view)
+        if key is None or self.rate is None:
+            return True
+        now = self.timer()
+        window, elapsed = divmod(now, self.duration)
+        window = int(window)
+        current = f"{key}:{window}"
+        # Two periods: the previous window is still read for a whole period after it ends.
+        if self.cache.add(current, 1, 2 * self.duration):
+            count = 1
+        else:
+            try:
+                count = self.cache.incr(current)
+            except ValueError:  # expired between add and incr
+                self.cache.add(current, 1, 2 * self.duration)
+                count = 1
+        previous = self.cache.get(f"{key}:{window - 1}", 0)
+        estimate = previous * (1 - elapsed / self.duration) + count
+        if estimate <= self.num_requests:
+            return True
+        # A refused request does not count against the next one.
+        self.cache.decr(current)
+        # Until the estimate, with this request, fits the rate again.
+        if previous and count <= self.num_requests:
+            self._wait = max(0.0, self.duration * (1 - (self.num_requests - count) / previous) - elapsed)
+        else:
+            self._wait = self.duration - elapsed
+        return False
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

@@ -3,6 +3,8 @@ import secrets
 from datetime import datetime
 
 import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -24,6 +26,16 @@ class Role(models.TextChoices):
     UNKNOWN = "unknown"
 
 
+# What the API can address as a path segment and staff can read out: letters,
+# digits, '-' and '_'. On the model field, so the admin, the API and any
+# full_clean() refuse the same references.
+validate_reference = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z",
+    "Use letters, digits, '-' and '_' only, starting with a letter or digit.",
+    code="invalid_reference",
+)
+
+
 def new_reference() -> str:
     return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
 
@@ -38,6 +50,9 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        _on_field("phone", refuse_pool_number, self.phone)
 
 
 class ProxyNumber(models.Model):
@@ -57,6 +72,9 @@ class ProxyNumber(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.country = phonenumbers.region_code_for_number(self.number) or ""
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        _on_field("number", refuse_party_phone, self.number)
 
 
 class OrderQuerySet(models.QuerySet):
@@ -87,7 +105,7 @@ class Order(models.Model):
         DELIVERED = "delivered"
         CANCELLED = "cancelled"
 
-    reference = models.CharField(max_length=32, unique=True, blank=True)
+    reference = models.CharField(max_length=32, unique=True, blank=True, validators=[validate_reference])
     customer_name = models.CharField(max_length=100)
     customer_phone = PhoneNumberField()
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
@@ -131,6 +149,9 @@ class Order(models.Model):
         if not self.reference:
             self.reference = new_reference()
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        _on_field("customer_phone", refuse_pool_number, self.customer_phone)
 
     @property
     def is_line_live(self) -> bool:
@@ -285,3 +306,38 @@ class DeliverySweep(models.Model):
 
     def __str__(self) -> str:
         return f"next sweep at {self.next_at:%Y-%m-%d %H:%M:%S}"
+
+
+def orders_needing_agent(now: datetime | None = None) -> models.QuerySet[Order]:
+    """Live orders whose agent was deactivated: their customers reach no one until a new agent is assigned."""
+    return live_orders(now).filter(agent__is_active=False)
+
+
+# A party's phone that is one of our own proxy numbers would make the service
+# tell Plivo to dial itself: refused on every path that saves one (model
+# clean() for the admin, the serializer and the services for the API, the
+# pool sync).
+
+
+def refuse_pool_number(phone: object) -> None:
+    """ValidationError (``pool_number``) when ``phone`` is a number of the proxy pool, active or not."""
+    if phone and ProxyNumber.objects.filter(number=str(phone)).exists():
+        raise ValidationError("This is one of the service's proxy numbers, not a party's phone.", code="pool_number")
+
+
+def refuse_party_phone(number: object) -> None:
+    """ValidationError (``party_phone``) when ``number`` is an agent's phone or an order's customer phone."""
+    text = str(number or "")
+    if text and (Agent.objects.filter(phone=text).exists() or Order.objects.filter(customer_phone=text).exists()):
+        raise ValidationError(
+            "%(number)s is an agent's or a customer's phone, not a proxy number.",
+            code="party_phone",
+            params={"number": text},
+        )
+
+
+def _on_field(field: str, check, value: object) -> None:
+    try:
+        check(value)
+    except ValidationError as error:
+        raise ValidationError({field: error}) from error

@@ -54,11 +54,38 @@ def plivo_digits(e164: str) -> str:
 
 
 def redact(number: object) -> str:
-    """A number fit for a log line: country code and area kept, subscriber hidden."""
-    text = str(number or "")
-    if len(text) <= 8:
+    """A number fit for a log line: at most the country code and the last two digits.
+
+    Anything more narrows it down: in US numbering the last four digits are
+    the subscriber part, which with the area code leaves 1,000 candidates.
+    """
+    e164 = to_e164(str(number or "")) if number else None
+    if e164 is None:
         return "***"
-    # At least three digits stay hidden: short numbers (+500 12345) keep less
-    # of their tail, or the two ends would spell the whole number.
-    tail = min(4, len(text) - 8)
-    return f"{text[:5]}***{text[-tail:]}"
+    country_code = phonenumbers.parse(e164).country_code
+    # Three digits at least stay hidden: a short number (+683 4002) shows fewer.
+    tail = max(0, min(2, len(e164) - 1 - len(str(country_code)) - 3))
+    return f"+{country_code}***{e164[-tail:] if tail else ''}"
+
+
+# Runs of digits long enough to be a phone number (with or without +): nearly
+# every number in use has eight digits or more with its country code, and
+# shorter runs (ids, times, counts) stay readable.
+_NUMBER_LIKE = re.compile(r"\+?\d{8,}")
+# Anything that is not a printable character: newlines forge log lines.
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def log_value(value: object, length: int = 64) -> str:
+    """A value from a request made fit for a log line.
+
+    Printable ASCII only (a newline would forge a log line), clipped, and any
+    run of digits that could be a phone number hidden: a CallUUID is whatever
+    the request says it is.
+    """
+    return hide_numbers(_UNPRINTABLE.sub("?", str(value if value is not None else ""))[:length])
+
+
+def hide_numbers(text: str) -> str:
+    """``text`` with every run of digits that could be a phone number replaced by ``***``."""
+    return _NUMBER_LIKE.sub("***", text)

@@ -16,6 +16,9 @@ from .phones import to_e164
 class Action(models.TextChoices):
     CONNECT = "connect"
     ASK_PIN = "ask_pin"
+    # The caller's order has a live line but its agent was deactivated: they
+    # reach no one (support, if there is one) until staff assign a new agent.
+    UNAVAILABLE = "unavailable"
     UNKNOWN = "unknown"
 
 
@@ -40,29 +43,40 @@ class Route:
 # copy of OrderQuerySet.live()'s predicate, kept because the ORM cost is what
 # this query saves; tests/test_live_predicate.py checks that both pick the same
 # orders. Phone columns hold E.164 text.
+# A deactivated agent is no party: their own calls match no order as agent,
+# and their orders' rows sort last (a caller's few live rows on one number),
+# so LIMIT keeps the reachable ones and the caller still learns "unavailable".
 _LIVE_ORDERS_OF_CALLER = f"""
-SELECT o.id, o.customer_phone, a.phone
+SELECT o.id, o.customer_phone, a.phone, COALESCE(a.is_active, FALSE) AS reachable
 FROM {Order._meta.db_table} o LEFT OUTER JOIN {Agent._meta.db_table} a ON a.id = o.agent_id
 WHERE o.proxy_number_id = (SELECT id FROM {ProxyNumber._meta.db_table} WHERE number = %s)
-  AND (o.customer_phone = %s OR o.agent_id = (SELECT id FROM {Agent._meta.db_table} WHERE phone = %s))
+  AND (o.customer_phone = %s OR o.agent_id = (SELECT id FROM {Agent._meta.db_table} WHERE phone = %s AND is_active))
   AND o.masking_expires_at > %s
 """  # noqa: S608 - table names from the models, values as parameters
 
 
 def _live_orders_of(
     caller: str, proxy_number: str, *, pin: str | None = None, limit: int
-) -> list[tuple[int, str, str | None]]:
-    """(order id, customer phone, agent phone) of live orders through ``proxy_number`` that ``caller`` is a party of."""
+) -> list[tuple[int, str, str | None, bool]]:
+    """(order id, customer phone, agent phone, agent active) of the caller's live orders through ``proxy_number``.
+
+    Orders whose agent is active come first.
+    """
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     sql, params = _LIVE_ORDERS_OF_CALLER, [proxy_number, caller, caller, now]
     if pin is not None:
         sql, params = sql + "  AND o.pin = %s\n", [*params, pin]
     with connection.cursor() as cursor:
-        cursor.execute(sql + f"LIMIT {int(limit)}", params)
+        cursor.execute(sql + f"ORDER BY reachable DESC LIMIT {int(limit)}", params)
         return cursor.fetchall()
 
 
-def _route_to(order_id: int, customer_phone: str, agent_phone: str | None, caller: str, proxy_number: str) -> Route:
+def _route_to(
+    order_id: int, customer_phone: str, agent_phone: str | None, reachable: bool, caller: str, proxy_number: str
+) -> Route:
+    if not reachable:
+        # Only a customer gets here: an inactive agent's own calls match no order as agent.
+        return Route(Action.UNAVAILABLE, caller, proxy_number, Role.CUSTOMER, order_id)
     if customer_phone == caller:
         return Route(Action.CONNECT, caller, proxy_number, Role.CUSTOMER, order_id, agent_phone)
     return Route(Action.CONNECT, caller, proxy_number, Role.AGENT, order_id, customer_phone)
@@ -76,7 +90,7 @@ def resolve(caller: str, proxy_number: str) -> Route:
     matches = _live_orders_of(caller_e164, proxy_e164, limit=2)
     if not matches:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
-    if len(matches) > 1:
+    if len(matches) > 1 and matches[1][3]:
         role = Role.CUSTOMER if matches[0][1] == caller_e164 else Role.AGENT
         return Route(Action.ASK_PIN, caller_e164, proxy_e164, role)
     return _route_to(*matches[0], caller_e164, proxy_e164)

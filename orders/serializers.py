@@ -1,14 +1,18 @@
 """What the dispatch API reads and writes (see orders/api.py)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import phonenumbers
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema_field
 from phonenumbers import NumberParseException, ValidationResult
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from .models import Agent, Order
+from .models import Agent, Order, refuse_pool_number, validate_reference
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "it has no valid country code; write it as +<country code><number>",
@@ -63,14 +67,43 @@ class PhoneField(serializers.CharField):
         return getattr(value, "as_e164", None) or str(value)
 
 
+PHONE_TAKEN = "An agent with this phone number already exists."
+
+
 class AgentSerializer(serializers.ModelSerializer):
-    phone = PhoneField(
-        validators=[UniqueValidator(Agent.objects.all(), message="An agent with this phone number already exists.")]
-    )
+    phone = PhoneField(validators=[UniqueValidator(Agent.objects.all(), message=PHONE_TAKEN)])
 
     class Meta:
         model = Agent
         fields = ["id", "name", "phone", "is_active"]
+
+    def validate_phone(self, phone: str) -> str:
+        try:
+            refuse_pool_number(phone)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        return phone
+
+    # UniqueValidator reads before the write, so two concurrent requests with
+    # the same phone both pass it and one hits the unique index: that is the
+    # same refusal, not a server error.
+    def create(self, validated_data: dict) -> Agent:
+        with _phone_taken_is_a_field_error():
+            return super().create(validated_data)
+
+    def update(self, instance: Agent, validated_data: dict) -> Agent:
+        with _phone_taken_is_a_field_error():
+            return super().update(instance, validated_data)
+
+
+@contextmanager
+def _phone_taken_is_a_field_error() -> Iterator[None]:
+    try:
+        # The savepoint keeps a surrounding transaction usable after the refusal.
+        with transaction.atomic():
+            yield
+    except IntegrityError as error:
+        raise serializers.ValidationError({"phone": [PHONE_TAKEN]}) from error
 
 
 class MaskingSerializer(serializers.Serializer):
@@ -111,12 +144,8 @@ class OrderCreateSerializer(serializers.Serializer):
     reference = serializers.CharField(
         required=False,
         max_length=32,
-        validators=[
-            RegexValidator(
-                r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z",
-                "Use letters, digits, '-' and '_' only, starting with a letter or digit.",
-            )
-        ],
+        # The model field's own validator: the admin accepts exactly what the API can address.
+        validators=[validate_reference],
         help_text="Your own order code; one is generated when omitted. "
         "Sending an existing reference with the same details returns that order.",
     )
@@ -124,8 +153,17 @@ class OrderCreateSerializer(serializers.Serializer):
     customer_phone = PhoneField()
 
 
+class AgentIdField(serializers.PrimaryKeyRelatedField):
+    """An agent id as a JSON integer, nothing int() would also take (1.9, "1 ", "١", true)."""
+
+    def to_internal_value(self, data: object) -> Agent:
+        if type(data) is not int:
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class AssignSerializer(serializers.Serializer):
-    agent = serializers.PrimaryKeyRelatedField(
+    agent = AgentIdField(
         queryset=Agent.objects.all(),
         help_text="Agent id.",
         error_messages={

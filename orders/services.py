@@ -21,7 +21,16 @@ from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
 from . import events
-from .models import Agent, EventType, Order, ProxyNumber, live_lines_of, live_orders
+from .models import (
+    Agent,
+    EventType,
+    Order,
+    ProxyNumber,
+    live_lines_of,
+    live_orders,
+    refuse_party_phone,
+    refuse_pool_number,
+)
 from .phones import redact
 from .signals import purging_personal_data
 
@@ -58,6 +67,7 @@ def create_order(*, customer_name: str, customer_phone: str, reference: str = ""
     a given reference already used for other details is refused
     (``reference_exists``).
     """
+    refuse_pool_number(customer_phone)
     try:
         # The savepoint keeps a duplicate reference from breaking a surrounding transaction.
         with transaction.atomic():
@@ -350,6 +360,8 @@ def sync_pool(rented: Mapping[str, str]) -> PoolSync:
     with transaction.atomic():
         pool = {str(proxy.number): proxy for proxy in ProxyNumber.objects.select_for_update()}
         added = sorted(set(rented) - set(pool))
+        for number in added:
+            refuse_party_phone(number)
         for number in added:
             ProxyNumber.objects.create(number=number, label=rented[number][:100])
         gone = [proxy for number, proxy in pool.items() if number not in rented and proxy.is_active]

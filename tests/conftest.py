@@ -59,7 +59,18 @@ def _as_list(value: object) -> list:
 
 
 class PlivoClient(Client):
-    """A test client whose POST and GET carry a valid Plivo V3 signature."""
+    """A test client that posts forms as Plivo does; ``signed_*`` add a valid Plivo V3 signature.
+
+    Plivo posts ``application/x-www-form-urlencoded`` and the webhooks refuse
+    anything else (Django's client would post multipart), so a dict posted
+    without a content type is form-encoded.
+    """
+
+    def post(self, path: str, data: object = None, content_type: str | None = None, **extra) -> HttpResponse:
+        if content_type is None:
+            content_type = "application/x-www-form-urlencoded"
+            data = urlencode(data or {}, doseq=True) if isinstance(data, dict) else data
+        return super().post(path, data=data, content_type=content_type, **extra)
 
     def signed_post(self, path: str, data: dict | None = None, **extra) -> HttpResponse:
         data = data or {}
@@ -68,8 +79,7 @@ class PlivoClient(Client):
         signature = plivo_signature(url, nonce, params=data)
         return self.post(
             path,
-            data=urlencode(data, doseq=True),
-            content_type="application/x-www-form-urlencoded",
+            data=data,
             headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce},
             **extra,
         )
@@ -83,6 +93,12 @@ class PlivoClient(Client):
 
 @pytest.fixture
 def plivo() -> PlivoClient:
+    return PlivoClient()
+
+
+@pytest.fixture
+def client() -> PlivoClient:
+    """pytest-django's ``client``, posting forms the way Plivo does (see PlivoClient)."""
     return PlivoClient()
 
 

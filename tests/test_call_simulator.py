@@ -6,14 +6,14 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.http import HttpResponse
 
 from orders.models import Agent, Order
 from voice.models import CallRecord
 
-from .conftest import CUSTOMER, open_line
+from .conftest import AGENT_PHONE, CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
 
@@ -178,3 +178,35 @@ def test_simulate_call_explains_on_stderr_and_keeps_stdout_the_xml(live_order):
 
     assert out.getvalue().startswith("<?xml") or out.getvalue().startswith("<Response")
     assert err.getvalue().strip() == f"Would ring Bob for {live_order.reference}, showing +1 415 555 0100."
+
+
+SIMULATED = f"/admin/call-simulator/?caller={CUSTOMER.lstrip('+')}&proxy_number=14155550100"
+
+
+def staff(client, *permissions: str):
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=permissions))
+    client.force_login(user)
+    return client
+
+
+def test_staff_without_the_order_view_permission_are_refused(client, live_order):
+    browser = staff(client)
+
+    response = browser.get(SIMULATED)
+    home = browser.get("/admin/")
+
+    assert response.status_code == 403
+    assert AGENT_PHONE.lstrip("+").encode() not in response.content
+    assert b"call-simulator" not in home.content
+
+
+def test_staff_who_may_view_orders_see_the_dial_xml(client, live_order):
+    browser = staff(client, "view_order")
+
+    response = browser.get(SIMULATED)
+    home = browser.get("/admin/")
+
+    assert response.status_code == 200
+    assert AGENT_PHONE.lstrip("+").encode() in response.content
+    assert b"call-simulator" in home.content

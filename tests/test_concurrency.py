@@ -149,7 +149,9 @@ def test_concurrent_assignments_of_one_order_leave_one_consistent_line(proxy_num
 def test_concurrent_retries_of_one_answer_make_one_record(live_order):
     results = run_concurrently(*[lambda: answer(PlivoClient()) for _ in range(6)])
 
-    assert [root.find("Dial").find("Number").text for root in results] == ["14156667778"] * 6
+    # The insert decides: exactly one of them created the record and dials.
+    dialled = [root.find("Dial/Number") for root in results]
+    assert [number.text for number in dialled if number is not None] == ["14156667778"]
     record = CallRecord.objects.get()
     assert (record.order, record.outcome) == (live_order, "connected")
 

@@ -29,12 +29,14 @@ def _dockerfile_cmd(dockerfile: str) -> list[str]:
 
 
 def _container_port(compose: dict) -> int:
-    (published,) = compose["services"]["web"]["ports"]
-    return int(str(published).rsplit(":", 1)[1])
+    # gunicorn's port is exposed to the proxy only, never published (tests/test_reverse_proxy.py).
+    (exposed,) = compose["services"]["web"]["expose"]
+    assert "ports" not in compose["services"]["web"]
+    return int(exposed)
 
 
-def test_compose_runs_postgres_16_a_migration_the_web_service_and_the_event_worker(compose):
-    assert set(compose["services"]) == {"db", "migrate", "web", "worker"}
+def test_compose_runs_postgres_16_a_migration_the_web_service_the_event_worker_and_the_proxy(compose):
+    assert set(compose["services"]) == {"db", "migrate", "web", "worker", "proxy"}
     db = compose["services"]["db"]
     assert db["image"] == "postgres:16"
     assert any(volume.endswith(":/var/lib/postgresql/data") for volume in db["volumes"])

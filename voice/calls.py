@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from orders.events import emit
 from orders.models import EventType, Role
-from orders.phones import redact
+from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
 from . import records, xml
@@ -37,23 +37,38 @@ def xml_for(route: Route, *, attempt: int = 1) -> str:
         return xml.dial(route.connect_to, caller_id=route.proxy_number)
     if route.action == Action.ASK_PIN:
         return xml.ask_pin(attempt=attempt)
+    if route.action == Action.UNAVAILABLE:
+        return xml.party_unavailable(route.proxy_number)
     return xml.unknown_caller(route.proxy_number)
 
 
 def answer(params: Mapping[str, str]) -> str:
-    """Answer webhook: route the call, log it once per CallUUID, return XML."""
+    """Answer webhook: route the call, log it once per CallUUID, return XML.
+
+    Only the first answer for a CallUUID reveals a number. The insert that
+    records the call says whether the CallUUID is new, so a replayed request
+    (captured and sent again, byte for byte, maybe long after) costs no extra
+    query and dials no one. A genuine Plivo retry of the answer URL only
+    happens after our first answer failed to reach it in time; its caller
+    hears the apology the fallback URL would give, and a new call (a new
+    CallUUID) goes through. No CallUUID, no record, and no number either.
+    """
     route = resolve(params.get("From", ""), params.get("To", ""))
     # DEBUG, not INFO: the call record written below is the per-call log (the
     # admin shows it), and a log line per call is a measurable share of the
     # answer (bench/PROFILE.md). LOG_LEVEL=DEBUG brings it back.
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("call from %s to %s: %s", redact(route.caller), redact(route.proxy_number), route.action)
-    records.record_answer(params, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN))
+    if not records.record_answer(params, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN)):
+        logger.info(
+            "answered call %s again with the apology: its CallUUID was seen before", log_value(params.get("CallUUID"))
+        )
+        return xml.apology()
     return xml_for(route)
 
 
 def pin_xml(route: Route, attempt: int) -> str:
-    if route.action == Action.CONNECT:
+    if route.action in (Action.CONNECT, Action.UNAVAILABLE):
         return xml_for(route)
     if attempt < xml.PIN_ATTEMPTS:
         return xml.ask_pin(attempt=attempt + 1)
@@ -92,7 +107,7 @@ def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
             outcome=Outcome.CONNECTED.value,
         )
     elif attempt >= xml.PIN_ATTEMPTS:
-        logger.info("call %s rejected after %d wrong PINs", clip(params.get("CallUUID"), 64), attempt)
+        logger.info("call %s rejected after %d wrong PINs", log_value(params.get("CallUUID")), attempt)
         records.update_call(params, outcome=Outcome.REJECTED.value)
         _call_event(params, EventType.CALL_MISSED, reason="pin_refused")
 

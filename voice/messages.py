@@ -14,7 +14,7 @@ from django.db import transaction
 
 from orders.events import emit
 from orders.models import EventType, Order, Role
-from orders.phones import redact
+from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
 from . import records, xml
@@ -36,7 +36,10 @@ def _split_pin(text: str) -> tuple[str, str]:
 
 
 def relay(params: Mapping[str, str]) -> str:
-    """Message webhook: relay the text, ask for the PIN, or stay silent; record it once per MessageUUID."""
+    """Message webhook: relay the text, ask for the PIN, or stay silent; record it once per MessageUUID.
+
+    Only a text whose MessageUUID is new is answered: the record's insert says so.
+    """
     sender, proxy_number, text = params.get("From", ""), params.get("To", ""), params.get("Text", "")
     route = resolve(sender, proxy_number)
     prompt = PIN_PROMPT
@@ -61,7 +64,14 @@ def relay(params: Mapping[str, str]) -> str:
     # DEBUG like the answer's line: the message record is the per-message log.
     logger.debug("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
     with transaction.atomic():
-        records.record_message(params, route, outcome)
+        if not records.record_message(params, route, outcome):
+            # A MessageUUID seen before is a replay (or a retry of a text already
+            # relayed): relaying again would send it twice, and to whoever is the
+            # other party by now.
+            logger.info(
+                "did not relay message %s again: its MessageUUID was seen before", log_value(params.get("MessageUUID"))
+            )
+            return xml.empty()
         if outcome == Outcome.RELAYED:
             _relayed(params, route)
     return body
@@ -77,5 +87,5 @@ def _relayed(params: Mapping[str, str], route: Route) -> None:
         "sender_role": route.role.value,
         "recipient_role": (Role.AGENT if route.role == Role.CUSTOMER else Role.CUSTOMER).value,
     }
-    # A retried callback relays again (Plivo wants the answer) but is one event.
-    emit(EventType.MESSAGE_RELAYED, data, dedupe_key=f"message:{message_uuid}" if message_uuid else None)
+    # Only a new MessageUUID gets here, but the key keeps the rule in one place: one text, one event.
+    emit(EventType.MESSAGE_RELAYED, data, dedupe_key=f"message:{message_uuid}")

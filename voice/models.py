@@ -118,3 +118,19 @@ class MessageRecord(models.Model):
 
     def __str__(self) -> str:
         return self.message_uuid
+
+
+class WebhookNonce(models.Model):
+    """A signature nonce already accepted on a URL where a request must not work twice.
+
+    Plivo's signatures carry no timestamp, so a captured request stays valid
+    forever; a unique key shared by every worker and host is what makes a
+    nonce single-use (voice/replays.py). Stored hashed: fixed length, and
+    nothing in it is worth reading.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.digest

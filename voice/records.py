@@ -147,11 +147,14 @@ def update_call(params: Mapping[str, str], **fields: object) -> None:
     _write(CallRecord._meta.db_table, row, key="call_uuid", update=tuple(values))
 
 
-def record_message(params: Mapping[str, str], route: Route, outcome: str) -> None:
-    """The record of a text; a retried callback keeps the first. No MessageUUID, no record."""
+def record_message(params: Mapping[str, str], route: Route, outcome: str) -> bool:
+    """The record of a text; a retried callback keeps the first. True when the record is new.
+
+    No MessageUUID, no record.
+    """
     message_uuid = clip(params.get("MessageUUID"), UUID_LENGTH)
     if not message_uuid:
-        return
+        return False
     from_number, proxy_number = party_numbers(params)
     row = {
         **MESSAGE_RECORD_DEFAULTS,
@@ -164,4 +167,4 @@ def record_message(params: Mapping[str, str], route: Route, outcome: str) -> Non
         "outcome": outcome,
         "received_at": _now(),
     }
-    _write(MessageRecord._meta.db_table, row, key="message_uuid")
+    return _write(MessageRecord._meta.db_table, row, key="message_uuid")

@@ -4,6 +4,7 @@ browser", without opening the signed webhook to anyone."""
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from lxml import etree
@@ -56,6 +57,8 @@ def summary(route: Route, *, digits: str = "") -> str:
             f"Would ask for the order PIN: this caller has several live orders on {showing}. "
             "Type a PIN above to see where it leads."
         )
+    if route.action == Action.UNAVAILABLE:
+        return f"The order's agent on {showing} is inactive: would say the other party is not available."
     if digits:
         return f"No live order of this caller on {showing} has PIN {digits}: would ask for the PIN again."
     if settings.MASKING_SUPPORT_NUMBER:
@@ -76,6 +79,9 @@ def _initial_for_order(request: HttpRequest) -> dict[str, str] | None:
     return {"caller": str(caller), "proxy_number": str(order.proxy_number.number), "digits": ""}
 
 
+# The answer shows the party a caller reaches, which is what the order pages
+# show: the same permission. Staff without it get a 403, not the number.
+@permission_required("orders.view_order", raise_exception=True)
 def call_simulator(request: HttpRequest) -> HttpResponse:
     data = request.GET or None
     if data is not None and "order" in data and "caller" not in data:

@@ -4,6 +4,8 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
+from orders.models import Order
+
 from . import calls, messages, xml
 from .webhook import plivo_webhook
 
@@ -19,7 +21,9 @@ def answer(request: HttpRequest) -> str:
     return calls.answer(_params(request))
 
 
-@plivo_webhook()
+# A PIN request connects the caller: replayed, it would reveal the order's
+# other party (whoever that is by then), so each nonce works once.
+@plivo_webhook(single_use_nonce=True)
 def pin(request: HttpRequest) -> str:
     try:
         attempt = max(1, int(request.GET.get("attempt", "1")))
@@ -28,6 +32,8 @@ def pin(request: HttpRequest) -> str:
     return calls.pin(request.POST, attempt)
 
 
+# Dial status and hangup write the same values again when replayed and answer
+# no number, so Plivo's retries (which may reuse the nonce) must keep working.
 @plivo_webhook()
 def dial_status(request: HttpRequest) -> str:
     return calls.dial_status(request.POST)
@@ -52,9 +58,13 @@ def message(request: HttpRequest) -> str:
 
 @require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
+    """200 when the database answers what routing reads; 503 within the database timeouts otherwise."""
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+            # The table the answer reads, not a bare SELECT 1: with the orders
+            # table locked every call hears the apology, and the load balancer
+            # should know (the wait is bounded by DATABASE_LOCK_TIMEOUT).
+            cursor.execute(f"SELECT 1 FROM {Order._meta.db_table} LIMIT 1")  # noqa: S608 - the model's table
     except DatabaseError:
         logger.warning("health check: database unavailable", exc_info=True)
         return HttpResponse("database unavailable\n", status=503, content_type="text/plain")

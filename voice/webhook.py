@@ -6,7 +6,18 @@ checks Plivo's V3 signature and turns the XML the view returns into an
 the call, so any error answers the fallback apology and is logged.
 
 Plivo documents its SMS callbacks with the older V2 signature, so a view may
-opt in to V2 for requests that carry no V3 headers (``allow_v2=True``).
+opt in to V2 for requests that carry no V3 headers (``allow_v2=True``), unless
+``PLIVO_ACCEPT_V2`` is off.
+
+Before anything reads the body, a POST must be Plivo's form encoding and
+small: Plivo sends nothing else, and Django would otherwise parse (and spool
+to disk) whatever a stranger uploads before the signature is even checked.
+
+Replays: a V2 nonce is good once wherever V2 is accepted (it does not cover
+the body, so a captured pair would sign any text), and a view may make its V3
+nonces single-use too (``single_use_nonce=True``). A replay is answered with
+the view's ``on_error`` XML: it reveals nothing, and Plivo, should its own
+retry ever reuse a nonce, stops retrying (docs/plivo.md, question (c)).
 """
 
 import base64
@@ -24,7 +35,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from . import xml
+from . import replays, xml
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +43,11 @@ SIGNATURE_HEADERS = ("X-Plivo-Signature-V3", "X-Plivo-Signature-Ma-V3")
 NONCE_HEADER = "X-Plivo-Signature-V3-Nonce"
 V2_SIGNATURE_HEADERS = ("X-Plivo-Signature-V2", "X-Plivo-Signature-Ma-V2")
 V2_NONCE_HEADER = "X-Plivo-Signature-V2-Nonce"
+
+FORM_ENCODING = "application/x-www-form-urlencoded"
+# Plivo's largest request is an SMS (1,600 characters of text, percent-encoded)
+# or an answer with SIP headers: a few kilobytes. Anything far above is not Plivo.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def _joined(params: Mapping[str, Sequence[str]], pair: str, separator: str) -> str:
@@ -109,25 +125,25 @@ def has_v3_headers(request: HttpRequest) -> bool:
     return any(_header(request, name) for name in (*SIGNATURE_HEADERS, NONCE_HEADER))
 
 
-def _offers_signature(
+def _offered_nonce(
     request: HttpRequest, headers: Iterable[str], nonce_header: str, expected: Callable[[str, str], bytes]
-) -> bool:
-    """True when one of the signatures in ``headers`` is ``expected(nonce, token)``."""
+) -> str | None:
+    """The nonce, when one of the signatures in ``headers`` is ``expected(nonce, token)``; else None."""
     nonce = _header(request, nonce_header)
     offered = [value for value in (_header(request, name) for name in headers) if value]
     token = settings.PLIVO_AUTH_TOKEN
     if not nonce or not offered or not token:
-        return False
+        return None
     signature = expected(nonce, token)
     # Headers are latin-1 in WSGI; a character outside ASCII cannot be in a
     # base64 signature, and compare_digest refuses non-ASCII str.
     candidates = [sig.strip().encode("utf-8") for header in offered for sig in header.split(",")]
     # compare every candidate so timing does not reveal which one matched
-    return any([hmac.compare_digest(signature, candidate) for candidate in candidates])
+    return nonce if any([hmac.compare_digest(signature, candidate) for candidate in candidates]) else None
 
 
-def has_valid_signature(request: HttpRequest, *, allow_v2: bool = False) -> bool:
-    """True when the request carries a valid Plivo signature; never raises.
+def verified_signature(request: HttpRequest, *, allow_v2: bool = False) -> tuple[str, str] | None:
+    """``("v3" or "v2", nonce)`` when the request carries a valid Plivo signature, else None; never raises.
 
     V3 always; with ``allow_v2``, a request without V3 headers may carry V2.
     Anything that stops us from computing the signature (a non-ASCII URL or
@@ -140,13 +156,14 @@ def has_valid_signature(request: HttpRequest, *, allow_v2: bool = False) -> bool
     url = settings.PUBLIC_BASE_URL + request.get_full_path()
     try:
         if allow_v2 and not has_v3_headers(request):
-            return _offers_signature(
+            nonce = _offered_nonce(
                 request,
                 V2_SIGNATURE_HEADERS,
                 V2_NONCE_HEADER,
                 lambda nonce, token: expected_signature_v2(url, nonce, token),
             )
-        return _offers_signature(
+            return None if nonce is None else ("v2", nonce)
+        nonce = _offered_nonce(
             request,
             SIGNATURE_HEADERS,
             NONCE_HEADER,
@@ -154,11 +171,37 @@ def has_valid_signature(request: HttpRequest, *, allow_v2: bool = False) -> bool
                 request.method, url, dict(request.POST.lists()) if request.method == "POST" else {}, nonce, token
             ),
         )
+        return None if nonce is None else ("v3", nonce)
     except Exception as error:
         # Only the exception's type: its text may quote the URL, and the URL
         # may hold phone numbers.
         logger.warning("could not check the Plivo signature of %s (%s)", request.path, type(error).__name__)
-        return False
+        return None
+
+
+def has_valid_signature(request: HttpRequest, *, allow_v2: bool = False) -> bool:
+    """True when the request carries a valid Plivo signature; never raises (see ``verified_signature``)."""
+    return verified_signature(request, allow_v2=allow_v2) is not None
+
+
+def refused_body(request: HttpRequest) -> HttpResponse | None:
+    """413 or 415 for a POST body Plivo would never send, decided from the headers alone.
+
+    A GET is read from its query string only, so its body (if any) is never read.
+    """
+    if request.method != "POST":
+        return None
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = MAX_BODY_BYTES + 1
+    content_type = request.META.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    # An empty body has nothing to parse, whatever it claims to be.
+    if length and content_type != FORM_ENCODING:
+        return HttpResponse(f"Send {FORM_ENCODING}.", status=415, content_type="text/plain")
+    if length > MAX_BODY_BYTES:
+        return HttpResponse("Request body too large.", status=413, content_type="text/plain")
+    return None
 
 
 # What a person who opens a webhook URL in a browser (the seed tutorial's
@@ -183,13 +226,19 @@ def _refusal(request: HttpRequest, *, allow_v2: bool) -> HttpResponseForbidden:
 
 
 def plivo_webhook(
-    methods: Iterable[str] = ("POST",), *, allow_v2: bool = False, on_error: Callable[[], str] = xml.apology
+    methods: Iterable[str] = ("POST",),
+    *,
+    allow_v2: bool = False,
+    single_use_nonce: bool = False,
+    on_error: Callable[[], str] = xml.apology,
 ) -> Callable:
     """Decorate a view that returns Plivo XML as a string.
 
-    ``allow_v2`` accepts a V2 signature when the request has no V3 headers; a
-    request with V3 headers is judged on V3 alone. ``on_error`` gives the XML
-    answered when the view fails: the spoken apology for calls, an empty
+    ``allow_v2`` accepts a V2 signature when the request has no V3 headers
+    (and ``PLIVO_ACCEPT_V2`` is on); a request with V3 headers is judged on V3
+    alone. ``single_use_nonce`` refuses a V3 nonce seen before (V2 nonces are
+    always single-use). ``on_error`` gives the XML answered when the view
+    fails or the request is a replay: the spoken apology for calls, an empty
     response where only ``<Message>`` is allowed.
     """
 
@@ -198,11 +247,23 @@ def plivo_webhook(
         @require_http_methods(list(methods))
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if settings.PLIVO_VALIDATE_SIGNATURES and not has_valid_signature(request, allow_v2=allow_v2):
-                logger.warning("rejected a request to %s without a valid Plivo signature", request.path)
-                return _refusal(request, allow_v2=allow_v2)
+            refused = refused_body(request)
+            if refused is not None:
+                logger.warning("refused the body of a request to %s (%d)", request.path, refused.status_code)
+                return refused
+            signature = None
+            if settings.PLIVO_VALIDATE_SIGNATURES:
+                signature = verified_signature(request, allow_v2=allow_v2 and settings.PLIVO_ACCEPT_V2)
+                if signature is None:
+                    logger.warning("rejected a request to %s without a valid Plivo signature", request.path)
+                    return _refusal(request, allow_v2=allow_v2)
             try:
-                body = view(request, *args, **kwargs)
+                version, nonce = signature or ("", "")
+                if (version == "v2" or (version == "v3" and single_use_nonce)) and not replays.first_use(nonce):
+                    logger.warning("refused a replayed %s nonce on %s", version.upper(), request.path)
+                    body = on_error()
+                else:
+                    body = view(request, *args, **kwargs)
             except DatabaseError:
                 logger.exception("database error in %s; answered with the fallback XML", request.path)
                 body = on_error()

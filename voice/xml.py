@@ -136,6 +136,14 @@ def unknown_caller(proxy_number: str | None) -> str:
     return say_and_hang_up(settings.MASKING_UNKNOWN_CALLER_MESSAGE)
 
 
+def party_unavailable(proxy_number: str | None) -> str:
+    """The order's agent was deactivated: support when there is one, else "not available"."""
+    support = to_e164(settings.MASKING_SUPPORT_NUMBER)
+    if support:
+        return dial(support, caller_id=proxy_number)
+    return say_and_hang_up(NOT_AVAILABLE)
+
+
 def sms(text: str, *, src: str, dst: str) -> str:
     """Send ``text`` as an SMS from the proxy number ``src`` to ``dst`` (both E.164)."""
     element = plivoxml.MessageElement(_NOT_XML.sub("", text), src=plivo_digits(src), dst=plivo_digits(dst), type="sms")

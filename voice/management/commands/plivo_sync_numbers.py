@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from orders import services
@@ -19,7 +20,11 @@ class Command(BaseCommand):
         except plivo_api.PlivoAPIError as error:
             raise CommandError(str(error)) from error
 
-        result = services.sync_pool({entry.number: entry.alias for entry in rented})
+        try:
+            result = services.sync_pool({entry.number: entry.alias for entry in rented})
+        except ValidationError as error:
+            # A rented number that is a party's phone: nothing was changed.
+            raise CommandError(" ".join(error.messages) + " Nothing was changed.") from error
         for number in result.added:
             self.stdout.write(f"Added {number} to the pool.")
         for number in result.deactivated:
