@@ -52,5 +52,6 @@ def test_purge_personal_data_says_1_order(live_order, capsys):
 
     assert capsys.readouterr().out.strip().splitlines() == [
         "Deleted 0 events, 0 finished tasks older than 30 days.",
-        "Purged personal data closed more than 30 days ago: 1 order, 0 call records, 0 message records.",
+        "Purged personal data closed more than 30 days ago: "
+        "1 order, 0 call records, 0 message records, 0 webhook nonces.",
     ]

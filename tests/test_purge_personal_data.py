@@ -112,7 +112,11 @@ def test_purge_can_be_rerun_and_then_finds_nothing(old_and_recent_orders, capsys
 
     call_command("purge_personal_data")
 
-    assert capsys.readouterr().out.splitlines()[-1].endswith("0 orders, 0 call records, 0 message records.")
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[-1]
+        .endswith("0 orders, 0 call records, 0 message records, 0 webhook nonces.")
+    )
     assert Order.objects.filter(customer_phone="").count() == 2
 
 

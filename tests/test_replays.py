@@ -184,4 +184,4 @@ def test_the_purge_forgets_old_nonces_but_not_while_a_line_could_use_them(capsys
     call_command("purge_personal_data", "--older-than", "0")
 
     assert list(WebhookNonce.objects.values_list("digest", flat=True)) == ["recent"]
-    assert capsys.readouterr().out.strip().endswith("1 webhook nonces.")
+    assert capsys.readouterr().out.strip().endswith("1 webhook nonce.")

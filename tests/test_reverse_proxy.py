@@ -1,4 +1,4 @@
-"""nginx in front of gunicorn, with the repository's deploy/nginx.conf, as docker-compose.yml runs it.
+"""nginx in front of gunicorn, with the repository's nginx.conf, as docker-compose.yml runs it.
 
 gunicorn's sync workers each hold one connection: a few clients trickling one
 header line every five seconds stalled every call (31 s, the worker timeout).
@@ -38,8 +38,8 @@ pytestmark = [
 
 
 def site_config(upstream_port: int, listen_port: int) -> str:
-    """deploy/nginx.conf with the compose service's addresses replaced by this test's; nothing else changes."""
-    config = (PROJECT / "deploy" / "nginx.conf").read_text()
+    """nginx.conf with the compose service's addresses replaced by this test's; nothing else changes."""
+    config = (PROJECT / "nginx.conf").read_text()
     config, upstreams = re.subn(r"server web:8000;", f"server 127.0.0.1:{upstream_port};", config)
     config, listens = re.subn(r"listen 8080;", f"listen 127.0.0.1:{listen_port};", config)
     assert (upstreams, listens) == (1, 1)

@@ -37,8 +37,9 @@ def test_the_webhook_routes_the_demo_at_once(plivo):
     run_command("seed_demo")
 
     for customer, agent in DEMO_MAP.items():
-        there = answer(plivo, customer.lstrip("+"), "14155550100")
-        back = answer(plivo, agent.lstrip("+"), "14155550100")
+        # Each its own call: an answer for a CallUUID seen before dials no one.
+        there = answer(plivo, customer.lstrip("+"), "14155550100", call_uuid=f"there-{customer}")
+        back = answer(plivo, agent.lstrip("+"), "14155550100", call_uuid=f"back-{agent}")
         assert there.find("Dial").get("callerId") == "14155550100"
         assert there.find("Dial").find("Number").text == agent.lstrip("+")
         assert back.find("Dial").find("Number").text == customer.lstrip("+")
@@ -85,8 +86,8 @@ def test_seed_demo_moves_the_demo_to_another_proxy_number(plivo):
     assert "on proxy number +14155550199" in output
     assert {proxy for _, proxy, _ in demo_lines().values()} == {"+14155550199"}
     assert not ProxyNumber.objects.get(number="+14155550100").is_active
-    old = answer(plivo, "14156667777", "14155550100")
-    new = answer(plivo, "14156667777", "14155550199")
+    old = answer(plivo, "14156667777", "14155550100", call_uuid="to-the-old-number")
+    new = answer(plivo, "14156667777", "14155550199", call_uuid="to-the-new-number")
     assert old.find("Dial") is None
     assert new.find("Dial").find("Number").text == "14156667778"
 
