@@ -143,6 +143,20 @@ MASKING_UNKNOWN_CALLER_MESSAGE = env.str(
 )
 MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
 
+# What callers and callees hear (README, "What callers hear"). Every text is a
+# setting; a system check (voice.E003) refuses one that holds a phone number.
+MASKING_SPEAK_LANGUAGE = env.str("MASKING_SPEAK_LANGUAGE", default="en-US")
+MASKING_SPEAK_VOICE = env.str("MASKING_SPEAK_VOICE", default="WOMAN")
+# The callee hears who is calling about which order before being connected.
+MASKING_WHISPER = env.bool("MASKING_WHISPER", default=True)
+# {caller} is "customer" or "delivery agent", {reference} the order reference spelled out.
+MASKING_WHISPER_TEXT = env.str("MASKING_WHISPER_TEXT", default="Call from your {caller} about order {reference}.")
+# The key the callee presses to be connected, so a voicemail box is never bridged; empty: no key.
+MASKING_ACCEPT_KEY = env.str("MASKING_ACCEPT_KEY", default="1")
+MASKING_ACCEPT_PROMPT = env.str("MASKING_ACCEPT_PROMPT", default="Press {key} to accept.")
+# Seconds the callee has to press the key, counted from their answer (Plivo's default is 120).
+MASKING_ACCEPT_TIMEOUT = env.int("MASKING_ACCEPT_TIMEOUT", default=20)
+
 # HTTP API for the dispatch system (orders/api.py). Throttling counts requests
 # per API key in the cache, so several gunicorn workers or hosts need a shared
 # cache (CACHE_URL, e.g. dbcache://api_cache) for the rate to hold overall.

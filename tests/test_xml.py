@@ -9,12 +9,15 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from plivo import plivoxml
 
+from orders.models import Role
 from voice import xml
 
 numbers = st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True)
 
 
-def dial_with_plivoxml(number: str, caller_id: str | None, *, timeout: int, time_limit: int, base: str) -> str:
+def dial_with_plivoxml(
+    number: str, caller_id: str | None, *, timeout: int, time_limit: int, base: str, **confirm: object
+) -> str:
     """The Dial answer built the plain way, as voice/xml.py did before it cached it."""
     element = plivoxml.DialElement(
         caller_id=caller_id.lstrip("+") if caller_id else None,
@@ -22,6 +25,7 @@ def dial_with_plivoxml(number: str, caller_id: str | None, *, timeout: int, time
         time_limit=time_limit,
         action=base + "/voice/dial-status/",
         method="POST",
+        **confirm,
     )
     element.add(plivoxml.NumberElement(number.lstrip("+")))
     return plivoxml.ResponseElement().add(element).to_string(pretty=False)
@@ -44,6 +48,53 @@ def test_dial_is_what_plivoxml_builds(number, caller_id):
     )
 
     assert tree(xml.dial(number, caller_id=caller_id)) == tree(expected)
+
+
+@pytest.mark.parametrize(
+    ("whisper", "key", "confirm"),
+    [
+        (True, "1", {"confirm_key": "1", "confirm_timeout": 20}),
+        (True, "", {}),
+        (False, "#", {"confirm_key": "#", "confirm_timeout": 20}),
+    ],
+)
+@pytest.mark.parametrize(("callee", "query"), [(Role.AGENT, "agent"), (Role.CUSTOMER, "customer")])
+def test_a_dial_with_whisper_or_key_is_what_plivoxml_builds(settings, whisper, key, confirm, callee, query):
+    settings.MASKING_WHISPER, settings.MASKING_ACCEPT_KEY = whisper, key
+    settings.PUBLIC_BASE_URL = 'https://masking.example.com/a&b"'
+
+    answer = xml.dial("+14155550123", caller_id="+14155550100", order_id=42, callee=callee)
+
+    assert tree(answer) == tree(
+        dial_with_plivoxml(
+            "+14155550123",
+            "+14155550100",
+            timeout=settings.MASKING_RING_TIMEOUT,
+            time_limit=settings.MASKING_CALL_TIME_LIMIT,
+            base=settings.PUBLIC_BASE_URL,
+            confirm_sound=f"{settings.PUBLIC_BASE_URL}/voice/whisper/?order=42&callee={query}",
+            **confirm,
+        )
+    )
+
+
+def test_a_dial_with_neither_whisper_nor_key_has_no_confirm_attributes(settings):
+    settings.MASKING_WHISPER, settings.MASKING_ACCEPT_KEY = False, ""
+
+    answer = xml.dial("+14155550123", caller_id="+14155550100", order_id=42, callee=Role.AGENT)
+
+    assert answer == xml.dial("+14155550123", caller_id="+14155550100")
+
+
+def test_the_whisper_is_speak_elements_with_the_configured_voice(settings):
+    settings.MASKING_SPEAK_VOICE, settings.MASKING_SPEAK_LANGUAGE = "MAN", "en-GB"
+
+    answer = xml.whisper("ORD-1042", "customer")
+
+    expected = plivoxml.ResponseElement()
+    for text in ("Call from your delivery agent about order O R D 1 0 4 2.", "Press 1 to accept."):
+        expected.add(plivoxml.SpeakElement(text, voice="MAN", language="en-GB"))
+    assert tree(answer) == tree(expected.to_string(pretty=False))
 
 
 def test_dial_follows_the_settings_of_the_moment(settings):

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders.events import emit
-from orders.models import EventType, Role
+from orders.models import EventType, Order, Role
 from orders.phones import redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
@@ -34,7 +34,9 @@ CALLEE_ROLES = {Role.CUSTOMER: Role.AGENT, Role.AGENT: Role.CUSTOMER, Role.UNKNO
 
 def xml_for(route: Route, *, attempt: int = 1) -> str:
     if route.action == Action.CONNECT:
-        return xml.dial(route.connect_to, caller_id=route.proxy_number)
+        return xml.dial(
+            route.connect_to, caller_id=route.proxy_number, order_id=route.order_id, callee=CALLEE_ROLES[route.role]
+        )
     if route.action == Action.ASK_PIN:
         return xml.ask_pin(attempt=attempt)
     return xml.unknown_caller(route.proxy_number)
@@ -65,6 +67,13 @@ def simulate(caller: str, proxy_number: str, digits: str = "") -> str:
     if digits:
         return pin_xml(resolve_pin(caller, proxy_number, digits), attempt=1)
     return xml_for(resolve(caller, proxy_number))
+
+
+def whisper(query: Mapping[str, str]) -> str:
+    """confirmSound: tell the callee who is calling about which order; one lookup, off the answer path."""
+    order_id = _whole_number(query.get("order"))
+    reference = Order.objects.filter(pk=order_id).values_list("reference", flat=True).first() if order_id else None
+    return xml.whisper(reference, query.get("callee"))
 
 
 def pin(params: Mapping[str, str], attempt: int) -> str:
@@ -109,8 +118,8 @@ def hangup(params: Mapping[str, str]) -> str:
         records.update_call(
             params,
             hangup_cause=clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
-            duration=_seconds(params.get("Duration")),
-            bill_duration=_seconds(params.get("BillDuration")),
+            duration=_whole_number(params.get("Duration")),
+            bill_duration=_whole_number(params.get("BillDuration")),
             ended_at=timezone.now(),
         )
         _call_event(params, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
@@ -144,9 +153,10 @@ def _call_event(
     emit(event_type, payload, dedupe_key=f"call:{call_uuid}")
 
 
-def _seconds(value: object) -> int | None:
+def _whole_number(value: object) -> int | None:
+    """A webhook's count (seconds, an id) that fits a database integer, or None."""
     try:
-        seconds = int(str(value))
+        number = int(str(value))
     except ValueError:
         return None
-    return seconds if 0 <= seconds < 2**31 else None
+    return number if 0 <= number < 2**31 else None

@@ -8,6 +8,7 @@ urlpatterns = [
     path("answer/", views.answer, name="answer"),
     path("pin/", views.pin, name="pin"),
     path("dial-status/", views.dial_status, name="dial_status"),
+    path("whisper/", views.whisper, name="whisper"),
     path("hangup/", views.hangup, name="hangup"),
     path("fallback/", views.fallback, name="fallback"),
     path("message/", views.message, name="message"),

@@ -33,6 +33,12 @@ def dial_status(request: HttpRequest) -> str:
     return calls.dial_status(request.POST)
 
 
+@plivo_webhook(on_error=xml.whisper_without_order)
+def whisper(request: HttpRequest) -> str:
+    # Plivo plays only Play, Wait and Speak here: on error, the accept prompt alone.
+    return calls.whisper(request.GET)
+
+
 @plivo_webhook()
 def hangup(request: HttpRequest) -> str:
     return calls.hangup(request.POST)

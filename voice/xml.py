@@ -12,6 +12,7 @@ from django.conf import settings
 from django.urls import get_script_prefix, reverse
 from plivo import plivoxml
 
+from orders.models import Role
 from orders.phones import plivo_digits, to_e164
 
 NOT_AVAILABLE = "The person you are calling is not available right now. Please try again later. Goodbye."
@@ -54,11 +55,11 @@ def _render(*elements: plivoxml.PlivoXMLElement) -> str:
 
 def _attributes(**attributes: object) -> str:
     """XML attributes as plivoxml names them (snake_case in, camelCase out), ``None`` left out."""
-    return "".join(
-        f' {_camel(name)}="{escape(str(value), {chr(34): "&quot;"})}"'
-        for name, value in attributes.items()
-        if value is not None
-    )
+    return "".join(f' {_camel(name)}="{_escape(value)}"' for name, value in attributes.items() if value is not None)
+
+
+def _escape(value: object) -> str:
+    return escape(str(value), {chr(34): "&quot;"})
 
 
 def _camel(name: str) -> str:
@@ -84,14 +85,80 @@ def _digits(e164: str) -> str:
     return digits
 
 
-def dial(number: str, *, caller_id: str | None) -> str:
-    """Connect the caller to ``number`` (E.164), showing the proxy number ``caller_id``."""
+def dial(number: str, *, caller_id: str | None, order_id: int | None = None, callee: Role | None = None) -> str:
+    """Connect the caller to ``number`` (E.164), showing the proxy number ``caller_id``.
+
+    With the order and the callee's role, the callee first hears the whisper
+    (and presses the accept key) from ``/voice/whisper/``.
+    """
     attributes = _dial_attributes(
         settings.MASKING_RING_TIMEOUT, settings.MASKING_CALL_TIME_LIMIT, webhook_url("voice:dial_status")
     )
     if caller_id:
         attributes += f' callerId="{_digits(caller_id)}"'
+    if order_id is not None and callee is not None:
+        attributes += _confirm(order_id, callee)
     return f"<Response><Dial{attributes}><Number>{_digits(number)}</Number></Dial></Response>"
+
+
+# The whisper URL names the order and the callee's role in its query, both
+# known from routing, so the answer needs no query of its own for it (Plivo
+# signs the URL with its query, so neither can be forged). As for the Dial,
+# everything but the order id is escaped once per settings values.
+@lru_cache(maxsize=32)
+def _confirm_attributes(whisper_url: str, key: str, timeout: int) -> tuple[str, str]:
+    head = f' confirmSound="{_escape(whisper_url + "?order=")}'
+    tail = '"' + _attributes(confirm_key=key or None, confirm_timeout=timeout if key else None)
+    return head, tail
+
+
+_CALLEE_QUERY = {Role.CUSTOMER: "customer", Role.AGENT: "agent"}
+
+
+def _confirm(order_id: int, callee: Role) -> str:
+    if not (settings.MASKING_WHISPER or settings.MASKING_ACCEPT_KEY):
+        return ""
+    head, tail = _confirm_attributes(
+        webhook_url("voice:whisper"), settings.MASKING_ACCEPT_KEY, settings.MASKING_ACCEPT_TIMEOUT
+    )
+    # int() and the fixed role names: nothing unescaped comes from outside.
+    return f"{head}{int(order_id):d}&amp;callee={_CALLEE_QUERY[callee]}{tail}"
+
+
+# Who the callee hears is calling, by the callee's role in the whisper URL.
+CALLER_WORDS = {"agent": "customer", "customer": "delivery agent"}
+_KEY_WORDS = {"#": "the hash key", "*": "the star key"}
+
+
+def spell(reference: str) -> str:
+    """An order reference as text-to-speech should read it: one character at a time ("K7X4" -> "K 7 X 4")."""
+    return " ".join(character for character in reference if character.isalnum())
+
+
+def _speak(text: str) -> plivoxml.SpeakElement:
+    return plivoxml.SpeakElement(text, voice=settings.MASKING_SPEAK_VOICE, language=settings.MASKING_SPEAK_LANGUAGE)
+
+
+def whisper_texts(reference: str | None, callee: str | None) -> list[str]:
+    """What the callee hears before being connected; the order's part only when the order is known."""
+    texts = []
+    caller = CALLER_WORDS.get(callee or "")
+    if settings.MASKING_WHISPER and reference and caller:
+        texts.append(settings.MASKING_WHISPER_TEXT.format(caller=caller, reference=spell(reference)))
+    key = settings.MASKING_ACCEPT_KEY
+    if key:
+        texts.append(settings.MASKING_ACCEPT_PROMPT.format(key=_KEY_WORDS.get(key, key)))
+    return texts
+
+
+def whisper(reference: str | None, callee: str | None) -> str:
+    """The confirmSound answer: Speak elements only, the one element Plivo plays there besides Play and Wait."""
+    return _render(*(_speak(text) for text in whisper_texts(reference, callee)))
+
+
+def whisper_without_order() -> str:
+    """The whisper when the order cannot be read: at least the callee learns which key connects the call."""
+    return whisper(None, None)
 
 
 def ask_pin(*, attempt: int = 1) -> str:
