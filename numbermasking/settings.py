@@ -156,6 +156,28 @@ MASKING_ACCEPT_KEY = env.str("MASKING_ACCEPT_KEY", default="1")
 MASKING_ACCEPT_PROMPT = env.str("MASKING_ACCEPT_PROMPT", default="Press {key} to accept.")
 # Seconds the callee has to press the key, counted from their answer (Plivo's default is 120).
 MASKING_ACCEPT_TIMEOUT = env.int("MASKING_ACCEPT_TIMEOUT", default=20)
+# A missed call (no answer, busy, failed, or the key not pressed): the caller
+# hears this, or with MASKING_VOICEMAIL the voicemail prompt and can leave a message.
+MASKING_NOT_AVAILABLE_MESSAGE = env.str(
+    "MASKING_NOT_AVAILABLE_MESSAGE",
+    default="The person you are calling is not available right now. Please try again later. Goodbye.",
+)
+MASKING_VOICEMAIL = env.bool("MASKING_VOICEMAIL", default=True)
+MASKING_VOICEMAIL_MAX_SECONDS = env.int("MASKING_VOICEMAIL_MAX_SECONDS", default=60)
+MASKING_VOICEMAIL_PROMPT = env.str(
+    "MASKING_VOICEMAIL_PROMPT",
+    default="The person you are calling is not available right now. "
+    "Please leave a message after the tone, and press the hash key when you are done.",
+)
+MASKING_VOICEMAIL_THANKS = env.str(
+    "MASKING_VOICEMAIL_THANKS", default="Thank you, your message will be passed on. Goodbye."
+)
+# The callee gets a text from the proxy number; {proxy_number} is the only number it may hold.
+MASKING_MISSED_CALL_SMS = env.bool("MASKING_MISSED_CALL_SMS", default=True)
+MASKING_MISSED_CALL_SMS_TEXT = env.str(
+    "MASKING_MISSED_CALL_SMS_TEXT",
+    default="Missed call from your {caller} about order {reference}. Call back on {proxy_number}.",
+)
 
 # HTTP API for the dispatch system (orders/api.py). Throttling counts requests
 # per API key in the cache, so several gunicorn workers or hosts need a shared

@@ -163,6 +163,7 @@ class EventType(models.TextChoices):
     CALL_COMPLETED = "call.completed"
     CALL_MISSED = "call.missed"
     MESSAGE_RELAYED = "message.relayed"
+    VOICEMAIL_RECEIVED = "voicemail.received"
 
 
 def new_webhook_secret() -> str:

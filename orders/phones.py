@@ -39,6 +39,12 @@ def _parse_e164(text: str, region: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def readable(e164: str) -> str:
+    """A number as people write it in a text, groups separated by spaces: "+1 415 555 0100"."""
+    number = phonenumbers.parse(e164)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL).replace("-", " ")
+
+
 def plivo_digits(e164: str) -> str:
     """Plivo's own format for numbers we send it: digits, no ``+``."""
     return e164.lstrip("+")

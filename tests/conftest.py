@@ -183,16 +183,23 @@ def type_pin(
     return xml_of(plivo.signed_post(f"/voice/pin/?attempt={attempt}", data))
 
 
-def dial_status(plivo: PlivoClient, status: str = "completed", *, call_uuid: str = "call-1") -> ET.Element:
-    """The XML the dial-status URL gives when the dialled leg ends with ``status``."""
-    data = call_params(
-        "14156667777",
-        call_uuid=call_uuid,
-        DialStatus=status,
-        DialHangupCause="NORMAL_CLEARING",
-        DialALegUUID=call_uuid,
-        DialBLegUUID="b-leg-1",
-    )
+def dial_status(
+    plivo: PlivoClient,
+    status: str = "completed",
+    *,
+    call_uuid: str = "call-1",
+    caller: str = "14156667777",
+    **extra: str,
+) -> ET.Element:
+    """The XML the dial-status URL gives when the dialled leg ends with ``status``; ``extra`` replaces fields."""
+    fields = {
+        "DialStatus": status,
+        "DialHangupCause": "NORMAL_CLEARING",
+        "DialALegUUID": call_uuid,
+        "DialBLegUUID": "b-leg-1",
+        **extra,
+    }
+    data = call_params(caller, call_uuid=call_uuid, **fields)
     return xml_of(plivo.signed_post("/voice/dial-status/", data))
 
 

@@ -17,7 +17,7 @@ from orders.phones import redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
 from . import records, xml
-from .models import CallRecord
+from .models import CallRecord, Recording
 from .records import clip
 
 logger = logging.getLogger(__name__)
@@ -27,8 +27,22 @@ Outcome = CallRecord.Outcome
 _OUTCOMES = {Action.CONNECT: Outcome.CONNECTED, Action.ASK_PIN: Outcome.PIN_PROMPTED}
 
 # Dial statuses in which the callee never talked to the caller (docs/plivo.md,
-# "Webhook parameters"): each is a missed call for the platform.
+# "Webhook parameters" and question (a)); any status but an accepted
+# "completed" is a missed call for the platform, these are the documented ones.
 MISSED_DIAL_STATUSES = frozenset({"no-answer", "busy", "failed", "timeout", "cancel"})
+# A Dial Plivo reports "completed" although the callee never pressed the accept
+# key: recorded with this status, and raised as a missed call with this reason.
+NOT_ACCEPTED = "not-accepted"
+# Where Plivo may name the hangup cause, and its name and code for a refused
+# confirm key (Hangup Causes page: 9110 "Confirm Key Challenge Failed").
+CONFIRM_CAUSE_FIELDS = (
+    "DialHangupCause",
+    "DialHangupCauseName",
+    "DialHangupCauseCode",
+    "DialBLegHangupCauseName",
+    "DialBLegHangupCauseCode",
+)
+CONFIRM_REFUSED_CAUSES = frozenset({"9110", "confirm key challenge failed"})
 CALLEE_ROLES = {Role.CUSTOMER: Role.AGENT, Role.AGENT: Role.CUSTOMER, Role.UNKNOWN: Role.UNKNOWN}
 
 
@@ -96,21 +110,63 @@ def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
     elif attempt >= xml.PIN_ATTEMPTS:
         logger.info("call %s rejected after %d wrong PINs", clip(params.get("CallUUID"), 64), attempt)
         records.update_call(params, outcome=Outcome.REJECTED.value)
-        _call_event(params, EventType.CALL_MISSED, reason="pin_refused")
+        _call_event(_record_of(params), EventType.CALL_MISSED, reason="pin_refused")
 
 
 def dial_status(params: Mapping[str, str]) -> str:
+    """Dial action: the call was taken (hang up), or missed (the text, the voicemail, or "not available")."""
     status = clip(params.get("DialStatus"), 32)
+    accepted = status == "completed" and not confirm_refused(params)
     with transaction.atomic():
-        records.update_call(params, dial_status=status)
-        if status in MISSED_DIAL_STATUSES:
-            _call_event(params, EventType.CALL_MISSED, reason=status)
-        elif status == "completed":
+        records.update_call(params, dial_status=NOT_ACCEPTED if status == "completed" and not accepted else status)
+        record = _record_of(params)
+        if accepted:
             # Plivo may post the hangup first; the event waits for both.
-            _call_event(params, EventType.CALL_COMPLETED, when=lambda record: record.ended_at is not None)
-    if status == "completed":
+            _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.ended_at is not None)
+        else:
+            reason = NOT_ACCEPTED if status == "completed" else status or "unknown"
+            _call_event(record, EventType.CALL_MISSED, reason=reason)
+    if accepted:
         return xml.hang_up()
-    return xml.say_and_hang_up(xml.NOT_AVAILABLE)
+    return _missed_call_xml(record, clip(params.get("CallUUID"), records.UUID_LENGTH))
+
+
+def confirm_refused(params: Mapping[str, str]) -> bool:
+    """True when Plivo says the callee answered but did not press the accept key (docs/plivo.md, question (a))."""
+    causes = (params.get(name) for name in CONFIRM_CAUSE_FIELDS)
+    return any(clip(cause, 64).strip().lower() in CONFIRM_REFUSED_CAUSES for cause in causes)
+
+
+def _missed_call_xml(record: CallRecord | None, call_uuid: str) -> str:
+    order = record.order if record else None
+    return xml.missed_call(
+        call_uuid=call_uuid,
+        reference=order.reference if order else None,
+        caller_role=Role(record.caller_role) if record else Role.UNKNOWN,
+        # The call record's, not the request's: after a purge it is blank and no text goes out.
+        callee_number=record.dialled_number if record else None,
+        proxy_number=str(order.proxy_number.number) if order and order.proxy_number_id else None,
+    )
+
+
+def voicemail(query: Mapping[str, str], params: Mapping[str, str]) -> str:
+    """Record action and callback of a voicemail: keep it once, raise ``voicemail.received`` once, thank the caller."""
+    call_uuid = clip(query.get("call") or params.get("CallUUID"), records.UUID_LENGTH)
+    with transaction.atomic():
+        record = CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
+        recording = records.record_recording(params, kind=Recording.Kind.VOICEMAIL, call=record)
+        # Raised when the duration is known: the action and the callback may come in either order.
+        if recording is not None and recording.duration is not None and recording.url:
+            _call_event(
+                record,
+                EventType.VOICEMAIL_RECEIVED,
+                dedupe_key=f"voicemail:{recording.recording_id}",
+                call_uuid=call_uuid,
+                duration=recording.duration,
+                recording_id=recording.recording_id,
+                recording_url=recording.url,
+            )
+    return xml.voicemail_thanks()
 
 
 def hangup(params: Mapping[str, str]) -> str:
@@ -122,27 +178,31 @@ def hangup(params: Mapping[str, str]) -> str:
             bill_duration=_whole_number(params.get("BillDuration")),
             ended_at=timezone.now(),
         )
-        _call_event(params, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
+        _call_event(_record_of(params), EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
     return xml.empty()
 
 
+def _record_of(params: Mapping[str, str]) -> CallRecord | None:
+    call_uuid = clip(params.get("CallUUID"), records.UUID_LENGTH)
+    return CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
+
+
 def _call_event(
-    params: Mapping[str, str],
+    record: CallRecord | None,
     event_type: EventType,
     *,
     when: Callable[[CallRecord], bool] | None = None,
+    dedupe_key: str | None = None,
     **data: object,
 ) -> None:
     """Raise ``event_type`` about the call, once per call (callbacks are retried), if ``when`` its record allows."""
-    call_uuid = clip(params.get("CallUUID"), records.UUID_LENGTH)
-    record = CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
     if record is None or (when is not None and not when(record)):
         return
     role = Role(record.caller_role)
     payload = {
         "reference": record.order.reference if record.order else None,
         "proxy_number": record.proxy_number if record.order else None,
-        "call_uuid": call_uuid,
+        "call_uuid": record.call_uuid,
         "caller_role": role.value,
         "callee_role": CALLEE_ROLES[role].value,
         **data,
@@ -150,7 +210,7 @@ def _call_event(
     if event_type == EventType.CALL_COMPLETED:
         payload["duration"] = record.duration
     # Both call events share the key: a call ends once, completed or missed.
-    emit(event_type, payload, dedupe_key=f"call:{call_uuid}")
+    emit(event_type, payload, dedupe_key=dedupe_key or f"call:{record.call_uuid}")
 
 
 def _whole_number(value: object) -> int | None:

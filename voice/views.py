@@ -39,6 +39,12 @@ def whisper(request: HttpRequest) -> str:
     return calls.whisper(request.GET)
 
 
+@plivo_webhook(on_error=xml.voicemail_thanks)
+def voicemail(request: HttpRequest) -> str:
+    # The message is at Plivo whatever happens here: on error, thank the caller all the same.
+    return calls.voicemail(request.GET, request.POST)
+
+
 @plivo_webhook()
 def hangup(request: HttpRequest) -> str:
     return calls.hangup(request.POST)

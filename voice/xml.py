@@ -13,9 +13,8 @@ from django.urls import get_script_prefix, reverse
 from plivo import plivoxml
 
 from orders.models import Role
-from orders.phones import plivo_digits, to_e164
+from orders.phones import plivo_digits, readable, to_e164
 
-NOT_AVAILABLE = "The person you are calling is not available right now. Please try again later. Goodbye."
 APOLOGY = "Sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye."
 SEVERAL_DELIVERIES = "You have more than one delivery on this number."
 PIN_PROMPT = f"{SEVERAL_DELIVERIES} Please enter your order code."
@@ -125,8 +124,10 @@ def _confirm(order_id: int, callee: Role) -> str:
     return f"{head}{int(order_id):d}&amp;callee={_CALLEE_QUERY[callee]}{tail}"
 
 
-# Who the callee hears is calling, by the callee's role in the whisper URL.
-CALLER_WORDS = {"agent": "customer", "customer": "delivery agent"}
+# How the other party hears a caller named, by the caller's role.
+CALLER_WORDS = {Role.CUSTOMER: "your customer", Role.AGENT: "your delivery agent"}
+# The whisper URL names the callee; the caller is the other party.
+_CALLER_OF_CALLEE = {"agent": Role.CUSTOMER, "customer": Role.AGENT}
 _KEY_WORDS = {"#": "the hash key", "*": "the star key"}
 
 
@@ -142,13 +143,18 @@ def _speak(text: str) -> plivoxml.SpeakElement:
 def whisper_texts(reference: str | None, callee: str | None) -> list[str]:
     """What the callee hears before being connected; the order's part only when the order is known."""
     texts = []
-    caller = CALLER_WORDS.get(callee or "")
+    caller = _CALLER_OF_CALLEE.get(callee or "")
     if settings.MASKING_WHISPER and reference and caller:
-        texts.append(settings.MASKING_WHISPER_TEXT.format(caller=caller, reference=spell(reference)))
+        texts.append(settings.MASKING_WHISPER_TEXT.format(caller=_role_word(caller), reference=spell(reference)))
     key = settings.MASKING_ACCEPT_KEY
     if key:
         texts.append(settings.MASKING_ACCEPT_PROMPT.format(key=_KEY_WORDS.get(key, key)))
     return texts
+
+
+def _role_word(role: Role) -> str:
+    # The texts say "your {caller}": the setting holds the "your".
+    return CALLER_WORDS[role].removeprefix("your ")
 
 
 def whisper(reference: str | None, callee: str | None) -> str:
@@ -185,6 +191,60 @@ def _ask_pin(attempt: int, action: str, num_digits: int) -> str:
 @lru_cache(maxsize=32)
 def say_and_hang_up(text: str) -> str:
     return _render(plivoxml.SpeakElement(text), plivoxml.HangupElement())
+
+
+# Only what a Plivo CallUUID holds: it goes into the voicemail URL as it is.
+_PLAIN_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+def missed_call(
+    *,
+    call_uuid: str,
+    reference: str | None,
+    caller_role: Role,
+    callee_number: str | None,
+    proxy_number: str | None,
+) -> str:
+    """The Dial action's answer when the callee did not take the call (docs/plivo.md, question (a)).
+
+    The callee gets a text from the proxy number, and the caller may leave a
+    voicemail, when the call was about an order; otherwise, and with both
+    off, the caller hears that the other party is not available.
+    """
+    about_order = bool(reference) and caller_role in CALLER_WORDS
+    elements: list[plivoxml.PlivoXMLElement] = []
+    if settings.MASKING_MISSED_CALL_SMS and about_order and callee_number and proxy_number:
+        text = settings.MASKING_MISSED_CALL_SMS_TEXT.format(
+            caller=_role_word(caller_role), reference=reference, proxy_number=readable(proxy_number)
+        )
+        # First: the text is sent even if the caller hangs up during the prompt.
+        elements.append(
+            plivoxml.MessageElement(
+                _NOT_XML.sub("", text), src=_digits(proxy_number), dst=_digits(callee_number), type="sms"
+            )
+        )
+    if settings.MASKING_VOICEMAIL and about_order and _PLAIN_UUID.fullmatch(call_uuid):
+        url = webhook_url("voice:voicemail", call=call_uuid)
+        # The action's answer (the thanks) continues the call; the callback is
+        # Plivo's word that the file is ready, in case the caller hung up first.
+        record = plivoxml.RecordElement(
+            action=url,
+            method="POST",
+            callback_url=url,
+            callback_method="POST",
+            file_format="mp3",
+            max_length=settings.MASKING_VOICEMAIL_MAX_SECONDS,
+            finish_on_key="#",
+            play_beep=True,
+        )
+        elements += [_speak(settings.MASKING_VOICEMAIL_PROMPT), record, plivoxml.HangupElement()]
+    else:
+        elements += [_speak(settings.MASKING_NOT_AVAILABLE_MESSAGE), plivoxml.HangupElement()]
+    return _render(*elements)
+
+
+def voicemail_thanks() -> str:
+    return _render(_speak(settings.MASKING_VOICEMAIL_THANKS), plivoxml.HangupElement())
 
 
 def hang_up() -> str:
