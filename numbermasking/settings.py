@@ -147,6 +147,18 @@ MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
 # setting; a system check (voice.E003) refuses one that holds a phone number.
 MASKING_SPEAK_LANGUAGE = env.str("MASKING_SPEAK_LANGUAGE", default="en-US")
 MASKING_SPEAK_VOICE = env.str("MASKING_SPEAK_VOICE", default="WOMAN")
+MASKING_APOLOGY_MESSAGE = env.str(
+    "MASKING_APOLOGY_MESSAGE",
+    default="Sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye.",
+)
+MASKING_PIN_PROMPT = env.str(
+    "MASKING_PIN_PROMPT", default="You have more than one delivery on this number. Please enter your order code."
+)
+MASKING_PIN_RETRY = env.str(
+    "MASKING_PIN_RETRY", default="That code was not recognised. Please enter your order code again."
+)
+MASKING_PIN_GOODBYE = env.str("MASKING_PIN_GOODBYE", default="Sorry, that code is not valid. Goodbye.")
+MASKING_NO_INPUT_GOODBYE = env.str("MASKING_NO_INPUT_GOODBYE", default="We did not receive a code. Goodbye.")
 # The callee hears who is calling about which order before being connected.
 MASKING_WHISPER = env.bool("MASKING_WHISPER", default=True)
 # {caller} is "customer" or "delivery agent", {reference} the order reference spelled out.

@@ -145,3 +145,83 @@ def test_dial_refuses_anything_but_digits(number):
         xml.dial(number, caller_id="+14155550100")
     with pytest.raises(ValueError, match="not an E.164 number"):
         xml.dial("+14155550123", caller_id=number)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: xml.ask_pin(attempt=1),
+        lambda: xml.ask_pin(attempt=2),
+        xml.apology,
+        lambda: xml.unknown_caller("+14155550100"),
+        lambda: xml.say_and_hang_up("Goodbye."),
+        lambda: xml.whisper("K7X4", "agent"),
+        xml.voicemail_thanks,
+        lambda: xml.missed_call(
+            call_uuid="c-1",
+            reference="K7X4",
+            caller_role=Role.CUSTOMER,
+            callee_number="+14156667778",
+            proxy_number="+14155550100",
+        ),
+    ],
+)
+def test_every_speak_has_the_configured_voice_and_language(settings, build):
+    settings.MASKING_SPEAK_VOICE, settings.MASKING_SPEAK_LANGUAGE = "MAN", "en-GB"
+
+    speaks = list(ET.fromstring(build()).iter("Speak"))
+
+    assert speaks
+    assert {(s.get("voice"), s.get("language")) for s in speaks} == {("MAN", "en-GB")}
+
+
+def test_the_texts_callers_hear_follow_the_settings(settings):
+    settings.MASKING_PIN_PROMPT, settings.MASKING_APOLOGY_MESSAGE = "Code, please.", "Sorry."
+
+    assert [s.text for s in ET.fromstring(xml.ask_pin()).iter("Speak")][0] == "Code, please."
+    assert [s.text for s in ET.fromstring(xml.apology()).iter("Speak")] == ["Sorry."]
+
+
+@pytest.mark.parametrize(("voicemail", "sms"), [(True, True), (True, False), (False, True), (False, False)])
+def test_the_missed_call_answer_is_what_plivoxml_builds(settings, voicemail, sms):
+    settings.MASKING_VOICEMAIL, settings.MASKING_MISSED_CALL_SMS = voicemail, sms
+    settings.PUBLIC_BASE_URL = "https://m.example.com"
+    speak = {"voice": "WOMAN", "language": "en-US"}
+    expected = plivoxml.ResponseElement()
+    if sms:
+        expected.add(
+            plivoxml.MessageElement(
+                "Missed call from your delivery agent about order K7X4. Call back on +1 415 555 0100.",
+                src="14155550100",
+                dst="14156667777",
+                type="sms",
+            )
+        )
+    if voicemail:
+        url = "https://m.example.com/voice/voicemail/?call=c-1"
+        expected.add(plivoxml.SpeakElement(settings.MASKING_VOICEMAIL_PROMPT, **speak))
+        expected.add(
+            plivoxml.RecordElement(
+                action=url,
+                method="POST",
+                callback_url=url,
+                callback_method="POST",
+                file_format="mp3",
+                max_length=60,
+                finish_on_key="#",
+                play_beep=True,
+            )
+        )
+    else:
+        expected.add(plivoxml.SpeakElement(settings.MASKING_NOT_AVAILABLE_MESSAGE, **speak))
+    expected.add(plivoxml.HangupElement())
+
+    answer = xml.missed_call(
+        call_uuid="c-1",
+        reference="K7X4",
+        caller_role=Role.AGENT,
+        callee_number="+14156667777",
+        proxy_number="+14155550100",
+    )
+
+    assert tree(answer) == tree(expected.to_string(pretty=False))

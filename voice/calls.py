@@ -8,6 +8,7 @@ get; only the webhooks write records (through voice.records).
 import logging
 from collections.abc import Callable, Mapping
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -73,7 +74,7 @@ def pin_xml(route: Route, attempt: int) -> str:
         return xml_for(route)
     if attempt < xml.PIN_ATTEMPTS:
         return xml.ask_pin(attempt=attempt + 1)
-    return xml.say_and_hang_up(xml.PIN_GOODBYE)
+    return xml.say_and_hang_up(settings.MASKING_PIN_GOODBYE)
 
 
 def simulate(caller: str, proxy_number: str, digits: str = "") -> str:

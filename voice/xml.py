@@ -15,12 +15,9 @@ from plivo import plivoxml
 from orders.models import Role
 from orders.phones import plivo_digits, readable, to_e164
 
-APOLOGY = "Sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye."
+# Every spoken text is a setting (MASKING_*_MESSAGE, _PROMPT, ...); this
+# one starts the SMS relay's own request for an order code.
 SEVERAL_DELIVERIES = "You have more than one delivery on this number."
-PIN_PROMPT = f"{SEVERAL_DELIVERIES} Please enter your order code."
-PIN_RETRY = "That code was not recognised. Please enter your order code again."
-PIN_GOODBYE = "Sorry, that code is not valid. Goodbye."
-NO_INPUT_GOODBYE = "We did not receive a code. Goodbye."
 
 # Characters XML 1.0 cannot carry; a text message may hold them, lxml refuses them.
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -137,7 +134,8 @@ def spell(reference: str) -> str:
 
 
 def _speak(text: str) -> plivoxml.SpeakElement:
-    return plivoxml.SpeakElement(text, voice=settings.MASKING_SPEAK_VOICE, language=settings.MASKING_SPEAK_LANGUAGE)
+    voice, language = _voice()
+    return plivoxml.SpeakElement(text, voice=voice, language=language)
 
 
 def whisper_texts(reference: str | None, callee: str | None) -> list[str]:
@@ -168,13 +166,23 @@ def whisper_without_order() -> str:
 
 
 def ask_pin(*, attempt: int = 1) -> str:
-    return _ask_pin(attempt, webhook_url("voice:pin", attempt=attempt), settings.MASKING_PIN_LENGTH)
+    prompt = settings.MASKING_PIN_PROMPT if attempt == 1 else settings.MASKING_PIN_RETRY
+    return _ask_pin(
+        webhook_url("voice:pin", attempt=attempt),
+        settings.MASKING_PIN_LENGTH,
+        prompt,
+        settings.MASKING_NO_INPUT_GOODBYE,
+        *_voice(),
+    )
+
+
+def _voice() -> tuple[str, str]:
+    return settings.MASKING_SPEAK_VOICE, settings.MASKING_SPEAK_LANGUAGE
 
 
 # Nothing in a PIN prompt depends on the call: one build per attempt and settings values.
 @lru_cache(maxsize=32)
-def _ask_pin(attempt: int, action: str, num_digits: int) -> str:
-    prompt = PIN_PROMPT if attempt == 1 else PIN_RETRY
+def _ask_pin(action: str, num_digits: int, prompt: str, goodbye: str, voice: str, language: str) -> str:
     digits = plivoxml.GetDigitsElement(
         action=action,
         method="POST",
@@ -182,15 +190,19 @@ def _ask_pin(attempt: int, action: str, num_digits: int) -> str:
         retries=2,
         log=False,
     )
-    digits.add(plivoxml.SpeakElement(prompt))
-    return _render(digits, plivoxml.SpeakElement(NO_INPUT_GOODBYE), plivoxml.HangupElement())
+    digits.add(plivoxml.SpeakElement(prompt, voice=voice, language=language))
+    return _render(digits, plivoxml.SpeakElement(goodbye, voice=voice, language=language), plivoxml.HangupElement())
 
 
-# Unknown callers and goodbyes hear one of a few fixed texts (constants or
-# settings): the answer is a pure function of the text.
-@lru_cache(maxsize=32)
 def say_and_hang_up(text: str) -> str:
-    return _render(plivoxml.SpeakElement(text), plivoxml.HangupElement())
+    return _say_and_hang_up(text, *_voice())
+
+
+# Unknown callers and goodbyes hear one of a few fixed texts (settings): the
+# answer is a pure function of the text and the voice.
+@lru_cache(maxsize=32)
+def _say_and_hang_up(text: str, voice: str, language: str) -> str:
+    return _render(plivoxml.SpeakElement(text, voice=voice, language=language), plivoxml.HangupElement())
 
 
 # Only what a Plivo CallUUID holds: it goes into the voicemail URL as it is.
@@ -244,7 +256,7 @@ def missed_call(
 
 
 def voicemail_thanks() -> str:
-    return _render(_speak(settings.MASKING_VOICEMAIL_THANKS), plivoxml.HangupElement())
+    return say_and_hang_up(settings.MASKING_VOICEMAIL_THANKS)
 
 
 def hang_up() -> str:
@@ -270,4 +282,4 @@ def sms(text: str, *, src: str, dst: str) -> str:
 
 
 def apology() -> str:
-    return say_and_hang_up(APOLOGY)
+    return say_and_hang_up(settings.MASKING_APOLOGY_MESSAGE)
