@@ -226,9 +226,7 @@ def missed_call(
     about_order = bool(reference) and caller_role in CALLER_WORDS
     elements: list[plivoxml.PlivoXMLElement] = []
     if settings.MASKING_MISSED_CALL_SMS and about_order and callee_number and proxy_number:
-        text = settings.MASKING_MISSED_CALL_SMS_TEXT.format(
-            caller=_role_word(caller_role), reference=reference, proxy_number=readable(proxy_number)
-        )
+        text = missed_call_text(reference or "", caller_role, proxy_number)
         # First: the text is sent even if the caller hangs up during the prompt.
         elements.append(
             plivoxml.MessageElement(
@@ -253,6 +251,13 @@ def missed_call(
     else:
         elements += [_speak(settings.MASKING_NOT_AVAILABLE_MESSAGE), plivoxml.HangupElement()]
     return _render(*elements)
+
+
+def missed_call_text(reference: str, caller_role: Role, proxy_number: str) -> str:
+    """The text the callee of a missed call gets; the proxy number is the only number in it."""
+    return settings.MASKING_MISSED_CALL_SMS_TEXT.format(
+        caller=_role_word(caller_role), reference=reference, proxy_number=readable(proxy_number)
+    )
 
 
 def voicemail_thanks() -> str:
