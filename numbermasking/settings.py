@@ -185,6 +185,12 @@ MASKING_VOICEMAIL_THANKS = env.str(
     "MASKING_VOICEMAIL_THANKS", default="Thank you, your message will be passed on. Goodbye."
 )
 # The callee gets a text from the proxy number; {proxy_number} is the only number it may hold.
+# Recording with consent: both parties hear the notice (the callee in the
+# whisper), and only the bridged conversation is recorded.
+MASKING_RECORD_CALLS = env.bool("MASKING_RECORD_CALLS", default=False)
+MASKING_RECORDING_NOTICE = env.str(
+    "MASKING_RECORDING_NOTICE", default="This call may be recorded for quality and safety."
+)
 MASKING_MISSED_CALL_SMS = env.bool("MASKING_MISSED_CALL_SMS", default=True)
 MASKING_MISSED_CALL_SMS_TEXT = env.str(
     "MASKING_MISSED_CALL_SMS_TEXT",

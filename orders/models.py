@@ -164,6 +164,7 @@ class EventType(models.TextChoices):
     CALL_MISSED = "call.missed"
     MESSAGE_RELAYED = "message.relayed"
     VOICEMAIL_RECEIVED = "voicemail.received"
+    RECORDING_READY = "recording.ready"
 
 
 def new_webhook_secret() -> str:

@@ -134,3 +134,14 @@ def test_an_unknown_caller_has_no_plan(admin_client, demo):
 
     assert plan_of(response) == {}
     assert b'id="call-plan"' not in response.content
+
+
+def test_the_plan_shows_the_recording_notice_when_calls_are_recorded(settings, admin_client, demo):
+    settings.MASKING_RECORD_CALLS = True
+
+    response = admin_client.get("/admin/call-simulator/", {"caller": "14156667777", "proxy_number": "14155550100"})
+
+    plan = plan_of(response)
+    assert plan["Recording"].startswith("the caller hears “This call may be recorded for quality and safety.”")
+    assert "This call may be recorded" in plan["The agent hears first"]
+    assert simulated_xml(response).find("Record").get("startOnDialAnswer") == "true"

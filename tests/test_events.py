@@ -30,6 +30,7 @@ def test_adding_an_event_type_is_one_line_in_the_catalogue():
         "call.missed",
         "message.relayed",
         "voicemail.received",
+        "recording.ready",
     ]
 
 

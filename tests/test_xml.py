@@ -225,3 +225,36 @@ def test_the_missed_call_answer_is_what_plivoxml_builds(settings, voicemail, sms
     )
 
     assert tree(answer) == tree(expected.to_string(pretty=False))
+
+
+@pytest.mark.parametrize(("call_uuid", "query"), [("3e82ae9d-2c78", "?call=3e82ae9d-2c78"), ("bad&uuid", "")])
+def test_a_recorded_dial_is_what_plivoxml_builds(settings, call_uuid, query):
+    settings.MASKING_RECORD_CALLS = True
+    settings.MASKING_RECORDING_NOTICE = "Recorded <for> quality & safety."
+    settings.PUBLIC_BASE_URL = 'https://masking.example.com/a&b"'
+    base = settings.PUBLIC_BASE_URL
+    record = plivoxml.RecordElement(
+        start_on_dial_answer=True,
+        redirect=False,
+        file_format="mp3",
+        max_length=settings.MASKING_CALL_TIME_LIMIT,
+        callback_url=f"{base}/voice/recording/{query}",
+        callback_method="POST",
+    )
+    dial = plivoxml.DialElement(
+        caller_id="14155550100",
+        timeout=settings.MASKING_RING_TIMEOUT,
+        time_limit=settings.MASKING_CALL_TIME_LIMIT,
+        action=base + "/voice/dial-status/",
+        method="POST",
+        confirm_sound=f"{base}/voice/whisper/?order=7&callee=agent",
+        confirm_key="1",
+        confirm_timeout=20,
+    ).add(plivoxml.NumberElement("14155550123"))
+    expected = plivoxml.ResponseElement()
+    expected.add(plivoxml.SpeakElement(settings.MASKING_RECORDING_NOTICE, voice="WOMAN", language="en-US"))
+    expected.add(record).add(dial)
+
+    answer = xml.dial("+14155550123", caller_id="+14155550100", order_id=7, callee=Role.AGENT, call_uuid=call_uuid)
+
+    assert tree(answer) == tree(expected.to_string(pretty=False))

@@ -47,10 +47,14 @@ CONFIRM_REFUSED_CAUSES = frozenset({"9110", "confirm key challenge failed"})
 CALLEE_ROLES = {Role.CUSTOMER: Role.AGENT, Role.AGENT: Role.CUSTOMER, Role.UNKNOWN: Role.UNKNOWN}
 
 
-def xml_for(route: Route, *, attempt: int = 1) -> str:
+def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "") -> str:
     if route.action == Action.CONNECT:
         return xml.dial(
-            route.connect_to, caller_id=route.proxy_number, order_id=route.order_id, callee=CALLEE_ROLES[route.role]
+            route.connect_to,
+            caller_id=route.proxy_number,
+            order_id=route.order_id,
+            callee=CALLEE_ROLES[route.role],
+            call_uuid=call_uuid,
         )
     if route.action == Action.ASK_PIN:
         return xml.ask_pin(attempt=attempt)
@@ -66,12 +70,12 @@ def answer(params: Mapping[str, str]) -> str:
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("call from %s to %s: %s", redact(route.caller), redact(route.proxy_number), route.action)
     records.record_answer(params, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN))
-    return xml_for(route)
+    return xml_for(route, call_uuid=params.get("CallUUID", ""))
 
 
-def pin_xml(route: Route, attempt: int) -> str:
+def pin_xml(route: Route, attempt: int, call_uuid: str = "") -> str:
     if route.action == Action.CONNECT:
-        return xml_for(route)
+        return xml_for(route, call_uuid=call_uuid)
     if attempt < xml.PIN_ATTEMPTS:
         return xml.ask_pin(attempt=attempt + 1)
     return xml.say_and_hang_up(settings.MASKING_PIN_GOODBYE)
@@ -96,7 +100,7 @@ def pin(params: Mapping[str, str], attempt: int) -> str:
     route = resolve_pin(params.get("From", ""), params.get("To", ""), params.get("Digits", ""))
     with transaction.atomic():
         _pin_record(params, route, attempt)
-    return pin_xml(route, attempt)
+    return pin_xml(route, attempt, params.get("CallUUID", ""))
 
 
 def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
@@ -162,12 +166,29 @@ def voicemail(query: Mapping[str, str], params: Mapping[str, str]) -> str:
                 record,
                 EventType.VOICEMAIL_RECEIVED,
                 dedupe_key=f"voicemail:{recording.recording_id}",
-                call_uuid=call_uuid,
                 duration=recording.duration,
                 recording_id=recording.recording_id,
                 recording_url=recording.url,
             )
     return xml.voicemail_thanks()
+
+
+def recording(query: Mapping[str, str], params: Mapping[str, str]) -> str:
+    """Record callbackUrl of a recorded call: keep it once, raise ``recording.ready`` once. Plivo ignores the reply."""
+    call_uuid = clip(query.get("call") or params.get("CallUUID"), records.UUID_LENGTH)
+    with transaction.atomic():
+        record = CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
+        kept = records.record_recording(params, kind=Recording.Kind.CALL, call=record)
+        if kept is not None and kept.duration is not None and kept.url:
+            _call_event(
+                record,
+                EventType.RECORDING_READY,
+                dedupe_key=f"recording:{kept.recording_id}",
+                duration=kept.duration,
+                recording_id=kept.recording_id,
+                recording_url=kept.url,
+            )
+    return xml.empty()
 
 
 def hangup(params: Mapping[str, str]) -> str:

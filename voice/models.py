@@ -90,6 +90,8 @@ class Recording(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Staff see that a recording exists; only this permission plays it.
+        permissions = [("listen_recording", "Can listen to recordings")]
 
     def __str__(self) -> str:
         return self.recording_id

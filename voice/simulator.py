@@ -47,6 +47,14 @@ def call_plan(caller: str, proxy_number: str, digits: str = "") -> list[tuple[st
             else "none: the caller is connected as soon as the callee answers",
         )
     )
+    if settings.MASKING_RECORD_CALLS:
+        plan.append(
+            (
+                "Recording",
+                f"the caller hears “{settings.MASKING_RECORDING_NOTICE}” before the ring, the "
+                f"{callee.label.lower()} hears it in the whisper; only the conversation is recorded",
+            )
+        )
     missed = []
     if settings.MASKING_MISSED_CALL_SMS and route.proxy_number:
         text = xml.missed_call_text(reference, route.role, route.proxy_number)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("dial-status/", views.dial_status, name="dial_status"),
     path("whisper/", views.whisper, name="whisper"),
     path("voicemail/", views.voicemail, name="voicemail"),
+    path("recording/", views.recording, name="recording"),
     path("hangup/", views.hangup, name="hangup"),
     path("fallback/", views.fallback, name="fallback"),
     path("message/", views.message, name="message"),

@@ -45,6 +45,12 @@ def voicemail(request: HttpRequest) -> str:
     return calls.voicemail(request.GET, request.POST)
 
 
+@plivo_webhook(on_error=xml.empty)
+def recording(request: HttpRequest) -> str:
+    # A background callback: Plivo does not play its reply.
+    return calls.recording(request.GET, request.POST)
+
+
 @plivo_webhook()
 def hangup(request: HttpRequest) -> str:
     return calls.hangup(request.POST)

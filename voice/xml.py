@@ -22,6 +22,9 @@ SEVERAL_DELIVERIES = "You have more than one delivery on this number."
 # Characters XML 1.0 cannot carry; a text message may hold them, lxml refuses them.
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
+# Only what a Plivo CallUUID holds: it goes into callback URLs as it is.
+_PLAIN_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
 # Wrong codes accepted before the call is ended; Plivo's own GetDigits
 # ``retries`` only covers silence.
 PIN_ATTEMPTS = 3
@@ -81,20 +84,60 @@ def _digits(e164: str) -> str:
     return digits
 
 
-def dial(number: str, *, caller_id: str | None, order_id: int | None = None, callee: Role | None = None) -> str:
+def dial(
+    number: str,
+    *,
+    caller_id: str | None,
+    order_id: int | None = None,
+    callee: Role | None = None,
+    call_uuid: str = "",
+) -> str:
     """Connect the caller to ``number`` (E.164), showing the proxy number ``caller_id``.
 
     With the order and the callee's role, the callee first hears the whisper
-    (and presses the accept key) from ``/voice/whisper/``.
+    (and presses the accept key) from ``/voice/whisper/``; with
+    MASKING_RECORD_CALLS the caller hears the notice and the conversation is
+    recorded, its file posted to ``/voice/recording/?call=<call_uuid>``.
     """
     attributes = _dial_attributes(
         settings.MASKING_RING_TIMEOUT, settings.MASKING_CALL_TIME_LIMIT, webhook_url("voice:dial_status")
     )
     if caller_id:
         attributes += f' callerId="{_digits(caller_id)}"'
+    recording = ""
     if order_id is not None and callee is not None:
         attributes += _confirm(order_id, callee)
-    return f"<Response><Dial{attributes}><Number>{_digits(number)}</Number></Dial></Response>"
+        if settings.MASKING_RECORD_CALLS:
+            recording = _recording(call_uuid)
+    return f"<Response>{recording}<Dial{attributes}><Number>{_digits(number)}</Number></Dial></Response>"
+
+
+# The notice and the Record element before the Dial, escaped once per
+# settings values up to the callback URL's query; per call only a checked
+# CallUUID goes in. Compared with plivoxml's output in tests/test_xml.py.
+@lru_cache(maxsize=32)
+def _recording_head(notice: str, voice: str, language: str, callback_url: str, max_length: int) -> str:
+    speak = f"<Speak{_attributes(voice=voice, language=language)}>{escape(notice)}</Speak>"
+    record = _attributes(
+        start_on_dial_answer="true",
+        redirect="false",
+        file_format="mp3",
+        # Record's own default is 60 s; the conversation may last the whole call.
+        max_length=max_length,
+        callback_method="POST",
+    )
+    return f'{speak}<Record{record} callbackUrl="{_escape(callback_url)}'
+
+
+def _recording(call_uuid: str) -> str:
+    head = _recording_head(
+        settings.MASKING_RECORDING_NOTICE,
+        *_voice(),
+        webhook_url("voice:recording"),
+        settings.MASKING_CALL_TIME_LIMIT,
+    )
+    query = f"?call={call_uuid}" if _PLAIN_UUID.fullmatch(call_uuid) else ""
+    return f'{head}{query}"/>'
 
 
 # The whisper URL names the order and the callee's role in its query, both
@@ -112,7 +155,7 @@ _CALLEE_QUERY = {Role.CUSTOMER: "customer", Role.AGENT: "agent"}
 
 
 def _confirm(order_id: int, callee: Role) -> str:
-    if not (settings.MASKING_WHISPER or settings.MASKING_ACCEPT_KEY):
+    if not (settings.MASKING_WHISPER or settings.MASKING_ACCEPT_KEY or settings.MASKING_RECORD_CALLS):
         return ""
     head, tail = _confirm_attributes(
         webhook_url("voice:whisper"), settings.MASKING_ACCEPT_KEY, settings.MASKING_ACCEPT_TIMEOUT
@@ -144,6 +187,8 @@ def whisper_texts(reference: str | None, callee: str | None) -> list[str]:
     caller = _CALLER_OF_CALLEE.get(callee or "")
     if settings.MASKING_WHISPER and reference and caller:
         texts.append(settings.MASKING_WHISPER_TEXT.format(caller=_role_word(caller), reference=spell(reference)))
+    if settings.MASKING_RECORD_CALLS:
+        texts.append(settings.MASKING_RECORDING_NOTICE)
     key = settings.MASKING_ACCEPT_KEY
     if key:
         texts.append(settings.MASKING_ACCEPT_PROMPT.format(key=_KEY_WORDS.get(key, key)))
@@ -203,10 +248,6 @@ def say_and_hang_up(text: str) -> str:
 @lru_cache(maxsize=32)
 def _say_and_hang_up(text: str, voice: str, language: str) -> str:
     return _render(plivoxml.SpeakElement(text, voice=voice, language=language), plivoxml.HangupElement())
-
-
-# Only what a Plivo CallUUID holds: it goes into the voicemail URL as it is.
-_PLAIN_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 def missed_call(
