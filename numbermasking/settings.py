@@ -191,6 +191,9 @@ MASKING_RECORD_CALLS = env.bool("MASKING_RECORD_CALLS", default=False)
 MASKING_RECORDING_NOTICE = env.str(
     "MASKING_RECORDING_NOTICE", default="This call may be recorded for quality and safety."
 )
+# Days recordings and voicemails are kept at Plivo; purge_personal_data queues
+# their deletion (voice/tasks.py), and at once for the orders it purges.
+MASKING_RECORDING_RETENTION_DAYS = env.int("MASKING_RECORDING_RETENTION_DAYS", default=30)
 MASKING_MISSED_CALL_SMS = env.bool("MASKING_MISSED_CALL_SMS", default=True)
 MASKING_MISSED_CALL_SMS_TEXT = env.str(
     "MASKING_MISSED_CALL_SMS_TEXT",

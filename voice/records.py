@@ -205,6 +205,11 @@ def record_recording(params: Mapping[str, str], *, kind: str, call: CallRecord |
     return recording
 
 
+def forget_recording_media(recording: Recording) -> None:
+    """Plivo confirmed the media is gone: clear its URL and say when."""
+    Recording.objects.filter(pk=recording.pk).update(url="", deleted_at=timezone.now())
+
+
 def _duration(value: object) -> int | None:
     try:
         seconds = int(str(value))
