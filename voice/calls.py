@@ -155,40 +155,38 @@ def _missed_call_xml(record: CallRecord | None, call_uuid: str) -> str:
 
 
 def voicemail(query: Mapping[str, str], params: Mapping[str, str]) -> str:
-    """Record action and callback of a voicemail: keep it once, raise ``voicemail.received`` once, thank the caller."""
-    call_uuid = clip(query.get("call") or params.get("CallUUID"), records.UUID_LENGTH)
-    with transaction.atomic():
-        record = CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
-        recording = records.record_recording(params, kind=Recording.Kind.VOICEMAIL, call=record)
-        # Raised when the duration is known: the action and the callback may come in either order.
-        if recording is not None and recording.duration is not None and recording.url:
-            _call_event(
-                record,
-                EventType.VOICEMAIL_RECEIVED,
-                dedupe_key=f"voicemail:{recording.recording_id}",
-                duration=recording.duration,
-                recording_id=recording.recording_id,
-                recording_url=recording.url,
-            )
+    """Record action and callback of a voicemail: keep it, raise ``voicemail.received``, thank the caller."""
+    _keep_recording(query, params, Recording.Kind.VOICEMAIL, EventType.VOICEMAIL_RECEIVED)
     return xml.voicemail_thanks()
 
 
 def recording(query: Mapping[str, str], params: Mapping[str, str]) -> str:
-    """Record callbackUrl of a recorded call: keep it once, raise ``recording.ready`` once. Plivo ignores the reply."""
+    """Record callbackUrl of a recorded call: keep it, raise ``recording.ready``. Plivo ignores the reply."""
+    _keep_recording(query, params, Recording.Kind.CALL, EventType.RECORDING_READY)
+    return xml.empty()
+
+
+def _keep_recording(
+    query: Mapping[str, str], params: Mapping[str, str], kind: Recording.Kind, event_type: EventType
+) -> None:
+    """Keep the recording once and raise ``event_type`` once, when Plivo has told us its URL and duration.
+
+    Plivo may post the action and the callback in either order, and retry
+    either; the one that completes the recording raises the event.
+    """
     call_uuid = clip(query.get("call") or params.get("CallUUID"), records.UUID_LENGTH)
     with transaction.atomic():
-        record = CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
-        kept = records.record_recording(params, kind=Recording.Kind.CALL, call=record)
+        record = _record_by_uuid(call_uuid)
+        kept = records.record_recording(params, kind=kind, call=record)
         if kept is not None and kept.duration is not None and kept.url:
             _call_event(
                 record,
-                EventType.RECORDING_READY,
-                dedupe_key=f"recording:{kept.recording_id}",
+                event_type,
+                dedupe_key=f"{event_type.value}:{kept.recording_id}",
                 duration=kept.duration,
                 recording_id=kept.recording_id,
                 recording_url=kept.url,
             )
-    return xml.empty()
 
 
 def hangup(params: Mapping[str, str]) -> str:
@@ -205,7 +203,12 @@ def hangup(params: Mapping[str, str]) -> str:
 
 
 def _record_of(params: Mapping[str, str]) -> CallRecord | None:
-    call_uuid = clip(params.get("CallUUID"), records.UUID_LENGTH)
+    return _record_by_uuid(clip(params.get("CallUUID"), records.UUID_LENGTH))
+
+
+def _record_by_uuid(call_uuid: str) -> CallRecord | None:
+    if not call_uuid:
+        return None
     return CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
 
 
