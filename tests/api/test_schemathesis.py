@@ -143,7 +143,7 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(wsgi_app, ap
     print(f"\nschemathesis: {len(operations)} operations, {sum(examples.values())} examples")
     for label in sorted(examples):
         print(f"  {label}: {examples[label]} examples, {successes[label]} succeeded")
-    assert len(operations) == 12
+    assert len(operations) == 18
     assert set(successes) == {operation.label for operation in operations}
 
 
