@@ -188,6 +188,63 @@ MASKING_UNKNOWN_CALLER_MESSAGE = env.str(
 )
 MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
 
+# What callers and callees hear (README, "What callers hear"). Every text is a
+# setting; a system check (voice.E003) refuses one that holds a phone number.
+MASKING_SPEAK_LANGUAGE = env.str("MASKING_SPEAK_LANGUAGE", default="en-US")
+MASKING_SPEAK_VOICE = env.str("MASKING_SPEAK_VOICE", default="WOMAN")
+MASKING_APOLOGY_MESSAGE = env.str(
+    "MASKING_APOLOGY_MESSAGE",
+    default="Sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye.",
+)
+MASKING_PIN_PROMPT = env.str(
+    "MASKING_PIN_PROMPT", default="You have more than one delivery on this number. Please enter your order code."
+)
+MASKING_PIN_RETRY = env.str(
+    "MASKING_PIN_RETRY", default="That code was not recognised. Please enter your order code again."
+)
+MASKING_PIN_GOODBYE = env.str("MASKING_PIN_GOODBYE", default="Sorry, that code is not valid. Goodbye.")
+MASKING_NO_INPUT_GOODBYE = env.str("MASKING_NO_INPUT_GOODBYE", default="We did not receive a code. Goodbye.")
+# The callee hears who is calling about which order before being connected.
+MASKING_WHISPER = env.bool("MASKING_WHISPER", default=True)
+# {caller} is "customer" or "delivery agent", {reference} the order reference spelled out.
+MASKING_WHISPER_TEXT = env.str("MASKING_WHISPER_TEXT", default="Call from your {caller} about order {reference}.")
+# The key the callee presses to be connected, so a voicemail box is never bridged; empty: no key.
+MASKING_ACCEPT_KEY = env.str("MASKING_ACCEPT_KEY", default="1")
+MASKING_ACCEPT_PROMPT = env.str("MASKING_ACCEPT_PROMPT", default="Press {key} to accept.")
+# Seconds the callee has to press the key, counted from their answer (Plivo's default is 120).
+MASKING_ACCEPT_TIMEOUT = env.int("MASKING_ACCEPT_TIMEOUT", default=20)
+# A missed call (no answer, busy, failed, or the key not pressed): the caller
+# hears this, or with MASKING_VOICEMAIL the voicemail prompt and can leave a message.
+MASKING_NOT_AVAILABLE_MESSAGE = env.str(
+    "MASKING_NOT_AVAILABLE_MESSAGE",
+    default="The person you are calling is not available right now. Please try again later. Goodbye.",
+)
+MASKING_VOICEMAIL = env.bool("MASKING_VOICEMAIL", default=True)
+MASKING_VOICEMAIL_MAX_SECONDS = env.int("MASKING_VOICEMAIL_MAX_SECONDS", default=60)
+MASKING_VOICEMAIL_PROMPT = env.str(
+    "MASKING_VOICEMAIL_PROMPT",
+    default="The person you are calling is not available right now. "
+    "Please leave a message after the tone, and press the hash key when you are done.",
+)
+MASKING_VOICEMAIL_THANKS = env.str(
+    "MASKING_VOICEMAIL_THANKS", default="Thank you, your message will be passed on. Goodbye."
+)
+# The callee gets a text from the proxy number; {proxy_number} is the only number it may hold.
+# Recording with consent: both parties hear the notice (the callee in the
+# whisper), and only the bridged conversation is recorded.
+MASKING_RECORD_CALLS = env.bool("MASKING_RECORD_CALLS", default=False)
+MASKING_RECORDING_NOTICE = env.str(
+    "MASKING_RECORDING_NOTICE", default="This call may be recorded for quality and safety."
+)
+# Days recordings and voicemails are kept at Plivo; purge_personal_data queues
+# their deletion (voice/tasks.py), and at once for the orders it purges.
+MASKING_RECORDING_RETENTION_DAYS = env.int("MASKING_RECORDING_RETENTION_DAYS", default=30)
+MASKING_MISSED_CALL_SMS = env.bool("MASKING_MISSED_CALL_SMS", default=True)
+MASKING_MISSED_CALL_SMS_TEXT = env.str(
+    "MASKING_MISSED_CALL_SMS_TEXT",
+    default="Missed call from your {caller} about order {reference}. Call back on {proxy_number}.",
+)
+
 # HTTP API for the dispatch system (orders/api.py). Throttling counts requests
 # per API key in the cache, so several gunicorn workers or hosts need a shared
 # cache (CACHE_URL, e.g. dbcache://api_cache) for the rate to hold overall.
@@ -218,6 +275,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for the event types, whether a field holds one of them or a list.
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Order.Status",
         "EventTypeEnum": "orders.models.EventType",

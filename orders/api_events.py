@@ -2,7 +2,12 @@
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -102,6 +107,14 @@ class EventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# A list action's response is taken for an array of its serializer unless
+# told otherwise; a feed page is one object holding the list.
+@extend_schema_serializer(many=False, component_name="EventFeedPage")
+class EventFeedPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    results = EventSerializer(many=True)
+
+
 class EventFeedParameters(serializers.Serializer):
     after = serializers.CharField(required=False, max_length=32, help_text="The id of the last event you have.")
     type = serializers.ChoiceField(choices=EventType.choices, required=False)
@@ -124,10 +137,7 @@ class EventFeedView(generics.GenericAPIView):
             OpenApiParameter("limit", OpenApiTypes.INT, description=f"At most this many (default {FEED_PAGE_SIZE})."),
         ],
         responses={
-            200: inline_serializer(
-                "EventFeedPage",
-                {"next": serializers.URLField(allow_null=True), "results": EventSerializer(many=True)},
-            ),
+            200: EventFeedPageSerializer,
             **error_responses(400),
         },
     )

@@ -197,6 +197,8 @@ class EventType(models.TextChoices):
     CALL_COMPLETED = "call.completed"
     CALL_MISSED = "call.missed"
     MESSAGE_RELAYED = "message.relayed"
+    VOICEMAIL_RECEIVED = "voicemail.received"
+    RECORDING_READY = "recording.ready"
 
 
 def new_webhook_secret() -> str:

@@ -25,7 +25,6 @@ from django.test import Client
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
-from voice.xml import APOLOGY
 
 from .fake_plivo import FakePlivoAccount
 
@@ -199,16 +198,23 @@ def type_pin(
     return xml_of(plivo.signed_post(f"/voice/pin/?attempt={attempt}", data))
 
 
-def dial_status(plivo: PlivoClient, status: str = "completed", *, call_uuid: str = "call-1") -> ET.Element:
-    """The XML the dial-status URL gives when the dialled leg ends with ``status``."""
-    data = call_params(
-        "14156667777",
-        call_uuid=call_uuid,
-        DialStatus=status,
-        DialHangupCause="NORMAL_CLEARING",
-        DialALegUUID=call_uuid,
-        DialBLegUUID="b-leg-1",
-    )
+def dial_status(
+    plivo: PlivoClient,
+    status: str = "completed",
+    *,
+    call_uuid: str = "call-1",
+    caller: str = "14156667777",
+    **extra: str,
+) -> ET.Element:
+    """The XML the dial-status URL gives when the dialled leg ends with ``status``; ``extra`` replaces fields."""
+    fields = {
+        "DialStatus": status,
+        "DialHangupCause": "NORMAL_CLEARING",
+        "DialALegUUID": call_uuid,
+        "DialBLegUUID": "b-leg-1",
+        **extra,
+    }
+    data = call_params(caller, call_uuid=call_uuid, **fields)
     return xml_of(plivo.signed_post("/voice/dial-status/", data))
 
 
@@ -229,7 +235,7 @@ def hangup(plivo: PlivoClient, *, call_uuid: str = "call-1", caller: str = "1415
 
 def assert_apology(root: ET.Element) -> None:
     """The caller hears the apology and is hung up, connected to no one."""
-    assert spoken(root) == [APOLOGY]
+    assert spoken(root) == [settings.MASKING_APOLOGY_MESSAGE]
     assert root[-1].tag == "Hangup"
     assert root.find("Dial") is None
 

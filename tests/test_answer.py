@@ -5,12 +5,12 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
 from voice.models import CallRecord
-from voice.xml import NO_INPUT_GOODBYE, PIN_PROMPT
 
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY, answer, assert_apology, call_params, open_line, spoken, xml_of
 
@@ -109,10 +109,10 @@ def test_a_customer_with_two_orders_is_asked_for_the_pin(plivo, second_order):
     assert get_digits.get("log") == "false"
     assert get_digits.get("method") == "POST"
     assert pin_action_attempt(get_digits) == 1
-    assert [s.text for s in get_digits.findall("Speak")] == [PIN_PROMPT]
+    assert [s.text for s in get_digits.findall("Speak")] == [django_settings.MASKING_PIN_PROMPT]
     assert root.find("Dial") is None
     # Silence at the prompt falls through to a goodbye.
-    assert spoken(root)[-1] == NO_INPUT_GOODBYE
+    assert spoken(root)[-1] == django_settings.MASKING_NO_INPUT_GOODBYE
     assert root[-1].tag == "Hangup"
     record = CallRecord.objects.get(call_uuid="call-1")
     assert (record.outcome, record.order, record.caller_role) == ("pin_prompted", None, "customer")

@@ -210,3 +210,55 @@ def test_staff_who_may_view_orders_see_the_dial_xml(client, live_order):
     assert response.status_code == 200
     assert AGENT_PHONE.lstrip("+").encode() in response.content
     assert b"call-simulator" in home.content
+
+
+def plan_of(response: HttpResponse) -> dict[str, str]:
+    return dict(response.context["plan"])
+
+
+def test_the_call_simulator_shows_the_whole_plan_of_a_connected_call(admin_client, demo):
+    reference = Order.objects.get(reference="DEMO-1").reference
+    spelled = " ".join(c for c in reference if c.isalnum())
+
+    response = admin_client.get("/admin/call-simulator/", {"caller": "14156667777", "proxy_number": "14155550100"})
+
+    plan = plan_of(response)
+    assert plan["The agent hears first"] == f"Call from your customer about order {spelled}. Press 1 to accept."
+    assert plan["Accept key"].startswith("1, within 20 s")
+    missed = plan["No answer, busy, unreachable or key not pressed"]
+    assert f"“Missed call from your customer about order {reference}. Call back on +1 415 555 0100.”" in missed
+    assert "can leave a message of up to 60 s" in missed
+    assert b'id="call-plan"' in response.content
+    assert "14156667778" not in " ".join(plan.values())
+
+
+def test_the_plan_follows_the_settings(settings, admin_client, demo):
+    settings.MASKING_WHISPER, settings.MASKING_ACCEPT_KEY = False, ""
+    settings.MASKING_VOICEMAIL, settings.MASKING_MISSED_CALL_SMS = False, False
+
+    response = admin_client.get("/admin/call-simulator/", {"caller": "14156667778", "proxy_number": "14155550100"})
+
+    assert plan_of(response) == {
+        "Accept key": "none: the caller is connected as soon as the callee answers",
+        "No answer, busy, unreachable or key not pressed": (
+            f"the caller hears “{settings.MASKING_NOT_AVAILABLE_MESSAGE}”"
+        ),
+    }
+
+
+def test_an_unknown_caller_has_no_plan(admin_client, demo):
+    response = admin_client.get("/admin/call-simulator/", {"caller": "14150001234", "proxy_number": "14155550100"})
+
+    assert plan_of(response) == {}
+    assert b'id="call-plan"' not in response.content
+
+
+def test_the_plan_shows_the_recording_notice_when_calls_are_recorded(settings, admin_client, demo):
+    settings.MASKING_RECORD_CALLS = True
+
+    response = admin_client.get("/admin/call-simulator/", {"caller": "14156667777", "proxy_number": "14155550100"})
+
+    plan = plan_of(response)
+    assert plan["Recording"].startswith("the caller hears “This call may be recorded for quality and safety.”")
+    assert "This call may be recorded" in plan["The agent hears first"]
+    assert simulated_xml(response).find("Record").get("startOnDialAnswer") == "true"

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from orders.checks import check_masking_settings
-from voice.checks import check_voice_settings
+from voice.checks import TEXT_SETTINGS, check_spoken_texts, check_voice_settings
 
 
 def ids(problems) -> list[str]:
@@ -103,3 +103,54 @@ def test_manage_py_check_fails_on_a_misconfiguration(settings):
 
     with pytest.raises(SystemCheckError, match="MASKING_SUPPORT_NUMBER is not a phone number"):
         call_command("check")
+
+
+# The texts callers hear (voice.E003-E005)
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_SETTINGS))
+@pytest.mark.parametrize("number", ["+1 415 555 0100", "415-555-0100", "(415) 555 0100", "14155550100"])
+def test_a_text_with_a_phone_number_is_refused(settings, name, number):
+    setattr(settings, name, f"Call us on {number} instead.")
+
+    problems = check_spoken_texts(None)
+
+    assert ids(problems) == ["voice.E003"]
+    assert name in problems[0].msg
+
+
+def test_the_default_texts_pass(settings):
+    assert check_spoken_texts(None) == []
+
+
+def test_a_reference_or_a_key_is_not_a_phone_number(settings):
+    settings.MASKING_PIN_PROMPT = "Please enter your 4 digit code, or press 0 for help."
+
+    assert check_spoken_texts(None) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("MASKING_WHISPER_TEXT", "Call about {order}."),
+        ("MASKING_ACCEPT_PROMPT", "Press {key to accept."),
+        ("MASKING_MISSED_CALL_SMS_TEXT", "Missed call. Call {0}."),
+    ],
+)
+def test_a_placeholder_the_text_cannot_fill_is_refused(settings, name, text):
+    setattr(settings, name, text)
+
+    assert ids(check_spoken_texts(None)) == ["voice.E004"]
+
+
+def test_braces_in_a_text_that_is_not_formatted_are_fine(settings):
+    settings.MASKING_APOLOGY_MESSAGE = "Sorry {really}. Goodbye."
+
+    assert check_spoken_texts(None) == []
+
+
+@pytest.mark.parametrize("key", ["12", "a", " "])
+def test_an_accept_key_that_is_not_a_keypad_key_is_refused(settings, key):
+    settings.MASKING_ACCEPT_KEY = key
+
+    assert ids(check_spoken_texts(None)) == ["voice.E005"]

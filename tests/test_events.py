@@ -29,6 +29,8 @@ def test_adding_an_event_type_is_one_line_in_the_catalogue():
         "call.completed",
         "call.missed",
         "message.relayed",
+        "voicemail.received",
+        "recording.ready",
     ]
 
 

@@ -5,11 +5,11 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from orders.models import Agent, Order
 from voice.models import CallRecord
-from voice.xml import PIN_GOODBYE, PIN_RETRY
 
 from .conftest import CUSTOMER, answer, open_line, spoken, type_pin, wrong_pin
 
@@ -74,7 +74,7 @@ def test_a_wrong_pin_prompts_again_with_the_next_attempt(plivo, two_orders):
 
     get_digits = root.find("GetDigits")
     assert attempt_of(get_digits) == 2
-    assert [s.text for s in get_digits.findall("Speak")] == [PIN_RETRY]
+    assert [s.text for s in get_digits.findall("Speak")] == [django_settings.MASKING_PIN_RETRY]
     assert root.find("Dial") is None
     assert CallRecord.objects.get(call_uuid="call-1").outcome == "pin_prompted"
 
@@ -103,7 +103,7 @@ def test_after_the_last_wrong_pin_it_says_goodbye_and_rejects_the_call(plivo, tw
 
     assert root.find("GetDigits") is None
     assert root.find("Dial") is None
-    assert spoken(root) == [PIN_GOODBYE]
+    assert spoken(root) == [django_settings.MASKING_PIN_GOODBYE]
     assert root[-1].tag == "Hangup"
     record = CallRecord.objects.get(call_uuid="call-1")
     assert record.outcome == "rejected"
@@ -125,7 +125,7 @@ def test_a_stranger_who_knows_a_pin_is_not_connected(plivo, two_orders):
     root = type_pin(plivo, first.pin, caller="14150001234", attempt=3)
 
     assert root.find("Dial") is None
-    assert spoken(root) == [PIN_GOODBYE]
+    assert spoken(root) == [django_settings.MASKING_PIN_GOODBYE]
     record = CallRecord.objects.get(call_uuid="call-1")
     assert (record.outcome, record.order, record.dialled_number) == ("rejected", None, "")
 

@@ -5,12 +5,12 @@ import re
 from unittest import mock
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import OperationalError
 
 from orders.models import Agent, Order
 from orders.phones import redact
 from voice.models import CallRecord
-from voice.xml import APOLOGY, NOT_AVAILABLE, PIN_GOODBYE, PIN_PROMPT, PIN_RETRY
 
 from .admin_forms import admin_post_data
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, spoken, xml_of
@@ -47,7 +47,13 @@ def test_no_spoken_text_contains_a_phone_number(settings, plivo, proxy_number, a
 
     texts = [text for response in answers for text in spoken(xml_of(response))]
 
-    assert set(texts) >= {PIN_PROMPT, PIN_RETRY, PIN_GOODBYE, NOT_AVAILABLE, APOLOGY}
+    assert set(texts) >= {
+        django_settings.MASKING_PIN_PROMPT,
+        django_settings.MASKING_PIN_RETRY,
+        django_settings.MASKING_PIN_GOODBYE,
+        settings.MASKING_NOT_AVAILABLE_MESSAGE,
+        django_settings.MASKING_APOLOGY_MESSAGE,
+    }
     assert settings.MASKING_UNKNOWN_CALLER_MESSAGE in texts
     assert [text for text in texts if PHONE_LIKE.search(text)] == []
 
@@ -108,3 +114,24 @@ def test_a_short_foreign_number_is_not_logged_in_full(caplog, plivo, live_order)
     lines = [record.getMessage() for record in caplog.records if "call from" in record.getMessage()]
     assert len(lines) == 1
     assert len(digits(lines[0].split(" to ")[0])) <= 5, lines[0]
+
+
+def test_no_whisper_missed_call_text_or_voicemail_answer_contains_a_party_s_number(settings, plivo, live_order):
+    settings.MASKING_RECORD_CALLS = True
+    answered = xml_of(plivo.signed_post("/voice/answer/", call_params("14156667777", call_uuid="c1")))
+    whisper_path = answered.find("Dial").get("confirmSound").removeprefix(settings.PUBLIC_BASE_URL)
+    answers = [
+        answered,
+        xml_of(plivo.signed_post(whisper_path, call_params("14156667778", call_uuid="b1"))),
+        xml_of(plivo.signed_post("/voice/dial-status/", call_params(CUSTOMER, call_uuid="c1", DialStatus="no-answer"))),
+        xml_of(plivo.signed_post("/voice/voicemail/?call=c1", {"RecordingID": "r1", "RecordUrl": "https://x/r1.mp3"})),
+    ]
+
+    texts = [text for root in answers for text in spoken(root)]
+    (sms,) = [message.text for root in answers for message in root.iter("Message")]
+
+    assert len(texts) >= 5
+    assert [text for text in texts if PHONE_LIKE.search(text)] == []
+    for number in (CUSTOMER, AGENT_PHONE):
+        assert digits(number) not in digits(sms)
+    assert digits(sms).endswith(digits(PROXY))

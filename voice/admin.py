@@ -1,3 +1,5 @@
+from contextvars import ContextVar
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -7,7 +9,14 @@ from orders.admin import OrderAdmin
 from orders.events_admin import ReadOnlyMixin
 from orders.models import Order
 
-from .models import CallRecord, MessageRecord
+from .models import CallRecord, MessageRecord, Recording
+
+LISTEN_PERMISSION = "voice.listen_recording"
+
+# Whether the user viewing this page may play recordings. An inline's read-only
+# fields do not see the request; the page's view sets this for its own
+# request only (a ContextVar is per thread and per task).
+_may_listen: ContextVar[bool] = ContextVar("may_listen", default=False)
 
 
 class CallResultMixin:
@@ -19,8 +28,46 @@ class CallResultMixin:
         return obj.result_label
 
 
+class ListenMixin:
+    """Sets, for the page being rendered, whether its user may play recordings."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        token = _may_listen.set(request.user.has_perm(LISTEN_PERMISSION))
+        try:
+            response = super().change_view(request, object_id, form_url, extra_context)
+            # Rendered here, while the permission is still set for this request.
+            if hasattr(response, "render"):
+                response.render()
+            return response
+        finally:
+            _may_listen.reset(token)
+
+
+class RecordingInline(ReadOnlyMixin, admin.TabularInline):
+    """Voicemails and recorded calls: everyone sees that one exists, only some may play it."""
+
+    model = Recording
+    fields = ["created_at", "kind", "duration", "player"]
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = "recordings and voicemails"
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Shown on the call and order pages to whoever may see those pages:
+        # that a recording exists is part of the call log; playing it is not.
+        return True
+
+    @admin.display(description="recording")
+    def player(self, recording: Recording) -> str:
+        if recording.deleted_at is not None or not recording.url:
+            return "deleted at Plivo" if recording.deleted_at else "not ready yet"
+        if not _may_listen.get():
+            return "recorded (playing it needs the “Can listen to recordings” permission)"
+        return format_html('<audio controls preload="none" src="{}"></audio>', recording.url)
+
+
 @admin.register(CallRecord)
-class CallRecordAdmin(CallResultMixin, ReadOnlyMixin, admin.ModelAdmin):
+class CallRecordAdmin(CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["started_at", "order", "caller_role", "result", "call_uuid"]
     # Plivo's codes are not filters here: "Connected" read as "they talked".
     list_filter = ["caller_role"]
@@ -41,6 +88,7 @@ class CallRecordAdmin(CallResultMixin, ReadOnlyMixin, admin.ModelAdmin):
         ),
     ]
     date_hierarchy = "started_at"
+    inlines = [RecordingInline]
 
 
 class CallRecordInline(CallResultMixin, ReadOnlyMixin, admin.TabularInline):
@@ -85,8 +133,8 @@ admin.site.unregister(Order)
 
 
 @admin.register(Order)
-class OrderWithCallsAdmin(OrderAdmin):
-    inlines = [CallRecordInline, MessageRecordInline]
+class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
+    inlines = [CallRecordInline, MessageRecordInline, RecordingInline]
     readonly_fields = [*OrderAdmin.readonly_fields, "simulate"]
 
     def get_fieldsets(self, request, obj=None):

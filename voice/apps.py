@@ -8,9 +8,10 @@ class VoiceConfig(AppConfig):
         from orders.signals import purging_personal_data
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .privacy import scrub_call_log
+        from .privacy import expire_recordings, scrub_call_log
         from .replays import forget_nonces
 
         purging_personal_data.connect(scrub_call_log, dispatch_uid="voice.scrub_call_log")
+        purging_personal_data.connect(expire_recordings, dispatch_uid="voice.expire_recordings")
         # Not personal data, but the same daily job: old nonces go with it.
         purging_personal_data.connect(forget_nonces, dispatch_uid="voice.forget_nonces")

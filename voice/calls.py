@@ -8,16 +8,17 @@ get; only the webhooks write records (through voice.records).
 import logging
 from collections.abc import Callable, Mapping
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from orders.events import emit
-from orders.models import EventType, Role
+from orders.models import EventType, Order, Role
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
 from . import records, xml
-from .models import CallRecord
+from .models import CallRecord, Recording
 from .records import clip
 
 logger = logging.getLogger(__name__)
@@ -27,14 +28,34 @@ Outcome = CallRecord.Outcome
 _OUTCOMES = {Action.CONNECT: Outcome.CONNECTED, Action.ASK_PIN: Outcome.PIN_PROMPTED}
 
 # Dial statuses in which the callee never talked to the caller (docs/plivo.md,
-# "Webhook parameters"): each is a missed call for the platform.
+# "Webhook parameters" and question (a)); any status but an accepted
+# "completed" is a missed call for the platform, these are the documented ones.
 MISSED_DIAL_STATUSES = frozenset({"no-answer", "busy", "failed", "timeout", "cancel"})
+# A Dial Plivo reports "completed" although the callee never pressed the accept
+# key: recorded with this status, and raised as a missed call with this reason.
+NOT_ACCEPTED = "not-accepted"
+# Where Plivo may name the hangup cause, and its name and code for a refused
+# confirm key (Hangup Causes page: 9110 "Confirm Key Challenge Failed").
+CONFIRM_CAUSE_FIELDS = (
+    "DialHangupCause",
+    "DialHangupCauseName",
+    "DialHangupCauseCode",
+    "DialBLegHangupCauseName",
+    "DialBLegHangupCauseCode",
+)
+CONFIRM_REFUSED_CAUSES = frozenset({"9110", "confirm key challenge failed"})
 CALLEE_ROLES = {Role.CUSTOMER: Role.AGENT, Role.AGENT: Role.CUSTOMER, Role.UNKNOWN: Role.UNKNOWN}
 
 
-def xml_for(route: Route, *, attempt: int = 1) -> str:
+def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "") -> str:
     if route.action == Action.CONNECT:
-        return xml.dial(route.connect_to, caller_id=route.proxy_number)
+        return xml.dial(
+            route.connect_to,
+            caller_id=route.proxy_number,
+            order_id=route.order_id,
+            callee=CALLEE_ROLES[route.role],
+            call_uuid=call_uuid,
+        )
     if route.action == Action.ASK_PIN:
         return xml.ask_pin(attempt=attempt)
     if route.action == Action.UNAVAILABLE:
@@ -64,15 +85,15 @@ def answer(params: Mapping[str, str]) -> str:
             "answered call %s again with the apology: its CallUUID was seen before", log_value(params.get("CallUUID"))
         )
         return xml.apology()
-    return xml_for(route)
+    return xml_for(route, call_uuid=params.get("CallUUID", ""))
 
 
-def pin_xml(route: Route, attempt: int) -> str:
+def pin_xml(route: Route, attempt: int, call_uuid: str = "") -> str:
     if route.action in (Action.CONNECT, Action.UNAVAILABLE):
-        return xml_for(route)
+        return xml_for(route, call_uuid=call_uuid)
     if attempt < xml.PIN_ATTEMPTS:
         return xml.ask_pin(attempt=attempt + 1)
-    return xml.say_and_hang_up(xml.PIN_GOODBYE)
+    return xml.say_and_hang_up(settings.MASKING_PIN_GOODBYE)
 
 
 def simulate_route(caller: str, proxy_number: str, digits: str = "") -> tuple[Route, str]:
@@ -89,12 +110,19 @@ def simulate(caller: str, proxy_number: str, digits: str = "") -> str:
     return simulate_route(caller, proxy_number, digits)[1]
 
 
+def whisper(query: Mapping[str, str]) -> str:
+    """confirmSound: tell the callee who is calling about which order; one lookup, off the answer path."""
+    order_id = _whole_number(query.get("order"))
+    reference = Order.objects.filter(pk=order_id).values_list("reference", flat=True).first() if order_id else None
+    return xml.whisper(reference, query.get("callee"))
+
+
 def pin(params: Mapping[str, str], attempt: int) -> str:
     """GetDigits action: connect on a right PIN, re-prompt, or give up."""
     route = resolve_pin(params.get("From", ""), params.get("To", ""), params.get("Digits", ""))
     with transaction.atomic():
         _pin_record(params, route, attempt)
-    return pin_xml(route, attempt)
+    return pin_xml(route, attempt, params.get("CallUUID", ""))
 
 
 def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
@@ -109,21 +137,78 @@ def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
     elif attempt >= xml.PIN_ATTEMPTS:
         logger.info("call %s rejected after %d wrong PINs", log_value(params.get("CallUUID")), attempt)
         records.update_call(params, outcome=Outcome.REJECTED.value)
-        _call_event(params, EventType.CALL_MISSED, reason="pin_refused")
+        _call_event(_record_of(params), EventType.CALL_MISSED, reason="pin_refused")
 
 
 def dial_status(params: Mapping[str, str]) -> str:
+    """Dial action: the call was taken (hang up), or missed (the text, the voicemail, or "not available")."""
     status = clip(params.get("DialStatus"), 32)
+    accepted = status == "completed" and not confirm_refused(params)
     with transaction.atomic():
-        records.update_call(params, dial_status=status)
-        if status in MISSED_DIAL_STATUSES:
-            _call_event(params, EventType.CALL_MISSED, reason=status)
-        elif status == "completed":
+        records.update_call(params, dial_status=NOT_ACCEPTED if status == "completed" and not accepted else status)
+        record = _record_of(params)
+        if accepted:
             # Plivo may post the hangup first; the event waits for both.
-            _call_event(params, EventType.CALL_COMPLETED, when=lambda record: record.ended_at is not None)
-    if status == "completed":
+            _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.ended_at is not None)
+        else:
+            reason = NOT_ACCEPTED if status == "completed" else status or "unknown"
+            _call_event(record, EventType.CALL_MISSED, reason=reason)
+    if accepted:
         return xml.hang_up()
-    return xml.say_and_hang_up(xml.NOT_AVAILABLE)
+    return _missed_call_xml(record, clip(params.get("CallUUID"), records.UUID_LENGTH))
+
+
+def confirm_refused(params: Mapping[str, str]) -> bool:
+    """True when Plivo says the callee answered but did not press the accept key (docs/plivo.md, question (a))."""
+    causes = (params.get(name) for name in CONFIRM_CAUSE_FIELDS)
+    return any(clip(cause, 64).strip().lower() in CONFIRM_REFUSED_CAUSES for cause in causes)
+
+
+def _missed_call_xml(record: CallRecord | None, call_uuid: str) -> str:
+    order = record.order if record else None
+    return xml.missed_call(
+        call_uuid=call_uuid,
+        reference=order.reference if order else None,
+        caller_role=Role(record.caller_role) if record else Role.UNKNOWN,
+        # The call record's, not the request's: after a purge it is blank and no text goes out.
+        callee_number=record.dialled_number if record else None,
+        proxy_number=str(order.proxy_number.number) if order and order.proxy_number_id else None,
+    )
+
+
+def voicemail(query: Mapping[str, str], params: Mapping[str, str]) -> str:
+    """Record action and callback of a voicemail: keep it, raise ``voicemail.received``, thank the caller."""
+    _keep_recording(query, params, Recording.Kind.VOICEMAIL, EventType.VOICEMAIL_RECEIVED)
+    return xml.voicemail_thanks()
+
+
+def recording(query: Mapping[str, str], params: Mapping[str, str]) -> str:
+    """Record callbackUrl of a recorded call: keep it, raise ``recording.ready``. Plivo ignores the reply."""
+    _keep_recording(query, params, Recording.Kind.CALL, EventType.RECORDING_READY)
+    return xml.empty()
+
+
+def _keep_recording(
+    query: Mapping[str, str], params: Mapping[str, str], kind: Recording.Kind, event_type: EventType
+) -> None:
+    """Keep the recording once and raise ``event_type`` once, when Plivo has told us its URL and duration.
+
+    Plivo may post the action and the callback in either order, and retry
+    either; the one that completes the recording raises the event.
+    """
+    call_uuid = clip(query.get("call") or params.get("CallUUID"), records.UUID_LENGTH)
+    with transaction.atomic():
+        record = _record_by_uuid(call_uuid)
+        kept = records.record_recording(params, kind=kind, call=record)
+        if kept is not None and kept.duration is not None and kept.url:
+            _call_event(
+                record,
+                event_type,
+                dedupe_key=f"{event_type.value}:{kept.recording_id}",
+                duration=kept.duration,
+                recording_id=kept.recording_id,
+                recording_url=kept.url,
+            )
 
 
 def hangup(params: Mapping[str, str]) -> str:
@@ -131,31 +216,40 @@ def hangup(params: Mapping[str, str]) -> str:
         records.update_call(
             params,
             hangup_cause=clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
-            duration=_seconds(params.get("Duration")),
-            bill_duration=_seconds(params.get("BillDuration")),
+            duration=_whole_number(params.get("Duration")),
+            bill_duration=_whole_number(params.get("BillDuration")),
             ended_at=timezone.now(),
         )
-        _call_event(params, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
+        _call_event(_record_of(params), EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
     return xml.empty()
 
 
+def _record_of(params: Mapping[str, str]) -> CallRecord | None:
+    return _record_by_uuid(clip(params.get("CallUUID"), records.UUID_LENGTH))
+
+
+def _record_by_uuid(call_uuid: str) -> CallRecord | None:
+    if not call_uuid:
+        return None
+    return CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
+
+
 def _call_event(
-    params: Mapping[str, str],
+    record: CallRecord | None,
     event_type: EventType,
     *,
     when: Callable[[CallRecord], bool] | None = None,
+    dedupe_key: str | None = None,
     **data: object,
 ) -> None:
     """Raise ``event_type`` about the call, once per call (callbacks are retried), if ``when`` its record allows."""
-    call_uuid = clip(params.get("CallUUID"), records.UUID_LENGTH)
-    record = CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
     if record is None or (when is not None and not when(record)):
         return
     role = Role(record.caller_role)
     payload = {
         "reference": record.order.reference if record.order else None,
         "proxy_number": record.proxy_number if record.order else None,
-        "call_uuid": call_uuid,
+        "call_uuid": record.call_uuid,
         "caller_role": role.value,
         "callee_role": CALLEE_ROLES[role].value,
         **data,
@@ -163,12 +257,13 @@ def _call_event(
     if event_type == EventType.CALL_COMPLETED:
         payload["duration"] = record.duration
     # Both call events share the key: a call ends once, completed or missed.
-    emit(event_type, payload, dedupe_key=f"call:{call_uuid}")
+    emit(event_type, payload, dedupe_key=dedupe_key or f"call:{record.call_uuid}")
 
 
-def _seconds(value: object) -> int | None:
+def _whole_number(value: object) -> int | None:
+    """A webhook's count (seconds, an id) that fits a database integer, or None."""
     try:
-        seconds = int(str(value))
+        number = int(str(value))
     except ValueError:
         return None
-    return seconds if 0 <= seconds < 2**31 else None
+    return number if 0 <= number < 2**31 else None

@@ -1,5 +1,7 @@
 """System checks for the Plivo edge settings."""
 
+import re
+from string import Formatter
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -39,6 +41,80 @@ def check_voice_settings(app_configs, **kwargs) -> list[Error | Warning]:
             )
         )
     return problems
+
+
+# Every text a caller or callee hears, and the missed-call text, with the
+# placeholders each may hold (the others are not formatted).
+TEXT_SETTINGS: dict[str, tuple[str, ...]] = {
+    "MASKING_UNKNOWN_CALLER_MESSAGE": (),
+    "MASKING_APOLOGY_MESSAGE": (),
+    "MASKING_PIN_PROMPT": (),
+    "MASKING_PIN_RETRY": (),
+    "MASKING_PIN_GOODBYE": (),
+    "MASKING_NO_INPUT_GOODBYE": (),
+    "MASKING_NOT_AVAILABLE_MESSAGE": (),
+    "MASKING_VOICEMAIL_PROMPT": (),
+    "MASKING_VOICEMAIL_THANKS": (),
+    "MASKING_RECORDING_NOTICE": (),
+    "MASKING_WHISPER_TEXT": ("caller", "reference"),
+    "MASKING_ACCEPT_PROMPT": ("key",),
+    "MASKING_MISSED_CALL_SMS_TEXT": ("caller", "reference", "proxy_number"),
+}
+# Seven digits or more in one run of digits and separators: a phone number in
+# any format (an E.164 number has at least eight), where phonenumbers' own
+# matcher skips the fictional ranges (555) people paste from examples.
+_PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]*\d")
+ACCEPT_KEYS = frozenset("0123456789#*")
+
+
+def _holds_phone_number(text: str) -> bool:
+    return any(sum(c.isdigit() for c in match.group()) >= 7 for match in _PHONE_LIKE.finditer(text))
+
+
+def _placeholders(text: str) -> list[str] | None:
+    """The names of the text's {placeholders}, or None when it is not a format string."""
+    try:
+        return [name for _, name, _, _ in Formatter().parse(text) if name is not None]
+    except ValueError:
+        return None
+
+
+@register()
+def check_spoken_texts(app_configs, **kwargs) -> list[Error]:
+    """No text may say a phone number (only the missed-call text's {proxy_number}, filled in per call)."""
+    errors = []
+    for name, allowed in TEXT_SETTINGS.items():
+        text = getattr(settings, name)
+        names = _placeholders(text) if allowed else []
+        if names is None or any(field not in allowed for field in names):
+            errors.append(
+                Error(
+                    f"{name} has a placeholder it cannot fill.",
+                    hint=f"It may use {', '.join('{' + field + '}' for field in allowed)}; "
+                    "write a literal brace as {{ or }}.",
+                    id="voice.E004",
+                )
+            )
+            continue
+        filled = text.format(**dict.fromkeys(allowed, "")) if allowed else text
+        if _holds_phone_number(filled):
+            errors.append(
+                Error(
+                    f"{name} contains a phone number.",
+                    hint="Spoken texts and the missed-call text never carry a phone number: masking would be "
+                    "defeated. Remove it (the missed-call text may name the proxy number as {proxy_number}).",
+                    id="voice.E003",
+                )
+            )
+    if settings.MASKING_ACCEPT_KEY and settings.MASKING_ACCEPT_KEY not in ACCEPT_KEYS:
+        errors.append(
+            Error(
+                f"MASKING_ACCEPT_KEY={settings.MASKING_ACCEPT_KEY!r} is not a key of a phone keypad.",
+                hint="Use one digit, # or *, or leave it empty to connect without a key.",
+                id="voice.E005",
+            )
+        )
+    return errors
 
 
 @register(Tags.security, deploy=True)

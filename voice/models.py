@@ -134,3 +134,33 @@ class WebhookNonce(models.Model):
 
     def __str__(self) -> str:
         return self.digest
+
+
+class Recording(models.Model):
+    """A voicemail or a recorded call, kept at Plivo; keyed on Plivo's RecordingID.
+
+    Only the id, the media URL and the duration are kept here. ``deleted_at``
+    is set once Plivo confirmed the media is gone (retention), and the URL is
+    cleared then, never before.
+    """
+
+    class Kind(models.TextChoices):
+        VOICEMAIL = "voicemail"
+        CALL = "call", "Recorded call"
+
+    recording_id = models.CharField("recording ID", max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    call = models.ForeignKey(CallRecord, on_delete=models.SET_NULL, null=True, blank=True, related_name="recordings")
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="recordings")
+    url = models.CharField("URL", max_length=500, blank=True)
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="When Plivo confirmed the media deleted.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        # Staff see that a recording exists; only this permission plays it.
+        permissions = [("listen_recording", "Can listen to recordings")]
+
+    def __str__(self) -> str:
+        return self.recording_id

@@ -224,3 +224,15 @@ def link_number(client: plivo.RestClient, number: str, app_id: str) -> None:
         not_found=f"{number} is not a number in your Plivo account; run plivo_sync_numbers or deactivate it.",
     ):
         client.numbers.update(plivo_digits(number), app_id=app_id)
+
+
+def delete_recording(client: plivo.RestClient, recording_id: str) -> bool:
+    """Delete a recording's media at Plivo; False when Plivo says it is already gone (404)."""
+    try:
+        with _calling(client, f"deleting recording {recording_id}"):
+            client.recordings.delete(recording_id)
+    except PlivoAPIError as error:
+        if isinstance(error.__cause__, plivo_errors.ResourceNotFoundError):
+            return False
+        raise
+    return True

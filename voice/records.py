@@ -15,14 +15,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.models import Role
 from orders.phones import to_e164
 from orders.routing import Route
 
-from .models import CallRecord, MessageRecord
+from .models import CallRecord, MessageRecord, Recording
 
 UUID_LENGTH = 64
 
@@ -168,3 +168,54 @@ def record_message(params: Mapping[str, str], route: Route, outcome: str) -> boo
         "received_at": _now(),
     }
     return _write(MessageRecord._meta.db_table, row, key="message_uuid")
+
+
+def record_recording(params: Mapping[str, str], *, kind: str, call: CallRecord | None) -> Recording | None:
+    """The recording Plivo posted (a Record action or callbackUrl), once per RecordingID. None without an id.
+
+    Plivo may post the same recording twice (action and callback, retries) and
+    in either order; the action of a recording started on answer carries -1
+    for the duration. So a known duration is never replaced by an unknown one,
+    and a recording whose media was deleted never gets its URL back.
+    """
+    recording_id = clip(params.get("RecordingID"), UUID_LENGTH)
+    if not recording_id:
+        return None
+    url = clip(params.get("RecordUrl"), 500)
+    duration = _duration(params.get("RecordingDuration"))
+    with transaction.atomic():
+        recording, created = Recording.objects.select_for_update().get_or_create(
+            recording_id=recording_id,
+            defaults={
+                "kind": kind,
+                "call": call,
+                "order_id": call.order_id if call else None,
+                "url": url,
+                "duration": duration,
+            },
+        )
+        if created:
+            return recording
+        changed = []
+        if url and not recording.url and recording.deleted_at is None:
+            recording.url = url
+            changed.append("url")
+        if duration is not None and recording.duration is None:
+            recording.duration = duration
+            changed.append("duration")
+        if changed:
+            recording.save(update_fields=changed)
+    return recording
+
+
+def forget_recording_media(recording: Recording) -> None:
+    """Plivo confirmed the media is gone: clear its URL and say when."""
+    Recording.objects.filter(pk=recording.pk).update(url="", deleted_at=timezone.now())
+
+
+def _duration(value: object) -> int | None:
+    try:
+        seconds = int(str(value))
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 2**31 else None

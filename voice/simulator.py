@@ -11,9 +11,9 @@ from lxml import etree
 
 from orders.models import Order, Role
 from orders.phones import display, to_e164
-from orders.routing import Action, Route
+from orders.routing import Action, Route, resolve, resolve_pin
 
-from . import calls
+from . import calls, xml
 
 
 class CallSimulatorForm(forms.Form):
@@ -79,6 +79,49 @@ def _initial_for_order(request: HttpRequest) -> dict[str, str] | None:
     return {"caller": str(caller), "proxy_number": str(order.proxy_number.number), "digits": ""}
 
 
+def call_plan(caller: str, proxy_number: str, digits: str = "") -> list[tuple[str, str]]:
+    """What the callee and the caller will hear beyond the answer XML: the whisper, the key, a miss."""
+    route = resolve_pin(caller, proxy_number, digits) if digits else resolve(caller, proxy_number)
+    if route.action != Action.CONNECT or route.order_id is None:
+        return []
+    reference = Order.objects.filter(pk=route.order_id).values_list("reference", flat=True).first() or ""
+    callee = calls.CALLEE_ROLES[route.role]
+    plan = []
+    whisper = xml.whisper_texts(reference, callee.value)
+    if whisper:
+        plan.append((f"The {callee.label.lower()} hears first", " ".join(whisper)))
+    key = settings.MASKING_ACCEPT_KEY
+    plan.append(
+        (
+            "Accept key",
+            f"{key}, within {settings.MASKING_ACCEPT_TIMEOUT} s; the caller is connected only once it is pressed"
+            if key
+            else "none: the caller is connected as soon as the callee answers",
+        )
+    )
+    if settings.MASKING_RECORD_CALLS:
+        plan.append(
+            (
+                "Recording",
+                f"the caller hears “{settings.MASKING_RECORDING_NOTICE}” before the ring, the "
+                f"{callee.label.lower()} hears it in the whisper; only the conversation is recorded",
+            )
+        )
+    missed = []
+    if settings.MASKING_MISSED_CALL_SMS and route.proxy_number:
+        text = xml.missed_call_text(reference, route.role, route.proxy_number)
+        missed.append(f"the {callee.label.lower()} gets the text “{text}”")
+    if settings.MASKING_VOICEMAIL:
+        missed.append(
+            f"the caller hears “{settings.MASKING_VOICEMAIL_PROMPT}” and can leave a message of up to "
+            f"{settings.MASKING_VOICEMAIL_MAX_SECONDS} s"
+        )
+    else:
+        missed.append(f"the caller hears “{settings.MASKING_NOT_AVAILABLE_MESSAGE}”")
+    plan.append(("No answer, busy, unreachable or key not pressed", "; ".join(missed)))
+    return plan
+
+
 # The answer shows the party a caller reaches, which is what the order pages
 # show: the same permission. Staff without it get a 403, not the number.
 @permission_required("orders.view_order", raise_exception=True)
@@ -88,11 +131,13 @@ def call_simulator(request: HttpRequest) -> HttpResponse:
         data = _initial_for_order(request)
     form = CallSimulatorForm(data)
     answer_xml = explanation = None
+    plan: list[tuple[str, str]] = []
     if form.is_valid():
         cleaned = form.cleaned_data
         route, answer = calls.simulate_route(cleaned["caller"], cleaned["proxy_number"], cleaned["digits"])
         answer_xml = _pretty(answer)
         explanation = summary(route, digits=cleaned["digits"])
+        plan = call_plan(cleaned["caller"], cleaned["proxy_number"], cleaned["digits"])
     context = {
         **admin.site.each_context(request),
         "title": "Call simulator",
@@ -100,5 +145,6 @@ def call_simulator(request: HttpRequest) -> HttpResponse:
         "answer_xml": answer_xml,
         "summary": explanation,
         "order_not_found": request.GET.get("order") and data is None,
+        "plan": plan,
     }
     return TemplateResponse(request, "admin/call_simulator.html", context)

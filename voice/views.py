@@ -39,6 +39,24 @@ def dial_status(request: HttpRequest) -> str:
     return calls.dial_status(request.POST)
 
 
+@plivo_webhook(on_error=xml.whisper_without_order)
+def whisper(request: HttpRequest) -> str:
+    # Plivo plays only Play, Wait and Speak here: on error, the accept prompt alone.
+    return calls.whisper(request.GET)
+
+
+@plivo_webhook(on_error=xml.voicemail_thanks)
+def voicemail(request: HttpRequest) -> str:
+    # The message is at Plivo whatever happens here: on error, thank the caller all the same.
+    return calls.voicemail(request.GET, request.POST)
+
+
+@plivo_webhook(on_error=xml.empty)
+def recording(request: HttpRequest) -> str:
+    # A background callback: Plivo does not play its reply.
+    return calls.recording(request.GET, request.POST)
+
+
 @plivo_webhook()
 def hangup(request: HttpRequest) -> str:
     return calls.hangup(request.POST)

@@ -12,18 +12,18 @@ from django.conf import settings
 from django.urls import get_script_prefix, reverse
 from plivo import plivoxml
 
-from orders.phones import plivo_digits, to_e164
+from orders.models import Role
+from orders.phones import display, plivo_digits, to_e164
 
-NOT_AVAILABLE = "The person you are calling is not available right now. Please try again later. Goodbye."
-APOLOGY = "Sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye."
+# Every spoken text is a setting (MASKING_*_MESSAGE, _PROMPT, ...); this
+# one starts the SMS relay's own request for an order code.
 SEVERAL_DELIVERIES = "You have more than one delivery on this number."
-PIN_PROMPT = f"{SEVERAL_DELIVERIES} Please enter your order code."
-PIN_RETRY = "That code was not recognised. Please enter your order code again."
-PIN_GOODBYE = "Sorry, that code is not valid. Goodbye."
-NO_INPUT_GOODBYE = "We did not receive a code. Goodbye."
 
 # Characters XML 1.0 cannot carry; a text message may hold them, lxml refuses them.
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+# Only what a Plivo CallUUID holds: it goes into callback URLs as it is.
+_PLAIN_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 # Wrong codes accepted before the call is ended; Plivo's own GetDigits
 # ``retries`` only covers silence.
@@ -54,11 +54,11 @@ def _render(*elements: plivoxml.PlivoXMLElement) -> str:
 
 def _attributes(**attributes: object) -> str:
     """XML attributes as plivoxml names them (snake_case in, camelCase out), ``None`` left out."""
-    return "".join(
-        f' {_camel(name)}="{escape(str(value), {chr(34): "&quot;"})}"'
-        for name, value in attributes.items()
-        if value is not None
-    )
+    return "".join(f' {_camel(name)}="{_escape(value)}"' for name, value in attributes.items() if value is not None)
+
+
+def _escape(value: object) -> str:
+    return escape(str(value), {chr(34): "&quot;"})
 
 
 def _camel(name: str) -> str:
@@ -84,24 +84,150 @@ def _digits(e164: str) -> str:
     return digits
 
 
-def dial(number: str, *, caller_id: str | None) -> str:
-    """Connect the caller to ``number`` (E.164), showing the proxy number ``caller_id``."""
+def dial(
+    number: str,
+    *,
+    caller_id: str | None,
+    order_id: int | None = None,
+    callee: Role | None = None,
+    call_uuid: str = "",
+) -> str:
+    """Connect the caller to ``number`` (E.164), showing the proxy number ``caller_id``.
+
+    With the order and the callee's role, the callee first hears the whisper
+    (and presses the accept key) from ``/voice/whisper/``; with
+    MASKING_RECORD_CALLS the caller hears the notice and the conversation is
+    recorded, its file posted to ``/voice/recording/?call=<call_uuid>``.
+    """
     attributes = _dial_attributes(
         settings.MASKING_RING_TIMEOUT, settings.MASKING_CALL_TIME_LIMIT, webhook_url("voice:dial_status")
     )
     if caller_id:
         attributes += f' callerId="{_digits(caller_id)}"'
-    return f"<Response><Dial{attributes}><Number>{_digits(number)}</Number></Dial></Response>"
+    recording = ""
+    if order_id is not None and callee is not None:
+        attributes += _confirm(order_id, callee)
+        if settings.MASKING_RECORD_CALLS:
+            recording = _recording(call_uuid)
+    return f"<Response>{recording}<Dial{attributes}><Number>{_digits(number)}</Number></Dial></Response>"
+
+
+# The notice and the Record element before the Dial, escaped once per
+# settings values up to the callback URL's query; per call only a checked
+# CallUUID goes in. Compared with plivoxml's output in tests/test_xml.py.
+@lru_cache(maxsize=32)
+def _recording_head(notice: str, voice: str, language: str, callback_url: str, max_length: int) -> str:
+    speak = f"<Speak{_attributes(voice=voice, language=language)}>{escape(notice)}</Speak>"
+    record = _attributes(
+        start_on_dial_answer="true",
+        redirect="false",
+        file_format="mp3",
+        # Record's own default is 60 s; the conversation may last the whole call.
+        max_length=max_length,
+        callback_method="POST",
+    )
+    return f'{speak}<Record{record} callbackUrl="{_escape(callback_url)}'
+
+
+def _recording(call_uuid: str) -> str:
+    head = _recording_head(
+        settings.MASKING_RECORDING_NOTICE,
+        *_voice(),
+        webhook_url("voice:recording"),
+        settings.MASKING_CALL_TIME_LIMIT,
+    )
+    query = f"?call={call_uuid}" if _PLAIN_UUID.fullmatch(call_uuid) else ""
+    return f'{head}{query}"/>'
+
+
+# The whisper URL names the order and the callee's role in its query, both
+# known from routing, so the answer needs no query of its own for it (Plivo
+# signs the URL with its query, so neither can be forged). As for the Dial,
+# everything but the order id is escaped once per settings values.
+@lru_cache(maxsize=32)
+def _confirm_attributes(whisper_url: str, key: str, timeout: int) -> tuple[str, str]:
+    head = f' confirmSound="{_escape(whisper_url + "?order=")}'
+    tail = '"' + _attributes(confirm_key=key or None, confirm_timeout=timeout if key else None)
+    return head, tail
+
+
+_CALLEE_QUERY = {Role.CUSTOMER: "customer", Role.AGENT: "agent"}
+
+
+def _confirm(order_id: int, callee: Role) -> str:
+    if not (settings.MASKING_WHISPER or settings.MASKING_ACCEPT_KEY or settings.MASKING_RECORD_CALLS):
+        return ""
+    head, tail = _confirm_attributes(
+        webhook_url("voice:whisper"), settings.MASKING_ACCEPT_KEY, settings.MASKING_ACCEPT_TIMEOUT
+    )
+    # int() and the fixed role names: nothing unescaped comes from outside.
+    return f"{head}{int(order_id):d}&amp;callee={_CALLEE_QUERY[callee]}{tail}"
+
+
+# How the other party hears a caller named, by the caller's role.
+CALLER_WORDS = {Role.CUSTOMER: "your customer", Role.AGENT: "your delivery agent"}
+# The whisper URL names the callee; the caller is the other party.
+_CALLER_OF_CALLEE = {"agent": Role.CUSTOMER, "customer": Role.AGENT}
+_KEY_WORDS = {"#": "the hash key", "*": "the star key"}
+
+
+def spell(reference: str) -> str:
+    """An order reference as text-to-speech should read it: one character at a time ("K7X4" -> "K 7 X 4")."""
+    return " ".join(character for character in reference if character.isalnum())
+
+
+def _speak(text: str) -> plivoxml.SpeakElement:
+    voice, language = _voice()
+    return plivoxml.SpeakElement(text, voice=voice, language=language)
+
+
+def whisper_texts(reference: str | None, callee: str | None) -> list[str]:
+    """What the callee hears before being connected; the order's part only when the order is known."""
+    texts = []
+    caller = _CALLER_OF_CALLEE.get(callee or "")
+    if settings.MASKING_WHISPER and reference and caller:
+        texts.append(settings.MASKING_WHISPER_TEXT.format(caller=_role_word(caller), reference=spell(reference)))
+    if settings.MASKING_RECORD_CALLS:
+        texts.append(settings.MASKING_RECORDING_NOTICE)
+    key = settings.MASKING_ACCEPT_KEY
+    if key:
+        texts.append(settings.MASKING_ACCEPT_PROMPT.format(key=_KEY_WORDS.get(key, key)))
+    return texts
+
+
+def _role_word(role: Role) -> str:
+    # The texts say "your {caller}": the setting holds the "your".
+    return CALLER_WORDS[role].removeprefix("your ")
+
+
+def whisper(reference: str | None, callee: str | None) -> str:
+    """The confirmSound answer: Speak elements only, the one element Plivo plays there besides Play and Wait."""
+    return _render(*(_speak(text) for text in whisper_texts(reference, callee)))
+
+
+def whisper_without_order() -> str:
+    """The whisper when the order cannot be read: at least the callee learns which key connects the call."""
+    return whisper(None, None)
 
 
 def ask_pin(*, attempt: int = 1) -> str:
-    return _ask_pin(attempt, webhook_url("voice:pin", attempt=attempt), settings.MASKING_PIN_LENGTH)
+    prompt = settings.MASKING_PIN_PROMPT if attempt == 1 else settings.MASKING_PIN_RETRY
+    return _ask_pin(
+        webhook_url("voice:pin", attempt=attempt),
+        settings.MASKING_PIN_LENGTH,
+        prompt,
+        settings.MASKING_NO_INPUT_GOODBYE,
+        *_voice(),
+    )
+
+
+def _voice() -> tuple[str, str]:
+    return settings.MASKING_SPEAK_VOICE, settings.MASKING_SPEAK_LANGUAGE
 
 
 # Nothing in a PIN prompt depends on the call: one build per attempt and settings values.
 @lru_cache(maxsize=32)
-def _ask_pin(attempt: int, action: str, num_digits: int) -> str:
-    prompt = PIN_PROMPT if attempt == 1 else PIN_RETRY
+def _ask_pin(action: str, num_digits: int, prompt: str, goodbye: str, voice: str, language: str) -> str:
     digits = plivoxml.GetDigitsElement(
         action=action,
         method="POST",
@@ -109,15 +235,74 @@ def _ask_pin(attempt: int, action: str, num_digits: int) -> str:
         retries=2,
         log=False,
     )
-    digits.add(plivoxml.SpeakElement(prompt))
-    return _render(digits, plivoxml.SpeakElement(NO_INPUT_GOODBYE), plivoxml.HangupElement())
+    digits.add(plivoxml.SpeakElement(prompt, voice=voice, language=language))
+    return _render(digits, plivoxml.SpeakElement(goodbye, voice=voice, language=language), plivoxml.HangupElement())
 
 
-# Unknown callers and goodbyes hear one of a few fixed texts (constants or
-# settings): the answer is a pure function of the text.
-@lru_cache(maxsize=32)
 def say_and_hang_up(text: str) -> str:
-    return _render(plivoxml.SpeakElement(text), plivoxml.HangupElement())
+    return _say_and_hang_up(text, *_voice())
+
+
+# Unknown callers and goodbyes hear one of a few fixed texts (settings): the
+# answer is a pure function of the text and the voice.
+@lru_cache(maxsize=32)
+def _say_and_hang_up(text: str, voice: str, language: str) -> str:
+    return _render(plivoxml.SpeakElement(text, voice=voice, language=language), plivoxml.HangupElement())
+
+
+def missed_call(
+    *,
+    call_uuid: str,
+    reference: str | None,
+    caller_role: Role,
+    callee_number: str | None,
+    proxy_number: str | None,
+) -> str:
+    """The Dial action's answer when the callee did not take the call (docs/plivo.md, question (a)).
+
+    The callee gets a text from the proxy number, and the caller may leave a
+    voicemail, when the call was about an order; otherwise, and with both
+    off, the caller hears that the other party is not available.
+    """
+    about_order = bool(reference) and caller_role in CALLER_WORDS
+    elements: list[plivoxml.PlivoXMLElement] = []
+    if settings.MASKING_MISSED_CALL_SMS and about_order and callee_number and proxy_number:
+        text = missed_call_text(reference or "", caller_role, proxy_number)
+        # First: the text is sent even if the caller hangs up during the prompt.
+        elements.append(
+            plivoxml.MessageElement(
+                _NOT_XML.sub("", text), src=_digits(proxy_number), dst=_digits(callee_number), type="sms"
+            )
+        )
+    if settings.MASKING_VOICEMAIL and about_order and _PLAIN_UUID.fullmatch(call_uuid):
+        url = webhook_url("voice:voicemail", call=call_uuid)
+        # The action's answer (the thanks) continues the call; the callback is
+        # Plivo's word that the file is ready, in case the caller hung up first.
+        record = plivoxml.RecordElement(
+            action=url,
+            method="POST",
+            callback_url=url,
+            callback_method="POST",
+            file_format="mp3",
+            max_length=settings.MASKING_VOICEMAIL_MAX_SECONDS,
+            finish_on_key="#",
+            play_beep=True,
+        )
+        elements += [_speak(settings.MASKING_VOICEMAIL_PROMPT), record, plivoxml.HangupElement()]
+    else:
+        elements += [_speak(settings.MASKING_NOT_AVAILABLE_MESSAGE), plivoxml.HangupElement()]
+    return _render(*elements)
+
+
+def missed_call_text(reference: str, caller_role: Role, proxy_number: str) -> str:
+    """The text the callee of a missed call gets; the proxy number is the only number in it."""
+    return settings.MASKING_MISSED_CALL_SMS_TEXT.format(
+        caller=_role_word(caller_role), reference=reference, proxy_number=display(proxy_number)
+    )
+
+
+def voicemail_thanks() -> str:
+    return say_and_hang_up(settings.MASKING_VOICEMAIL_THANKS)
 
 
 def hang_up() -> str:
@@ -141,7 +326,7 @@ def party_unavailable(proxy_number: str | None) -> str:
     support = to_e164(settings.MASKING_SUPPORT_NUMBER)
     if support:
         return dial(support, caller_id=proxy_number)
-    return say_and_hang_up(NOT_AVAILABLE)
+    return say_and_hang_up(settings.MASKING_NOT_AVAILABLE_MESSAGE)
 
 
 def sms(text: str, *, src: str, dst: str) -> str:
@@ -151,4 +336,4 @@ def sms(text: str, *, src: str, dst: str) -> str:
 
 
 def apology() -> str:
-    return say_and_hang_up(APOLOGY)
+    return say_and_hang_up(settings.MASKING_APOLOGY_MESSAGE)

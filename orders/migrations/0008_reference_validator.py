@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0005_events'),
+        ('orders', '0007_event_type_recording_ready'),
     ]
 
     operations = [

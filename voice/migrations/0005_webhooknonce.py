@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('voice', '0002_messagerecord'),
+        ('voice', '0004_recording_listen_permission'),
     ]
 
     operations = [
