@@ -1,13 +1,13 @@
 """Deactivating an agent stops calls and texts to and from them at once."""
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders import services
 from orders.models import Agent
 from orders.routing import Action, resolve
-from voice import xml
 
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, spoken, xml_of
 
@@ -31,7 +31,7 @@ def test_the_customer_hears_not_available_once_the_agent_is_deactivated(plivo, l
     root = call(plivo, CUSTOMER)
 
     assert root.find("Dial") is None
-    assert spoken(root) == [xml.NOT_AVAILABLE]
+    assert spoken(root) == [settings.MASKING_NOT_AVAILABLE_MESSAGE]
 
 
 def test_the_customer_reaches_support_when_there_is_one(plivo, live_order, agent, settings):
@@ -91,7 +91,7 @@ def test_the_pin_of_an_order_whose_agent_is_inactive_connects_no_one(plivo, live
     root = xml_of(plivo.signed_post("/voice/pin/?attempt=1", params))
 
     assert root.find("Dial") is None
-    assert spoken(root) == [xml.NOT_AVAILABLE]
+    assert spoken(root) == [settings.MASKING_NOT_AVAILABLE_MESSAGE]
 
 
 def test_routing_stays_one_query(live_order, agent):
