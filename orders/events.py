@@ -35,20 +35,24 @@ def emit(
     occurred_at: datetime | None = None,
 ) -> Event | None:
     """Record ``event_type`` with ``data`` and queue its deliveries; None when ``dedupe_key`` was raised before."""
-    with transaction.atomic():
+    # Part of the caller's transaction (a new one if there is none), with no
+    # savepoint of its own: the event commits or rolls back with the change.
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_ORDER_LOCK])
         event = Event(
             type=event_type, data=dict(data), dedupe_key=dedupe_key, occurred_at=occurred_at or timezone.now()
         )
-        try:
-            with transaction.atomic():
-                event.save()
-        except IntegrityError:
-            if dedupe_key is None:
-                raise
-            return None
+        if dedupe_key is None:
+            event.save()
+        else:
+            try:
+                # The savepoint keeps a repeated cause from breaking the caller's transaction.
+                with transaction.atomic():
+                    event.save()
+            except IntegrityError:
+                return None
         endpoints = [
             endpoint for endpoint in WebhookEndpoint.objects.filter(is_active=True) if endpoint.wants(event_type)
         ]
