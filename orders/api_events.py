@@ -1,5 +1,6 @@
 """The platform's side of events in the API: its webhook endpoints, and the events feed."""
 
+from django.db import models
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -16,12 +17,14 @@ from rest_framework.response import Response
 from .api import Pagination
 from .api_errors import error_responses
 from .models import Event, EventType, WebhookEndpoint
+from .serializers import TextField
 
 FEED_PAGE_SIZE = 100
 FEED_MAX_PAGE_SIZE = 500
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.CharField: TextField}
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EventType.choices),
         required=False,

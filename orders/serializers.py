@@ -6,7 +6,7 @@ from contextlib import contextmanager
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from drf_spectacular.utils import extend_schema_field
 from phonenumbers import NumberParseException, ValidationResult
 from rest_framework import serializers
@@ -28,6 +28,17 @@ _LENGTH_REASONS = {
     ValidationResult.INVALID_LENGTH: "it has the wrong number of digits",
     ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "it lacks an area code",
 }
+
+
+class TextField(serializers.CharField):
+    """A string field that takes JSON strings only: DRF's CharField turns 42 or 4.2e16 into "42"."""
+
+    default_error_messages = {"not_a_string": "Expected a string."}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
 
 
 @extend_schema_field(
@@ -71,6 +82,7 @@ PHONE_TAKEN = "An agent with this phone number already exists."
 
 
 class AgentSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.CharField: TextField}
     phone = PhoneField(validators=[UniqueValidator(Agent.objects.all(), message=PHONE_TAKEN)])
 
     class Meta:
@@ -149,7 +161,7 @@ class OrderCreateSerializer(serializers.Serializer):
         help_text="Your own order code; one is generated when omitted. "
         "Sending an existing reference with the same details returns that order.",
     )
-    customer_name = serializers.CharField(max_length=100)
+    customer_name = TextField(max_length=100)
     customer_phone = PhoneField()
 
 

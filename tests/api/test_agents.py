@@ -120,3 +120,10 @@ def test_it_answers_a_json_error_for_a_body_that_is_not_json(api):
     assert_error(response, 400, "parse_error")
     assert_error(form, 415, "unsupported_media_type")
     assert not Agent.objects.exists()
+
+
+def test_a_number_as_an_agent_name_is_refused(api):
+    response = api.post("/api/v1/agents/", {"name": 42, "phone": "+14155550142"}, format="json")
+
+    assert response.status_code == 400
+    assert "name" in response.json()["fields"]

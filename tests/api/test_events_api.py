@@ -159,3 +159,12 @@ def test_the_schema_documents_both_endpoints(api):
     schema = api.get("/api/v1/schema/?format=json").json()
 
     assert {"/api/v1/webhook-endpoints/", "/api/v1/webhook-endpoints/{id}/", "/api/v1/events/"} <= set(schema["paths"])
+
+
+def test_a_number_where_text_belongs_is_refused_not_stringified(api):
+    response = api.post(
+        "/api/v1/webhook-endpoints/", {"url": "https://p.example.com/h", "description": 6.8e16}, format="json"
+    )
+
+    assert_error(response, 400, "invalid", ("description",))
+    assert not WebhookEndpoint.objects.exists()
