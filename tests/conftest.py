@@ -101,6 +101,18 @@ def client() -> PlivoClient:
     return PlivoClient()
 
 
+# The webhooks of the first release, for the tests that try every one of them.
+WEBHOOKS = [
+    "/voice/answer/",
+    "/numbermasking/handle_incoming/",
+    "/voice/pin/",
+    "/voice/dial-status/",
+    "/voice/hangup/",
+    "/voice/fallback/",
+    "/voice/message/",
+]
+GET_WEBHOOKS = ["/voice/answer/", "/numbermasking/handle_incoming/", "/voice/fallback/"]
+
 PROXY = "+14155550100"
 CUSTOMER = "+14156667777"
 AGENT_PHONE = "+14156667778"

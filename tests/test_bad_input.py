@@ -26,7 +26,7 @@ from orders.models import Agent, Order, ProxyNumber
 from voice.webhook import FORM_ENCODING, MAX_BODY_BYTES, NONCE_HEADER, expected_signature
 
 from .admin_forms import admin_post_data
-from .conftest import AGENT_PHONE, CUSTOMER, PROXY
+from .conftest import AGENT_PHONE, CUSTOMER, GET_WEBHOOKS, PROXY, WEBHOOKS
 
 pytestmark = pytest.mark.django_db
 
@@ -35,16 +35,6 @@ pytestmark = pytest.mark.django_db
 EXAMPLES_PER_WEBHOOK = 500
 EXAMPLES_OTHER = 150
 
-WEBHOOKS = [
-    "/voice/answer/",
-    "/numbermasking/handle_incoming/",
-    "/voice/pin/",
-    "/voice/dial-status/",
-    "/voice/hangup/",
-    "/voice/fallback/",
-    "/voice/message/",
-]
-GET_WEBHOOKS = ["/voice/answer/", "/numbermasking/handle_incoming/", "/voice/fallback/"]
 
 # Every element Plivo's XML knows (plivo.plivoxml); anything else fails the call.
 PLIVO_ELEMENTS = {

@@ -18,7 +18,17 @@ from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_
 from voice.models import CallRecord, MessageRecord
 from voice.webhook import expected_signature, has_valid_signature, signature_base
 
-from .conftest import CUSTOMER, PROXY, PlivoClient, call_params, plivo_signature, sms_params, xml_of
+from .conftest import (
+    CUSTOMER,
+    GET_WEBHOOKS,
+    PROXY,
+    WEBHOOKS,
+    PlivoClient,
+    call_params,
+    plivo_signature,
+    sms_params,
+    xml_of,
+)
 
 # Real vectors produced by Plivo's servers (docs/plivo.md, "Real V3 vectors").
 VECTOR_TOKEN = "Y2Q2ZDgxZmY5YWRiOTI5YmQ1Njg0MTAxZWIyOTc4"
@@ -105,16 +115,6 @@ def sign(path: str, data: dict, nonce: str, **kwargs) -> str:
     return plivo_signature("http://masking.example.com" + path, nonce, params=data, **kwargs)
 
 
-WEBHOOKS = [
-    "/voice/answer/",
-    "/numbermasking/handle_incoming/",
-    "/voice/pin/",
-    "/voice/dial-status/",
-    "/voice/hangup/",
-    "/voice/fallback/",
-    "/voice/message/",
-]
-GET_WEBHOOKS = ["/voice/answer/", "/numbermasking/handle_incoming/", "/voice/fallback/"]
 POST_ONLY_WEBHOOKS = [path for path in WEBHOOKS if path not in GET_WEBHOOKS]
 
 
