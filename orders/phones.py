@@ -39,6 +39,35 @@ def _parse_e164(text: str, region: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# What a number's area code says about it: where its owner lives only for
+# these types. NANP toll-free (8XX), premium-rate (900) and personal (5XX)
+# area codes name no place, so a proxy number sharing one is not local.
+_PLACE_TYPES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    }
+)
+NANP_COUNTRY_CODE = 1
+
+
+def nanp_area_code(number: object) -> str | None:
+    """The area code of a North American number that belongs to a place ("415" for +1 415 …), else None.
+
+    None for other countries, for toll-free, premium-rate and personal numbers,
+    and for anything that is not a valid number.
+    """
+    e164 = to_e164(str(number or "")) if number else None
+    if e164 is None or not e164.startswith(f"+{NANP_COUNTRY_CODE}"):
+        return None
+    parsed = phonenumbers.parse(e164)
+    if parsed.country_code != NANP_COUNTRY_CODE or phonenumbers.number_type(parsed) not in _PLACE_TYPES:
+        return None
+    # Every NANP national number is the three-digit area code and seven digits.
+    return str(parsed.national_number)[:3]
+
+
 def display(number: object) -> str:
     """A number as people read and type it: "+1 415 555 0100" (international form, spaces only)."""
     try:

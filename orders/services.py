@@ -31,7 +31,7 @@ from .models import (
     refuse_party_phone,
     refuse_pool_number,
 )
-from .phones import redact
+from .phones import NANP_COUNTRY_CODE, nanp_area_code, redact
 from .signals import purging_personal_data
 
 logger = logging.getLogger(__name__)
@@ -179,17 +179,23 @@ def _allocate_proxy_number(order: Order, agent: Agent, now: datetime) -> tuple[P
     live = live_orders(now).exclude(pk=order.pk)
     party_orders = live.filter(Q(customer_phone=order.customer_phone) | Q(agent=agent))
     country = phonenumbers.region_code_for_number(order.customer_phone) or ""
-    candidates = (
-        ProxyNumber.objects.filter(is_active=True)
-        .annotate(
-            foreign=Case(When(country=country, then=Value(0)), default=Value(1)),
-            conflict=Exists(party_orders.filter(proxy_number=OuterRef("pk"))),
-            # An index-only range scan of order_proxy_expiry per number.
-            load=live_lines_of("proxy_number", now),
-        )
-        .order_by("foreign", "conflict", "load", "pk")
+    candidates = ProxyNumber.objects.filter(is_active=True).annotate(
+        foreign=Case(When(country=country, then=Value(0)), default=Value(1)),
+        conflict=Exists(party_orders.filter(proxy_number=OuterRef("pk"))),
+        # An index-only range scan of order_proxy_expiry per number.
+        load=live_lines_of("proxy_number", now),
     )
-    chosen = candidates.first()
+    ordering = ["foreign", "conflict", "load", "pk"]
+    area_code = nanp_area_code(order.customer_phone)
+    if area_code is not None:
+        # Callers answer a number they recognise as local more often, but not at
+        # the price of a PIN prompt: the area code comes after conflicts and
+        # before load. A string compare per pool row, in the same query.
+        candidates = candidates.annotate(
+            distant=Case(When(number__startswith=f"+{NANP_COUNTRY_CODE}{area_code}", then=Value(0)), default=Value(1))
+        )
+        ordering.insert(2, "distant")
+    chosen = candidates.order_by(*ordering).first()
     if chosen is None:
         raise _empty_pool_error()
     # Lock the number so concurrent assignments draw PINs one after another.
