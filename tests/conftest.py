@@ -84,7 +84,7 @@ class PlivoClient(Client):
         )
 
     def signed_get(self, path: str, data: dict | None = None, **extra) -> HttpResponse:
-        full = path + ("?" + urlencode(data) if data else "")
+        full = path + (("&" if "?" in path else "?") + urlencode(data) if data else "")
         nonce = secrets.token_hex(10)
         signature = plivo_signature(settings.PUBLIC_BASE_URL + full, nonce, method="GET")
         return self.get(full, headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}, **extra)
@@ -101,12 +101,18 @@ def client() -> PlivoClient:
     return PlivoClient()
 
 
-# The webhooks of the first release, for the tests that try every one of them.
+# Every webhook, for the tests that try each of them (fuzzing, signatures,
+# methods, bodies); those whose URL carries a query have it as Plivo is told
+# to call them (voice/xml.py): the whisper names an order and the callee, a
+# recording's action and callback the call.
 WEBHOOKS = [
     "/voice/answer/",
     "/numbermasking/handle_incoming/",
     "/voice/pin/",
     "/voice/dial-status/",
+    "/voice/whisper/?order=1&callee=agent",
+    "/voice/voicemail/?call=call-a",
+    "/voice/recording/?call=call-a",
     "/voice/hangup/",
     "/voice/fallback/",
     "/voice/message/",

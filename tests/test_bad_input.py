@@ -77,6 +77,9 @@ PLIVO_KEYS = [
     "Text",
     "MessageUUID",
     "Type",
+    "RecordingID",
+    "RecordUrl",
+    "RecordingDuration",
 ]
 
 
@@ -120,6 +123,9 @@ realistic_call = st.fixed_dictionaries(
         "HangupCauseName": values,
         "Text": st.from_regex(r"[0-9]{4} .{0,20}", fullmatch=True) | values,
         "MessageUUID": st.sampled_from(["sms-a", "sms-b"]) | st.text(max_size=80),
+        "RecordingID": st.sampled_from(["rec-a", "rec-b"]) | st.text(max_size=80),
+        "RecordUrl": st.just("https://media.plivo.com/v1/Account/MA/Recording/rec-a.mp3") | values,
+        "RecordingDuration": st.sampled_from(["-1", "0", "42"]) | values,
     },
 )
 form_pairs = st.builds(lambda base, extra: [*base.items(), *extra], realistic_call, st.lists(st.tuples(keys, values)))

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
-from voice.models import CallRecord, MessageRecord
+from voice.models import CallRecord, MessageRecord, Recording
 from voice.webhook import expected_signature, has_valid_signature, signature_base
 
 from .conftest import (
@@ -116,15 +116,26 @@ def sign(path: str, data: dict, nonce: str, **kwargs) -> str:
 
 
 POST_ONLY_WEBHOOKS = [path for path in WEBHOOKS if path not in GET_WEBHOOKS]
+# What a voicemail or recording callback adds to a call's fields.
+RECORDING_PARAMS = {"RecordingID": "rec-1", "RecordUrl": "https://media.plivo.com/rec-1.mp3", "RecordingDuration": "9"}
+
+
+def any_webhook_params() -> dict[str, str]:
+    return {**call_params("14156667777"), **sms_params(CUSTOMER, "hello"), **RECORDING_PARAMS}
+
+
+def assert_nothing_stored() -> None:
+    assert not CallRecord.objects.exists()
+    assert not MessageRecord.objects.exists()
+    assert not Recording.objects.exists()
 
 
 @pytest.mark.parametrize("path", WEBHOOKS)
 def test_every_webhook_rejects_an_unsigned_post(client, live_order, path):
-    response = client.post(path, {**call_params("14156667777"), **sms_params(CUSTOMER, "hello")})
+    response = client.post(path, any_webhook_params())
 
     assert response.status_code == 403
-    assert not CallRecord.objects.exists()
-    assert not MessageRecord.objects.exists()
+    assert_nothing_stored()
 
 
 @pytest.mark.parametrize("path", GET_WEBHOOKS)
@@ -137,11 +148,10 @@ def test_every_webhook_that_takes_get_rejects_an_unsigned_get(client, live_order
 
 @pytest.mark.parametrize("path", POST_ONLY_WEBHOOKS)
 def test_post_only_webhooks_refuse_a_signed_get(plivo, live_order, path):
-    response = plivo.signed_get(path, {**call_params("14156667777"), **sms_params(CUSTOMER, "hello")})
+    response = plivo.signed_get(path, any_webhook_params())
 
     assert response.status_code == 405
-    assert not CallRecord.objects.exists()
-    assert not MessageRecord.objects.exists()
+    assert_nothing_stored()
 
 
 @pytest.mark.parametrize("path", WEBHOOKS)

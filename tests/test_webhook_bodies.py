@@ -10,12 +10,11 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from voice.webhook import MAX_BODY_BYTES
 
-from .conftest import CUSTOMER, call_params, xml_of
+from .conftest import CUSTOMER, WEBHOOKS, call_params, xml_of
 
 pytestmark = pytest.mark.django_db
 
 JUNK_SIGNATURE = {"X-Plivo-Signature-V3": "AAAA", "X-Plivo-Signature-V3-Nonce": "1"}
-WEBHOOKS = ["/voice/answer/", "/voice/pin/", "/voice/dial-status/", "/voice/hangup/", "/voice/message/"]
 
 
 def test_a_large_multipart_upload_is_refused_before_anything_is_written_to_disk():
