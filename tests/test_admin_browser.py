@@ -1,63 +1,21 @@
-"""The admin in a real browser: headless Debian Chromium driven by Playwright.
+"""The admin in a real browser (see tests/browser.py, which skips this module without Chromium).
 
-To run it: `apt-get install -y chromium` (Playwright's own browser download
-is not used) and `pip install -r requirements-dev.txt`; .ci/run installs
-Chromium when it is missing. A screenshot of the order page is kept in
+Screenshots of the order page and the call simulator are kept in
 test-artifacts/ (git-ignored).
-
-Playwright's sync API runs an event loop in the thread that drives it, and
-Django refuses ORM calls from such a thread; the browser therefore runs in a
-worker thread and the test thread keeps the database.
 """
 
-import os
 import re
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from orders.models import Agent, Order, ProxyNumber
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-HOW_TO_ENABLE = "apt-get install -y chromium && pip install -r requirements-dev.txt"
+from .browser import ARTIFACTS, run_in_browser, screenshot
 
-try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:
-    pytest.skip(f"Playwright is not installed; to run browser tests: {HOW_TO_ENABLE}", allow_module_level=True)
-if not os.access(CHROMIUM, os.X_OK):
-    pytest.skip(f"{CHROMIUM} is missing; to run browser tests: {HOW_TO_ENABLE}", allow_module_level=True)
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from playwright.sync_api import Page, expect  # isort: skip  (after the skip in .browser)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_in_browser(flow, *args):
-    """Run ``flow(page, *args)`` in a headless Chromium on a worker thread; return its result."""
-
-    def drive():
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1000})
-                page.set_default_timeout(20_000)
-                return flow(page, *args)
-            finally:
-                browser.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(drive).result()
 
 
 def save(page: Page, button: str = "_save") -> None:
@@ -95,8 +53,7 @@ def staff_workflow(page: Page, base_url: str) -> dict[str, str]:
 
     proxy_shown = page.inner_text(".field-proxy_number .readonly")
     pin_shown = page.inner_text(".field-pin .readonly")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "admin-order.png"), full_page=True)
+    screenshot(page, "admin-order.png")
 
     page.goto(f"{base_url}/admin/orders/order/")
     page.check("input.action-select")
@@ -110,7 +67,7 @@ def staff_workflow(page: Page, base_url: str) -> dict[str, str]:
     page.fill("#id_proxy_number", "14155550100")
     page.click("input[type=submit][value='Simulate call']")
     simulated_xml = page.inner_text("#answer-xml")
-    page.screenshot(path=str(ARTIFACTS / "call-simulator.png"), full_page=True)
+    screenshot(page, "call-simulator.png")
 
     return {"proxy": proxy_shown, "pin": pin_shown, "delivered": delivered_message, "xml": simulated_xml}
 
