@@ -58,11 +58,12 @@ def nanp_area_code(number: object) -> str | None:
     None for other countries, for toll-free, premium-rate and personal numbers,
     and for anything that is not a valid number.
     """
-    e164 = to_e164(str(number or "")) if number else None
+    e164 = to_e164(str(number)) if number else None
+    # Country codes are prefix-free: "+1" is the whole of the NANP's.
     if e164 is None or not e164.startswith(f"+{NANP_COUNTRY_CODE}"):
         return None
     parsed = phonenumbers.parse(e164)
-    if parsed.country_code != NANP_COUNTRY_CODE or phonenumbers.number_type(parsed) not in _PLACE_TYPES:
+    if phonenumbers.number_type(parsed) not in _PLACE_TYPES:
         return None
     # Every NANP national number is the three-digit area code and seven digits.
     return str(parsed.national_number)[:3]
