@@ -32,6 +32,7 @@ from .models import (
     refuse_pool_number,
 )
 from .phones import NANP_COUNTRY_CODE, nanp_area_code, redact
+from .pool import numbers_needed
 from .signals import purging_personal_data
 
 logger = logging.getLogger(__name__)
@@ -207,8 +208,8 @@ class SharedNumber:
     """An assignment that left a party with another live order on the same proxy number.
 
     Routing cannot tell those orders apart by (caller, proxy number), so such
-    callers are asked for the order PIN. A party with N concurrent orders
-    needs N numbers in the country to avoid that (docs/architecture.md, "Allocation").
+    callers are asked for the order PIN. With N the most concurrent orders of
+    a party, the country needs 2N − 1 numbers to avoid that (orders.pool.numbers_needed).
     """
 
     proxy_number: str  # E.164
@@ -242,7 +243,7 @@ def _shared_number(
         country=country,
         busiest_party_orders=concurrent,
         pool_size=ProxyNumber.objects.filter(is_active=True, country=country).count(),
-        numbers_needed=concurrent,
+        numbers_needed=numbers_needed(concurrent),
     )
 
 

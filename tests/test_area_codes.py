@@ -154,7 +154,7 @@ def test_when_every_number_needs_a_pin_the_local_one_is_shared(caplog, agent):
 
     assert number_of(third) == SAN_FRANCISCO
     assert third.shared_number is not None
-    assert "at least 3" in caplog.text
+    assert "at least 5" in caplog.text
     assert resolve(CUSTOMER_SF, "14155550100").action == Action.ASK_PIN
 
 

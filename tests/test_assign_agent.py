@@ -89,7 +89,7 @@ def test_the_customers_country_comes_before_avoiding_a_shared_number(caplog, age
     second.refresh_from_db()
     assert second.proxy_number == us
     assert gb.orders.count() == 0
-    assert "at least 2" in caplog.text
+    assert "at least 3" in caplog.text
 
 
 def test_it_falls_back_to_a_foreign_number_when_the_country_has_none(agent):
@@ -186,7 +186,7 @@ def test_an_exhausted_pool_shares_a_number_and_warns_with_the_pool_size_needed(c
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "pool has 1 active number" in warnings[0]
-    assert "at least 2" in warnings[0]
+    assert "at least 3" in warnings[0]
     assert second.reference in warnings[0]
     assert resolve(CUSTOMER, "14155550100").action == Action.ASK_PIN
 
@@ -198,7 +198,7 @@ def test_the_warning_counts_the_busiest_party(caplog, proxy_number, agent):
     with caplog.at_level(logging.WARNING, logger="orders.services"):
         open_line("+14156660009", agent)
 
-    assert "at least 4" in caplog.records[-1].getMessage()
+    assert "at least 7" in caplog.records[-1].getMessage()
     assert caplog.records[-1].levelno == logging.WARNING
 
 

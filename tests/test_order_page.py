@@ -59,7 +59,7 @@ def test_assigning_in_the_admin_says_when_the_number_is_shared_and_how_many_numb
     (warning,) = [message for message in shown if "shares proxy number" in message]
     assert f"{second.reference} shares proxy number +1 415 555 0100" in warning
     assert f"asked for the order PIN ({second.pin})" in warning
-    assert "the pool needs at least 2 active numbers in US; it has 1." in warning
+    assert "the pool needs at least 3 active numbers in US; it has 1." in warning
 
 
 def test_an_assignment_on_a_free_number_gives_no_warning(admin_client, proxy_number, agent):

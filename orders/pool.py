@@ -1,0 +1,100 @@
+"""Reads about the proxy-number pool: how loaded each number is, and how many numbers each country needs.
+
+The dashboard, ``/metrics`` and the allocation warning all give the same
+advice, so the rule lives here once.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from .models import Order, ProxyNumber, live_lines_of
+
+
+def numbers_needed(busiest_party_orders: int) -> int:
+    """Proxy numbers a country needs so that nobody is asked for a PIN: 2N − 1.
+
+    A new order conflicts with a number when its customer or its agent already
+    has a live order on it. With at most N live orders per party, the customer's
+    N − 1 other orders and the agent's N − 1 can occupy 2N − 2 numbers between
+    them, so a pool of 2N − 1 always leaves one free; fewer can run out for
+    some pair. N = 0 (no live order) needs no number.
+    """
+    return max(0, 2 * busiest_party_orders - 1)
+
+
+@dataclass(frozen=True)
+class PoolAdvice:
+    """The pool of one country: N, the pool size, and how many numbers to add."""
+
+    country: str  # ISO region of the proxy numbers, "" when unknown
+    busiest_party_orders: int  # N: the most live orders any one customer or agent holds on this country's numbers
+    pool_size: int  # active proxy numbers in the country
+    numbers_needed: int  # 2N − 1
+
+    @property
+    def numbers_to_add(self) -> int:
+        return max(0, self.numbers_needed - self.pool_size)
+
+
+# Live orders per party per country, then the largest per country. Two levels
+# of GROUP BY, which the ORM cannot write; both walk live orders only.
+_BUSIEST_PARTY = f"""
+SELECT country, MAX(lines) FROM (
+  SELECT p.country AS country, COUNT(*) AS lines
+  FROM {Order._meta.db_table} o JOIN {ProxyNumber._meta.db_table} p ON p.id = o.proxy_number_id
+  WHERE o.masking_expires_at > %s
+  GROUP BY p.country, o.customer_phone
+  UNION ALL
+  SELECT p.country AS country, COUNT(*) AS lines
+  FROM {Order._meta.db_table} o JOIN {ProxyNumber._meta.db_table} p ON p.id = o.proxy_number_id
+  WHERE o.masking_expires_at > %s AND o.agent_id IS NOT NULL
+  GROUP BY p.country, o.agent_id
+) per_party
+GROUP BY country
+"""  # noqa: S608 - table names from the models, values as parameters
+
+
+def pool_advice(now: datetime | None = None) -> list[PoolAdvice]:
+    """The advice for every country with an active proxy number or a live line, by country code."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_BUSIEST_PARTY, [now, now])
+        busiest = dict(cursor.fetchall())
+    pool = dict(
+        ProxyNumber.objects.filter(is_active=True)
+        .values("country")
+        .annotate(size=Count("*"))
+        .order_by()
+        .values_list("country", "size")
+    )
+    return [
+        PoolAdvice(
+            country=country,
+            busiest_party_orders=busiest.get(country, 0),
+            pool_size=pool.get(country, 0),
+            numbers_needed=numbers_needed(busiest.get(country, 0)),
+        )
+        for country in sorted(set(busiest) | set(pool))
+    ]
+
+
+@dataclass(frozen=True)
+class NumberLoad:
+    number: str  # E.164
+    country: str
+    is_active: bool
+    live_lines: int
+
+
+def live_lines_per_number(now: datetime | None = None) -> list[NumberLoad]:
+    """Every proxy number with its count of live lines, busiest first."""
+    rows = (
+        ProxyNumber.objects.annotate(lines=live_lines_of("proxy_number", now))
+        .order_by("-lines", "number")
+        .values_list("number", "country", "is_active", "lines")
+    )
+    return [NumberLoad(str(number), country, is_active, lines) for number, country, is_active, lines in rows]
