@@ -33,6 +33,7 @@ class Route:
     # and callers only store the id.
     order_id: int | None = None
     connect_to: str | None = None  # the other party, E.164
+    reference: str | None = None  # the order's, where the answer speaks it (click-to-call's bridge)
 
 
 # The answer webhook's one query, written out: built through the ORM it cost
@@ -109,6 +110,30 @@ def resolve_pin(caller: str, proxy_number: str, digits: str) -> Route:
     if not matches:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
     return _route_to(*matches[0], caller_e164, proxy_e164)
+
+
+def resolve_bridge(order_id: int | None, first: Role) -> Route:
+    """Route a platform-started call: ``first`` answered Plivo's call, dial the order's other party.
+
+    The order must still have a live line and an active agent, as when the
+    call was requested; otherwise the party hears that nobody is available.
+    """
+    if order_id is None or first not in (Role.CUSTOMER, Role.AGENT):
+        return Route(Action.UNKNOWN)
+    order = (
+        Order.objects.live()
+        .filter(pk=order_id)
+        .values("reference", "customer_phone", "agent__phone", "agent__is_active", "proxy_number__number")
+        .first()
+    )
+    if order is None:
+        return Route(Action.UNKNOWN)
+    customer, agent = str(order["customer_phone"]), order["agent__phone"] and str(order["agent__phone"])
+    proxy_number, reference = str(order["proxy_number__number"]), order["reference"]
+    caller, callee = (agent, customer) if first == Role.AGENT else (customer, agent)
+    if not order["agent__is_active"] or not caller:
+        return Route(Action.UNAVAILABLE, caller, proxy_number, first, order_id, reference=reference)
+    return Route(Action.CONNECT, caller, proxy_number, first, order_id, callee, reference=reference)
 
 
 def parties_asked_for_pin(order: Order) -> list[Role]:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from orders.events import emit
 from orders.models import EventType, Order, Role
 from orders.phones import log_value, redact
-from orders.routing import Action, Route, resolve, resolve_pin
+from orders.routing import Action, Route, resolve, resolve_bridge, resolve_pin
 
 from . import records, xml
 from .models import CallRecord, Recording
@@ -86,6 +86,38 @@ def answer(params: Mapping[str, str]) -> str:
         )
         return xml.apology()
     return xml_for(route, call_uuid=params.get("CallUUID", ""))
+
+
+def bridge(query: Mapping[str, str], params: Mapping[str, str]) -> str:
+    """Answer URL of a click-to-call: the party rung first answered; tell them whom they reach and dial the other.
+
+    The order and the first party come from the query the service itself gave
+    Plivo (signed like the rest of the request). As on the answer, one lookup
+    and one insert, and a replayed CallUUID hears the apology and dials no one.
+    """
+    first = _FIRST_PARTIES.get(query.get("first", ""))
+    route = resolve_bridge(_whole_number(query.get("order")), first or Role.UNKNOWN)
+    if not records.record_answer(
+        params, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN), initiated_by=CallRecord.Initiator.PLATFORM
+    ):
+        logger.info("bridged %s again with the apology: CallUUID seen before", log_value(params.get("CallUUID")))
+        return xml.apology()
+    if route.action == Action.CONNECT:
+        return xml.bridge(
+            route.connect_to,
+            caller_id=route.proxy_number,
+            order_id=route.order_id,
+            callee=CALLEE_ROLES[route.role],
+            reference=route.reference,
+            call_uuid=params.get("CallUUID", ""),
+        )
+    if route.action == Action.UNAVAILABLE:
+        return xml.party_unavailable(route.proxy_number)
+    # The line closed (or the order went) between the request and the answer.
+    return xml.say_and_hang_up(settings.MASKING_NOT_AVAILABLE_MESSAGE)
+
+
+_FIRST_PARTIES = {Role.AGENT.value: Role.AGENT, Role.CUSTOMER.value: Role.CUSTOMER}
 
 
 def pin_xml(route: Route, attempt: int, call_uuid: str = "") -> str:
@@ -211,17 +243,44 @@ def _keep_recording(
             )
 
 
-def hangup(params: Mapping[str, str]) -> str:
+def hangup(params: Mapping[str, str], query: Mapping[str, str] | None = None) -> str:
+    """Hangup URL: the call ended. A click-to-call's hangup URL names the order and the first party in its query."""
+    platform_call = _platform_call(query or {})
     with transaction.atomic():
-        records.update_call(
-            params,
-            hangup_cause=clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
-            duration=_whole_number(params.get("Duration")),
-            bill_duration=_whole_number(params.get("BillDuration")),
-            ended_at=timezone.now(),
-        )
-        _call_event(_record_of(params), EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
+        # No record yet on a click-to-call: the first party never answered, so
+        # the bridge never ran and nobody else was dialled.
+        first_leg_missed = platform_call is not None and _record_of(params) is None
+        fields: dict[str, object] = {
+            "hangup_cause": clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
+            "duration": _whole_number(params.get("Duration")),
+            "bill_duration": _whole_number(params.get("BillDuration")),
+            "ended_at": timezone.now(),
+        }
+        if first_leg_missed:
+            order_id, first = platform_call
+            status = clip(params.get("CallStatus"), 32)
+            fields |= {
+                "order_id": order_id,
+                "caller_role": first.value,
+                "initiated_by": CallRecord.Initiator.PLATFORM.value,
+                "outcome": Outcome.NOT_ANSWERED.value,
+                "dial_status": status if status in MISSED_DIAL_STATUSES else "failed",
+            }
+        records.update_call(params, **fields)
+        record = _record_of(params)
+        if first_leg_missed:
+            _call_event(record, EventType.CALL_MISSED, reason=f"first_party_{record.dial_status}" if record else "")
+        else:
+            _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
     return xml.empty()
+
+
+def _platform_call(query: Mapping[str, str]) -> tuple[int, Role] | None:
+    """The (order id, first party) a click-to-call's hangup URL names, when that order still exists."""
+    order_id, first = _whole_number(query.get("order")), _FIRST_PARTIES.get(query.get("first", ""))
+    if order_id is None or first is None or not Order.objects.filter(pk=order_id).exists():
+        return None
+    return order_id, first
 
 
 def _record_of(params: Mapping[str, str]) -> CallRecord | None:
@@ -252,6 +311,7 @@ def _call_event(
         "call_uuid": record.call_uuid,
         "caller_role": role.value,
         "callee_role": CALLEE_ROLES[role].value,
+        "initiated_by": record.initiated_by,
         **data,
     }
     if event_type == EventType.CALL_COMPLETED:

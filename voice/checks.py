@@ -57,6 +57,7 @@ TEXT_SETTINGS: dict[str, tuple[str, ...]] = {
     "MASKING_VOICEMAIL_THANKS": (),
     "MASKING_RECORDING_NOTICE": (),
     "MASKING_WHISPER_TEXT": ("caller", "reference"),
+    "MASKING_BRIDGE_TEXT": ("callee", "reference"),
     "MASKING_ACCEPT_PROMPT": ("key",),
     "MASKING_MISSED_CALL_SMS_TEXT": ("caller", "reference", "proxy_number"),
 }

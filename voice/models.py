@@ -16,10 +16,18 @@ class CallRecord(models.Model):
         PIN_PROMPTED = "pin_prompted", "PIN prompted"
         UNKNOWN = "unknown"
         REJECTED = "rejected"
+        # A platform-started call whose first party never answered: nobody else was dialled.
+        NOT_ANSWERED = "not_answered", "not answered"
+
+    class Initiator(models.TextChoices):
+        CALLER = "caller", "the caller"
+        PLATFORM = "platform", "the platform (click-to-call)"
 
     call_uuid = models.CharField("call UUID", max_length=64, unique=True)
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
+    # For a platform-started call the "caller" is the party rung first.
     caller_role = models.CharField(max_length=16, choices=Role.choices, default=Role.UNKNOWN)
+    initiated_by = models.CharField(max_length=16, choices=Initiator.choices, default=Initiator.CALLER)
     from_number = models.CharField(max_length=64, blank=True)
     proxy_number = models.CharField(max_length=64, blank=True)
     dialled_number = models.CharField(max_length=32, blank=True)
@@ -118,6 +126,28 @@ class MessageRecord(models.Model):
 
     def __str__(self) -> str:
         return self.message_uuid
+
+
+class ClickToCall(models.Model):
+    """A call the platform asked Plivo to place (``POST /api/v1/orders/{reference}/call/``, the admin's buttons).
+
+    Written only once Plivo accepted the request, so a refusal leaves nothing;
+    the rows in the last minute are the per-order rate limit. The call itself
+    is logged as a CallRecord, keyed on the CallUUID Plivo gives it later.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="click_to_calls")
+    first_role = models.CharField("called first", max_length=16, choices=Role.choices)
+    request_uuid = models.CharField("request UUID", max_length=64, unique=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["order", "requested_at"])]
+        verbose_name = "click-to-call request"
+
+    def __str__(self) -> str:
+        return self.request_uuid
 
 
 class WebhookNonce(models.Model):

@@ -32,6 +32,7 @@ CALL_RECORD_DEFAULTS: dict[str, object] = {
     "call_uuid": "",
     "order_id": None,
     "caller_role": Role.UNKNOWN.value,
+    "initiated_by": CallRecord.Initiator.CALLER.value,
     "from_number": "",
     "proxy_number": "",
     "dialled_number": "",
@@ -74,8 +75,14 @@ def clip(value: object, length: int) -> str:
 
 
 def party_numbers(params: Mapping[str, str]) -> tuple[str, str]:
-    """The caller and the proxy number a record keeps: E.164 where they parse, else as sent."""
+    """The caller and the proxy number a record keeps: E.164 where they parse, else as sent.
+
+    A call Plivo placed for click-to-call (Direction=outbound) goes from the
+    proxy number to the party it rings first, who is the record's caller.
+    """
     sender, proxy_number = params.get("From", ""), params.get("To", "")
+    if params.get("Direction") == "outbound":
+        sender, proxy_number = proxy_number, sender
     return to_e164(sender) or clip(sender, 64), to_e164(proxy_number) or clip(proxy_number, 64)
 
 
@@ -102,7 +109,9 @@ def _now() -> object:
     return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
-def record_answer(params: Mapping[str, str], route: Route, outcome: str) -> bool:
+def record_answer(
+    params: Mapping[str, str], route: Route, outcome: str, *, initiated_by: str = CallRecord.Initiator.CALLER
+) -> bool:
     """The answer's record of a call; a retried answer keeps the first. True when the record is new.
 
     No CallUUID (a hand-made request), no record.
@@ -116,6 +125,7 @@ def record_answer(params: Mapping[str, str], route: Route, outcome: str) -> bool
         "call_uuid": call_uuid,
         "order_id": route.order_id,
         "caller_role": route.role.value,
+        "initiated_by": str(initiated_by),
         "from_number": from_number,
         "proxy_number": proxy_number,
         "dialled_number": route.connect_to or "",
