@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from orders import services
 from orders.events import emit
-from orders.models import EventType, Order, Role
+from orders.models import EventType, Order, Role, call_limit
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
@@ -25,7 +26,12 @@ logger = logging.getLogger(__name__)
 
 Outcome = CallRecord.Outcome
 
-_OUTCOMES = {Action.CONNECT: Outcome.CONNECTED, Action.ASK_PIN: Outcome.PIN_PROMPTED}
+_OUTCOMES = {
+    Action.CONNECT: Outcome.CONNECTED,
+    Action.ASK_PIN: Outcome.PIN_PROMPTED,
+    Action.BLOCKED: Outcome.BLOCKED,
+    Action.LIMITED: Outcome.LIMITED,
+}
 
 # Dial statuses in which the callee never talked to the caller (docs/plivo.md,
 # "Webhook parameters" and question (a)); any status but an accepted
@@ -60,6 +66,10 @@ def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "") -> str:
         return xml.ask_pin(attempt=attempt)
     if route.action == Action.UNAVAILABLE:
         return xml.party_unavailable(route.proxy_number)
+    if route.action == Action.BLOCKED:
+        return xml.blocked_caller()
+    if route.action == Action.LIMITED:
+        return xml.call_limit_reached()
     return xml.unknown_caller(route.proxy_number)
 
 
@@ -89,7 +99,7 @@ def answer(params: Mapping[str, str]) -> str:
 
 
 def pin_xml(route: Route, attempt: int, call_uuid: str = "") -> str:
-    if route.action in (Action.CONNECT, Action.UNAVAILABLE):
+    if route.action in (Action.CONNECT, Action.UNAVAILABLE, Action.BLOCKED, Action.LIMITED):
         return xml_for(route, call_uuid=call_uuid)
     if attempt < xml.PIN_ATTEMPTS:
         return xml.ask_pin(attempt=attempt + 1)
@@ -134,6 +144,12 @@ def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
             dialled_number=route.connect_to,
             outcome=Outcome.CONNECTED.value,
         )
+    elif route.action == Action.LIMITED:
+        records.update_call(
+            params, order_id=route.order_id, caller_role=route.role.value, outcome=Outcome.LIMITED.value
+        )
+    elif route.action == Action.BLOCKED:
+        records.update_call(params, outcome=Outcome.BLOCKED.value)
     elif attempt >= xml.PIN_ATTEMPTS:
         logger.info("call %s rejected after %d wrong PINs", log_value(params.get("CallUUID")), attempt)
         records.update_call(params, outcome=Outcome.REJECTED.value)
@@ -213,15 +229,37 @@ def _keep_recording(
 
 def hangup(params: Mapping[str, str]) -> str:
     with transaction.atomic():
-        records.update_call(
+        first_hangup = records.record_hangup(
             params,
             hangup_cause=clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
             duration=_whole_number(params.get("Duration")),
             bill_duration=_whole_number(params.get("BillDuration")),
             ended_at=timezone.now(),
         )
-        _call_event(_record_of(params), EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
+        record = _record_of(params)
+        _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
+        if first_hangup and record is not None:
+            _apply_call_limit(record)
     return xml.empty()
+
+
+def _apply_call_limit(record: CallRecord) -> None:
+    """Once per call that reached an order: count a call put through, or report a call the limit turned away."""
+    if record.order is None or record.caller_role not in (Role.CUSTOMER, Role.AGENT):
+        return
+    role = Role(record.caller_role)
+    if record.outcome == Outcome.CONNECTED:
+        services.count_call(record.order_id, role)
+    elif record.outcome == Outcome.LIMITED:
+        window_start = getattr(record.order, f"{role.value}_calls_since")
+        # Once per party and window, however many calls the limit turns away in it.
+        window = window_start.isoformat() if window_start else record.call_uuid
+        _call_event(
+            record,
+            EventType.CALL_LIMIT_REACHED,
+            dedupe_key=f"{EventType.CALL_LIMIT_REACHED.value}:{record.order_id}:{role.value}:{window}",
+            limit=call_limit(),
+        )
 
 
 def _record_of(params: Mapping[str, str]) -> CallRecord | None:
