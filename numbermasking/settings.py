@@ -187,6 +187,13 @@ MASKING_UNKNOWN_CALLER_MESSAGE = env.str(
     default="Sorry, we could not find an active delivery for this number. Goodbye.",
 )
 MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
+# Abuse controls (README, "Abuse controls"): calls a party may make through one
+# order's line in an hour (0: no limit), and what the caller over it hears.
+MASKING_MAX_CALLS_PER_HOUR = env.int("MASKING_MAX_CALLS_PER_HOUR", default=20)
+MASKING_CALL_LIMIT_MESSAGE = env.str(
+    "MASKING_CALL_LIMIT_MESSAGE",
+    default="You have reached the limit of calls on this line for now. Please try again later. Goodbye.",
+)
 
 # What callers and callees hear (README, "What callers hear"). Every text is a
 # setting; a system check (voice.E003) refuses one that holds a phone number.

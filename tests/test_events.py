@@ -31,6 +31,7 @@ def test_adding_an_event_type_is_one_line_in_the_catalogue():
         "message.relayed",
         "voicemail.received",
         "recording.ready",
+        "call.limit_reached",
     ]
 
 

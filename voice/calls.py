@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from orders import services
 from orders.events import emit
-from orders.models import EventType, Order, Role
+from orders.models import EventType, Order, Role, call_limit
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_bridge, resolve_pin
 
@@ -25,7 +26,12 @@ logger = logging.getLogger(__name__)
 
 Outcome = CallRecord.Outcome
 
-_OUTCOMES = {Action.CONNECT: Outcome.CONNECTED, Action.ASK_PIN: Outcome.PIN_PROMPTED}
+_OUTCOMES = {
+    Action.CONNECT: Outcome.CONNECTED,
+    Action.ASK_PIN: Outcome.PIN_PROMPTED,
+    Action.BLOCKED: Outcome.BLOCKED,
+    Action.LIMITED: Outcome.LIMITED,
+}
 
 # Dial statuses in which the callee never talked to the caller (docs/plivo.md,
 # "Webhook parameters" and question (a)); any status but an accepted
@@ -60,6 +66,10 @@ def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "") -> str:
         return xml.ask_pin(attempt=attempt)
     if route.action == Action.UNAVAILABLE:
         return xml.party_unavailable(route.proxy_number)
+    if route.action == Action.BLOCKED:
+        return xml.blocked_caller()
+    if route.action == Action.LIMITED:
+        return xml.call_limit_reached()
     return xml.unknown_caller(route.proxy_number)
 
 
@@ -121,7 +131,7 @@ _FIRST_PARTIES = {Role.AGENT.value: Role.AGENT, Role.CUSTOMER.value: Role.CUSTOM
 
 
 def pin_xml(route: Route, attempt: int, call_uuid: str = "") -> str:
-    if route.action in (Action.CONNECT, Action.UNAVAILABLE):
+    if route.action in (Action.CONNECT, Action.UNAVAILABLE, Action.BLOCKED, Action.LIMITED):
         return xml_for(route, call_uuid=call_uuid)
     if attempt < xml.PIN_ATTEMPTS:
         return xml.ask_pin(attempt=attempt + 1)
@@ -166,6 +176,12 @@ def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
             dialled_number=route.connect_to,
             outcome=Outcome.CONNECTED.value,
         )
+    elif route.action == Action.LIMITED:
+        records.update_call(
+            params, order_id=route.order_id, caller_role=route.role.value, outcome=Outcome.LIMITED.value
+        )
+    elif route.action == Action.BLOCKED:
+        records.update_call(params, outcome=Outcome.BLOCKED.value)
     elif attempt >= xml.PIN_ATTEMPTS:
         logger.info("call %s rejected after %d wrong PINs", log_value(params.get("CallUUID")), attempt)
         records.update_call(params, outcome=Outcome.REJECTED.value)
@@ -266,12 +282,14 @@ def hangup(params: Mapping[str, str], query: Mapping[str, str] | None = None) ->
                 "outcome": Outcome.NOT_ANSWERED.value,
                 "dial_status": status if status in MISSED_DIAL_STATUSES else "failed",
             }
-        records.update_call(params, **fields)
+        first_hangup = records.record_hangup(params, **fields)
         record = _record_of(params)
         if first_leg_missed:
             _call_event(record, EventType.CALL_MISSED, reason=f"first_party_{record.dial_status}" if record else "")
         else:
             _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
+        if first_hangup and record is not None:
+            _apply_call_limit(record)
     return xml.empty()
 
 
@@ -281,6 +299,27 @@ def _platform_call(query: Mapping[str, str]) -> tuple[int, Role] | None:
     if order_id is None or first is None or not Order.objects.filter(pk=order_id).exists():
         return None
     return order_id, first
+
+
+def _apply_call_limit(record: CallRecord) -> None:
+    """Once per call that reached an order: count a call put through, or report a call the limit turned away."""
+    if record.order is None or record.caller_role not in (Role.CUSTOMER, Role.AGENT):
+        return
+    if record.initiated_by == CallRecord.Initiator.PLATFORM:
+        return  # click-to-call has its own limit (MASKING_CLICK_TO_CALL_PER_MINUTE); the party did not dial
+    role = Role(record.caller_role)
+    if record.outcome == Outcome.CONNECTED:
+        services.count_call(record.order_id, role)
+    elif record.outcome == Outcome.LIMITED:
+        window_start = getattr(record.order, f"{role.value}_calls_since")
+        # Once per party and window, however many calls the limit turns away in it.
+        window = window_start.isoformat() if window_start else record.call_uuid
+        _call_event(
+            record,
+            EventType.CALL_LIMIT_REACHED,
+            dedupe_key=f"{EventType.CALL_LIMIT_REACHED.value}:{record.order_id}:{role.value}:{window}",
+            limit=call_limit(),
+        )
 
 
 def _record_of(params: Mapping[str, str]) -> CallRecord | None:

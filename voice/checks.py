@@ -47,6 +47,7 @@ def check_voice_settings(app_configs, **kwargs) -> list[Error | Warning]:
 # placeholders each may hold (the others are not formatted).
 TEXT_SETTINGS: dict[str, tuple[str, ...]] = {
     "MASKING_UNKNOWN_CALLER_MESSAGE": (),
+    "MASKING_CALL_LIMIT_MESSAGE": (),
     "MASKING_APOLOGY_MESSAGE": (),
     "MASKING_PIN_PROMPT": (),
     "MASKING_PIN_RETRY": (),

@@ -16,6 +16,9 @@ class CallRecord(models.Model):
         PIN_PROMPTED = "pin_prompted", "PIN prompted"
         UNKNOWN = "unknown"
         REJECTED = "rejected"
+        # Abuse controls: the caller's number is blocked, or over the hourly limit.
+        BLOCKED = "blocked"
+        LIMITED = "limit_reached", "limit reached"
         # A platform-started call whose first party never answered: nobody else was dialled.
         NOT_ANSWERED = "not_answered", "not answered"
 
@@ -48,6 +51,8 @@ class CallRecord(models.Model):
         FAILED = "failed", "failed"
         PIN_REFUSED = "pin_refused", "PIN refused"
         UNKNOWN_CALLER = "unknown_caller", "unknown caller"
+        BLOCKED = "blocked", "blocked"
+        LIMIT_REACHED = "limit_reached", "limit reached"
         ENDED_EARLY = "ended_before_connecting", "ended before connecting"
         IN_PROGRESS = "in_progress", "in progress"
 
@@ -70,6 +75,10 @@ class CallRecord(models.Model):
             return Result.UNKNOWN_CALLER
         if self.outcome == self.Outcome.REJECTED:
             return Result.PIN_REFUSED
+        if self.outcome == self.Outcome.BLOCKED:
+            return Result.BLOCKED
+        if self.outcome == self.Outcome.LIMITED:
+            return Result.LIMIT_REACHED
         by_dial_status = {
             "completed": Result.TALKED,
             "no-answer": Result.NO_ANSWER,
@@ -111,6 +120,7 @@ class MessageRecord(models.Model):
         PIN_PROMPTED = "pin_prompted", "PIN prompted"
         UNKNOWN = "unknown"
         EMPTY = "empty", "Nothing to relay"
+        BLOCKED = "blocked"
 
     message_uuid = models.CharField("message UUID", max_length=64, unique=True)
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")

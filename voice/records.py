@@ -157,6 +157,23 @@ def update_call(params: Mapping[str, str], **fields: object) -> None:
     _write(CallRecord._meta.db_table, row, key="call_uuid", update=tuple(values))
 
 
+def record_hangup(params: Mapping[str, str], **fields: object) -> bool:
+    """Set the hangup's ``fields`` on the call's record. True on the call's first hangup.
+
+    Plivo retries callbacks; what must happen once per call (counting it
+    towards the hourly limit) asks this. The record's row lock makes two
+    copies of one hangup take turns, so only one of them is the first.
+    """
+    call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)
+    if not call_uuid:
+        return False
+    with transaction.atomic():
+        ended = CallRecord.objects.select_for_update().filter(call_uuid=call_uuid).values_list("ended_at", flat=True)
+        ended_before = [ended_at for ended_at in ended[:1] if ended_at is not None]
+        update_call(params, **fields)
+    return not ended_before
+
+
 def record_message(params: Mapping[str, str], route: Route, outcome: str) -> bool:
     """The record of a text; a retried callback keeps the first. True when the record is new.
 

@@ -342,6 +342,15 @@ def unknown_caller(proxy_number: str | None) -> str:
     return say_and_hang_up(settings.MASKING_UNKNOWN_CALLER_MESSAGE)
 
 
+def blocked_caller() -> str:
+    """A blocked number hears what a stranger hears, and is never put through, not even to support."""
+    return say_and_hang_up(settings.MASKING_UNKNOWN_CALLER_MESSAGE)
+
+
+def call_limit_reached() -> str:
+    return say_and_hang_up(settings.MASKING_CALL_LIMIT_MESSAGE)
+
+
 def party_unavailable(proxy_number: str | None) -> str:
     """The order's agent was deactivated: support when there is one, else "not available"."""
     support = to_e164(settings.MASKING_SUPPORT_NUMBER)

@@ -482,3 +482,19 @@ def test_staff_without_change_permission_cannot_start_calls(client, order, accou
     assert "Call agent" not in client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     assert client.post(f"/admin/orders/order/{order.pk}/call/agent/").status_code == 403
     assert not account.calls
+
+
+def test_click_to_calls_do_not_count_towards_the_hourly_limit_of_calls_a_party_dials(plivo, order, settings):
+    from ..conftest import answer
+
+    settings.MASKING_MAX_CALLS_PER_HOUR = 1
+    for n in range(2):
+        params = outbound_params(AGENT_PHONE, f"c2c-{n}")
+        plivo.signed_post(f"/voice/bridge/?order={order.pk}&first=agent", params)
+        plivo.signed_post(f"/voice/hangup/?order={order.pk}&first=agent", {**params, "CallStatus": "completed"})
+
+    root = answer(plivo, AGENT_PHONE.lstrip("+"), call_uuid="inbound-1")
+
+    assert [number.text for number in root.iter("Number")] == ["14156667777"]
+    order.refresh_from_db()
+    assert order.agent_calls == 0
