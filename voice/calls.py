@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
+from numbermasking import metrics
 from orders.events import emit
 from orders.models import EventType, Order, Role
 from orders.phones import log_value, redact
@@ -213,14 +213,18 @@ def _keep_recording(
 
 def hangup(params: Mapping[str, str]) -> str:
     with transaction.atomic():
-        records.update_call(
+        first_hangup = records.end_call(
             params,
             hangup_cause=clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
             duration=_whole_number(params.get("Duration")),
             bill_duration=_whole_number(params.get("BillDuration")),
-            ended_at=timezone.now(),
         )
-        _call_event(_record_of(params), EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
+        record = _record_of(params)
+        _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
+        if first_hangup and record is not None:
+            # After the commit: a rolled-back hangup was no hangup.
+            calls_counter = metrics.CALLS.labels(result=record.result.value)
+            transaction.on_commit(calls_counter.inc)
     return xml.empty()
 
 

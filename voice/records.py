@@ -147,6 +147,21 @@ def update_call(params: Mapping[str, str], **fields: object) -> None:
     _write(CallRecord._meta.db_table, row, key="call_uuid", update=tuple(values))
 
 
+def end_call(params: Mapping[str, str], **fields: object) -> bool:
+    """The hangup's record: set ``fields`` and the end time. True only at the call's first hangup.
+
+    Plivo retries a hangup and a stranger may replay one; what happens once per
+    call (counting it) happens where this is True. The end time is set by a
+    conditional update, so two hangups racing cannot both be the first, and a
+    later one keeps the first's time.
+    """
+    call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)
+    if not call_uuid:
+        return False
+    update_call(params, **fields)
+    return CallRecord.objects.filter(call_uuid=call_uuid, ended_at__isnull=True).update(ended_at=timezone.now()) == 1
+
+
 def record_message(params: Mapping[str, str], route: Route, outcome: str) -> bool:
     """The record of a text; a retried callback keeps the first. True when the record is new.
 
