@@ -253,7 +253,10 @@ def test_live_lines_and_pool_advice_are_read_from_the_database_at_each_scrape(cl
 
     assert value(samples, "numbermasking_live_lines", proxy_number=PROXY, country="US") == 3
     assert value(samples, "numbermasking_live_lines", proxy_number="+14155550101", country="US") == 1
-    assert ("numbermasking_live_lines", frozenset({"proxy_number": "+442079460000", "country": "GB"}.items())) in samples
+    assert (
+        "numbermasking_live_lines",
+        frozenset({"proxy_number": "+442079460000", "country": "GB"}.items()),
+    ) in samples
     assert value(samples, "numbermasking_pool_busiest_party_orders", country="US") == 3
     assert value(samples, "numbermasking_pool_size", country="US") == 2
     assert value(samples, "numbermasking_pool_numbers_needed", country="US") == 5
