@@ -36,3 +36,25 @@ accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "false").lower() in ("1
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+# Metrics under several workers (README, "Metrics"): prometheus-client keeps
+# each process's counters in a file in PROMETHEUS_MULTIPROC_DIR and a scrape
+# sums them all. A previous run's files would be summed in too, so the
+# directory starts empty; an exited worker's counts stay (they happened).
+metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
+def on_starting(server) -> None:
+    if metrics_dir:
+        os.makedirs(metrics_dir, exist_ok=True)
+        # Only prometheus-client's own files, whatever else the directory holds.
+        for name in os.listdir(metrics_dir):
+            if name.endswith(".db"):
+                os.remove(os.path.join(metrics_dir, name))
+
+
+def child_exit(server, worker) -> None:
+    if metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, metrics_dir)

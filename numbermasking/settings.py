@@ -157,7 +157,8 @@ if _public.scheme == "https":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     # The load balancer probes over plain http inside the private network.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # Prometheus scrapes each web host directly too (README, "Metrics").
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
@@ -307,6 +308,10 @@ EVENTS_SWEEP_INTERVAL = env.int("EVENTS_SWEEP_INTERVAL", default=30)
 # A task shown running this long (seconds) lost its worker; the sweep runs it again.
 EVENTS_ORPHAN_AFTER = env.int("EVENTS_ORPHAN_AFTER", default=60)
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=30)
+
+# /metrics (numbermasking/metrics.py) answers only a bearer of this token; empty, it does not exist.
+# prometheus-client reads PROMETHEUS_MULTIPROC_DIR from the environment itself.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 PHONENUMBER_DEFAULT_REGION = MASKING_DEFAULT_REGION
 PHONENUMBER_DB_FORMAT = "E164"

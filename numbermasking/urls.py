@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView, TemplateView
 
+from numbermasking.metrics import metrics_view
 from voice import api as voice_api
 from voice import simulator
 from voice import views as voice_views
@@ -22,6 +23,8 @@ urlpatterns = [
     # The seed tutorial's answer URL, kept so numbers configured from it work.
     path("numbermasking/handle_incoming/", voice_views.answer, name="handle_incoming"),
     path("healthz", voice_views.healthz, name="healthz"),
+    # Prometheus' scrape; a 404 unless METRICS_TOKEN is set (README, "Metrics").
+    path("metrics", metrics_view, name="metrics"),
     # Browsers ask for it on every page that names no icon (the webhooks' answers, the API's JSON).
     path(
         "favicon.ico",

@@ -15,6 +15,7 @@ where nothing fails, exactly once.
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -25,6 +26,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks import TaskResultStatus, task
 from standardwebhooks.webhooks import Webhook
+
+from numbermasking import metrics
 
 from . import events
 from .models import Delivery, DeliveryAttempt, DeliverySweep, EventType, Order
@@ -73,8 +76,23 @@ def deliver(delivery_id: int, generation: int) -> str:
         delivery.save()
         if delivery.status == Status.PENDING:
             events.enqueue_delivery(delivery)
+        transaction.on_commit(_count_attempt(delivery.status))
     arm_sweep()
     return delivery.status
+
+
+def _count_attempt(status: str) -> Callable[[], None]:
+    """What to count once the attempt's outcome is committed."""
+    outcome = {Status.DELIVERED: "delivered", Status.FAILED: "failed"}.get(status, "retry")
+    attempts = metrics.DELIVERY_ATTEMPTS.labels(outcome=outcome)
+    final = {Status.DELIVERED: metrics.EVENTS_DELIVERED, Status.FAILED: metrics.EVENTS_FAILED}.get(status)
+
+    def count() -> None:
+        attempts.inc()
+        if final is not None:
+            final.inc()
+
+    return count
 
 
 def _send(delivery: Delivery) -> tuple[int | None, str, int]:

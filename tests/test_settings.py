@@ -66,8 +66,8 @@ def test_an_https_public_url_turns_on_https_hardening():
     assert loaded["SESSION_COOKIE_SECURE"] is loaded["CSRF_COOKIE_SECURE"] is True
     assert loaded["CSRF_TRUSTED_ORIGINS"] == ["https://masking.example.com"]
     assert "masking.example.com" in loaded["ALLOWED_HOSTS"]
-    # The load balancer probes /healthz over plain http.
-    assert loaded["SECURE_REDIRECT_EXEMPT"] == ["^healthz$"]
+    # The load balancer probes /healthz, and Prometheus scrapes each host's /metrics, over plain http.
+    assert loaded["SECURE_REDIRECT_EXEMPT"] == ["^healthz$", "^metrics$"]
 
 
 @pytest.mark.parametrize("debug", ["false", "true"])

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from numbermasking import metrics
 from orders import services
 from orders.events import emit
 from orders.models import EventType, Order, Role, call_limit
@@ -290,6 +291,8 @@ def hangup(params: Mapping[str, str], query: Mapping[str, str] | None = None) ->
             _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
         if first_hangup and record is not None:
             _apply_call_limit(record)
+            # After the commit: a rolled-back hangup was no hangup.
+            transaction.on_commit(metrics.CALLS.labels(result=record.result.value).inc)
     return xml.empty()
 
 

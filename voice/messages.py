@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.db import transaction
 
+from numbermasking import metrics
 from orders.events import emit
 from orders.models import EventType, Order, Role
 from orders.phones import log_value, redact
@@ -78,6 +79,7 @@ def relay(params: Mapping[str, str]) -> str:
             return xml.empty()
         if outcome == Outcome.RELAYED:
             _relayed(params, route)
+            transaction.on_commit(metrics.TEXTS_RELAYED.inc)
     return body
 
 

@@ -161,7 +161,7 @@ def record_hangup(params: Mapping[str, str], **fields: object) -> bool:
     """Set the hangup's ``fields`` on the call's record. True on the call's first hangup.
 
     Plivo retries callbacks; what must happen once per call (counting it
-    towards the hourly limit) asks this. The record's row lock makes two
+    towards the hourly limit, in the metrics) asks this. The record's row lock makes two
     copies of one hangup take turns, so only one of them is the first.
     """
     call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)

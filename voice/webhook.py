@@ -35,6 +35,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from numbermasking import metrics
+
 from . import replays, xml
 
 logger = logging.getLogger(__name__)
@@ -243,7 +245,10 @@ def plivo_webhook(
     """
 
     def decorator(view: Callable[..., str]) -> Callable[..., HttpResponse]:
+        # Outermost, so a refused method (405), body (413, 415) or signature
+        # (403) is counted like an answer.
         @csrf_exempt
+        @metrics.count_webhook
         @require_http_methods(list(methods))
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
