@@ -78,6 +78,9 @@ class ProxyNumber(models.Model):
         _on_field("number", refuse_party_phone, self.number)
 
 
+CALL_COUNTER_FIELDS = frozenset({"customer_calls", "customer_calls_since", "agent_calls", "agent_calls_since"})
+
+
 class OrderQuerySet(models.QuerySet):
     def live(self, now: datetime | None = None) -> "OrderQuerySet":
         """Orders whose masked line is open at ``now``: the one predicate routing relies on.
@@ -158,6 +161,15 @@ class Order(models.Model):
     def save(self, *args, **kwargs) -> None:
         if not self.reference:
             self.reference = new_reference()
+        if not self._state.adding and not args and kwargs.get("update_fields") is None:
+            # The call counters are counted in the database (services.count_call)
+            # while an admin form or a service holds this order: saving it must
+            # not write back the counts it read.
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in CALL_COUNTER_FIELDS
+            ]
         super().save(*args, **kwargs)
 
     def clean(self) -> None:

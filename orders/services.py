@@ -153,6 +153,9 @@ def assign_agent(
             order.pin = _new_pin(used_pins)
 
         was_live, previous_status = order.is_line_live, order.status
+        if order.agent_id not in (None, agent.pk) and order.agent_calls:
+            # A new agent's calls are their own: the hourly count starts again.
+            Order.objects.filter(pk=order.pk).update(agent_calls=0, agent_calls_since=None)
         order.agent = agent
         order.proxy_number = proxy_number
         order.masking_expires_at = now + timedelta(seconds=settings.MASKING_SESSION_TTL)

@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from orders import services
 from orders.models import Agent, BlockedNumber, Order, ProxyNumber
 from voice.models import CallRecord, MessageRecord
 
@@ -322,3 +323,29 @@ def test_texts_are_not_limited(plivo, live_order, limit_of_two):
     root = xml_of(plivo.signed_post("/voice/message/", sms_params(CUSTOMER, "at the door")))
 
     assert root.find("Message").get("dst") == AGENT_PHONE.lstrip("+")
+
+
+def test_saving_an_order_keeps_the_calls_counted_meanwhile(plivo, live_order, limit_of_two):
+    stale = Order.objects.get(pk=live_order.pk)
+    talk(plivo, CUSTOMER, "call-1")
+    talk(plivo, CUSTOMER, "call-2")
+
+    stale.customer_name = "Alice B."
+    stale.save()
+
+    live_order.refresh_from_db()
+    assert (live_order.customer_name, live_order.customer_calls) == ("Alice B.", 2)
+    assert answer(plivo, CUSTOMER, call_uuid="call-3").find("Dial") is None
+
+
+def test_a_new_agent_starts_with_no_calls_counted(plivo, live_order, limit_of_two):
+    talk(plivo, AGENT_PHONE, "agent-1")
+    talk(plivo, AGENT_PHONE, "agent-2")
+    talk(plivo, CUSTOMER, "customer-1")
+    dave = Agent.objects.create(name="Dave", phone="+14156667780")
+
+    services.assign_agent(live_order, dave)
+
+    live_order.refresh_from_db()
+    assert (live_order.agent_calls, live_order.agent_calls_since, live_order.customer_calls) == (0, None, 1)
+    assert answer(plivo, "+14156667780", call_uuid="dave-1").find("Dial") is not None
