@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView, TemplateView
 
 from voice import api as voice_api
-from voice import simulator
+from voice import dashboard_page, simulator
 from voice import views as voice_views
 
 # The admin is the dispatchers' product, not "Django administration".
@@ -13,6 +13,7 @@ admin.site.index_title = "Dispatch"
 
 urlpatterns = [
     path("admin/call-simulator/", admin.site.admin_view(simulator.call_simulator), name="call_simulator"),
+    path("admin/dashboard/", admin.site.admin_view(dashboard_page.dashboard_page), name="dashboard"),
     path("admin/", admin.site.urls),
     path("voice/", include("voice.urls")),
     # The dispatch API is orders', except the call log, which is voice's.

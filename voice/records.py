@@ -36,6 +36,7 @@ CALL_RECORD_DEFAULTS: dict[str, object] = {
     "proxy_number": "",
     "dialled_number": "",
     "outcome": CallRecord.Outcome.UNKNOWN.value,
+    "asked_pin": False,
     "dial_status": "",
     "hangup_cause": "",
     "duration": None,
@@ -120,6 +121,7 @@ def record_answer(params: Mapping[str, str], route: Route, outcome: str) -> bool
         "proxy_number": proxy_number,
         "dialled_number": route.connect_to or "",
         "outcome": outcome,
+        "asked_pin": outcome == CallRecord.Outcome.PIN_PROMPTED,
         "started_at": _now(),
     }
     prefix = ASYNC_COMMIT_PREFIX if connection.vendor == "postgresql" else ""
