@@ -20,7 +20,7 @@ What each rate means (``Window``):
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Case, CharField, Count, Q, Value, When
+from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -145,9 +145,9 @@ def hour_buckets(now: datetime, hours: int) -> list[datetime]:
     return [current - timedelta(hours=back) for back in range(hours - 1, -1, -1)]
 
 
-def calls_per_hour(start: datetime, end: datetime) -> list[tuple[datetime, str, bool, int]]:
+def calls_per_hour_query(start: datetime, end: datetime) -> QuerySet:
     """(hour, category, asked for a PIN, calls) for the calls started in [start, end): one GROUP BY."""
-    rows = (
+    return (
         CallRecord.objects.filter(started_at__gte=start, started_at__lt=end)
         .annotate(call_result=CallRecord.result_expression())
         .annotate(category=category_expression(), hour=Trunc("started_at", "hour", tzinfo=UTC))
@@ -155,7 +155,10 @@ def calls_per_hour(start: datetime, end: datetime) -> list[tuple[datetime, str, 
         .annotate(calls=Count("*"))
         .order_by()
     )
-    return list(rows)
+
+
+def calls_per_hour(start: datetime, end: datetime) -> list[tuple[datetime, str, bool, int]]:
+    return list(calls_per_hour_query(start, end))
 
 
 def texts_relayed(start: datetime, day_start: datetime, end: datetime) -> tuple[int, int]:
