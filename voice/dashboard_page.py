@@ -40,10 +40,10 @@ STYLE = Style(
     font_family="sans-serif",
     label_font_size=13,
     major_label_font_size=13,
-    legend_font_size=14,
+    legend_font_size=12,
     title_font_size=16,
 )
-# The admin's content column is about 900 px wide at 1280 px; the SVG scales to it.
+# The dashboard's column is 880 px wide at 1280 px (templates/admin/dashboard_style.html); the SVG scales to it.
 WIDTH, HEIGHT = 900, 330
 BUSIEST_NUMBERS = 30
 
@@ -57,6 +57,8 @@ def _options(**extra: object) -> dict:
         "height": HEIGHT,
         "legend_at_bottom": True,
         "legend_at_bottom_columns": len(CATEGORIES),
+        "truncate_legend": -1,
+        "truncate_label": -1,
         "show_minor_x_labels": False,
         "print_values": False,
         "margin": 8,
@@ -98,6 +100,9 @@ def lines_chart(lines: list[NumberLoad]) -> str:
         **_options(title=title, show_legend=False, x_label_rotation=60, show_minor_x_labels=True, height=360)
     )
     chart.x_labels = [load.number for load in shown]
+    busiest = max((load.live_lines for load in shown), default=0)
+    if busiest <= 10:  # whole lines, not pygal's 0.2 steps
+        chart.y_labels = list(range(busiest + 1))
     chart.add("live lines", [load.live_lines for load in shown])
     return chart.render(is_unicode=True)
 
