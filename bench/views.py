@@ -38,8 +38,8 @@ LIMIT 2
 
 INSERT = """
 INSERT INTO voice_callrecord (call_uuid, order_id, caller_role, from_number, proxy_number, dialled_number,
-                              outcome, dial_status, hangup_cause, started_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, '', '', now())
+                              outcome, asked_pin, dial_status, hangup_cause, started_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', '', now())
 ON CONFLICT DO NOTHING
 """
 
@@ -60,7 +60,16 @@ def _floor(request: HttpRequest, *, insert_prefix: str) -> HttpResponse:
         outcome = "connected" if order_id else ("pin_prompted" if rows else "unknown")
         cursor.execute(
             insert_prefix + INSERT,
-            [request.POST["CallUUID"], order_id, role, caller, proxy, dialled or "", outcome],
+            [
+                request.POST["CallUUID"],
+                order_id,
+                role,
+                caller,
+                proxy,
+                dialled or "",
+                outcome,
+                outcome == "pin_prompted",
+            ],
         )
     return HttpResponse(CONSTANT_XML, content_type="application/xml")
 

@@ -169,6 +169,7 @@ def pin(params: Mapping[str, str], attempt: int) -> str:
 
 
 def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
+    # asked_pin again: should this callback come before the answer's insert, it creates the row.
     if route.action == Action.CONNECT:
         records.update_call(
             params,
@@ -176,6 +177,7 @@ def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
             caller_role=route.role.value,
             dialled_number=route.connect_to,
             outcome=Outcome.CONNECTED.value,
+            asked_pin=True,
         )
     elif route.action == Action.LIMITED:
         records.update_call(
@@ -185,7 +187,7 @@ def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
         records.update_call(params, outcome=Outcome.BLOCKED.value)
     elif attempt >= xml.PIN_ATTEMPTS:
         logger.info("call %s rejected after %d wrong PINs", log_value(params.get("CallUUID")), attempt)
-        records.update_call(params, outcome=Outcome.REJECTED.value)
+        records.update_call(params, outcome=Outcome.REJECTED.value, asked_pin=True)
         _call_event(_record_of(params), EventType.CALL_MISSED, reason="pin_refused")
 
 

@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from orders.models import Order, Role
@@ -35,6 +36,11 @@ class CallRecord(models.Model):
     proxy_number = models.CharField(max_length=64, blank=True)
     dialled_number = models.CharField(max_length=32, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.UNKNOWN)
+    # The PIN webhook overwrites "pin_prompted" with "connected" on a right
+    # PIN, so the prompt is remembered here, for the dashboard's PIN-prompt rate.
+    # db_default too: inserts written out elsewhere (bench/views.py) and old
+    # code still running during a deploy need not name the column.
+    asked_pin = models.BooleanField("asked for a PIN", default=False, db_default=False)
     dial_status = models.CharField(max_length=32, blank=True)
     hangup_cause = models.CharField(max_length=64, blank=True)
     duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")
@@ -58,6 +64,8 @@ class CallRecord(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        # The dashboard reads the last days of calls as a range scan (voice/dashboard.py).
+        indexes = [models.Index(fields=["started_at"], name="callrecord_started_at")]
 
     def __str__(self) -> str:
         return self.call_uuid
@@ -79,20 +87,27 @@ class CallRecord(models.Model):
             return Result.BLOCKED
         if self.outcome == self.Outcome.LIMITED:
             return Result.LIMIT_REACHED
-        by_dial_status = {
-            "completed": Result.TALKED,
-            "no-answer": Result.NO_ANSWER,
-            "timeout": Result.NO_ANSWER,
-            "busy": Result.BUSY,
-            "failed": Result.FAILED,
-            # The caller hung up while the other phone rang.
-            "cancel": Result.ENDED_EARLY,
-        }
         if self.dial_status:
-            return by_dial_status.get(self.dial_status, Result.FAILED)
+            return RESULT_BY_DIAL_STATUS.get(self.dial_status, Result.FAILED)
         # No dial status: the caller hung up at the PIN prompt or before the
         # other phone was dialled; without a hangup either, the call is still on.
         return Result.ENDED_EARLY if self.ended_at is not None else Result.IN_PROGRESS
+
+    @classmethod
+    def result_expression(cls) -> Case:
+        """``result`` in SQL, for grouping calls in the database (tests/test_dashboard.py checks they agree)."""
+        Result = cls.Result
+        return Case(
+            When(outcome=cls.Outcome.UNKNOWN, then=Value(Result.UNKNOWN_CALLER.value)),
+            When(outcome=cls.Outcome.REJECTED, then=Value(Result.PIN_REFUSED.value)),
+            When(outcome=cls.Outcome.BLOCKED, then=Value(Result.BLOCKED.value)),
+            When(outcome=cls.Outcome.LIMITED, then=Value(Result.LIMIT_REACHED.value)),
+            *[When(dial_status=status, then=Value(result.value)) for status, result in RESULT_BY_DIAL_STATUS.items()],
+            When(~Q(dial_status=""), then=Value(Result.FAILED.value)),
+            When(ended_at__isnull=False, then=Value(Result.ENDED_EARLY.value)),
+            default=Value(Result.IN_PROGRESS.value),
+            output_field=models.CharField(),
+        )
 
     @property
     def result_label(self) -> str:
@@ -101,6 +116,18 @@ class CallRecord(models.Model):
         if result == self.Result.TALKED and self.duration is not None:
             return f"talked {_minutes(self.duration)}"
         return result.label
+
+
+# What Plivo's DialStatus says happened to a dialled call; any other status is a failure.
+RESULT_BY_DIAL_STATUS = {
+    "completed": CallRecord.Result.TALKED,
+    "no-answer": CallRecord.Result.NO_ANSWER,
+    "timeout": CallRecord.Result.NO_ANSWER,
+    "busy": CallRecord.Result.BUSY,
+    "failed": CallRecord.Result.FAILED,
+    # The caller hung up while the other phone rang.
+    "cancel": CallRecord.Result.ENDED_EARLY,
+}
 
 
 def _minutes(seconds: int) -> str:
@@ -133,6 +160,8 @@ class MessageRecord(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+        # The dashboard counts the last days' texts as a range scan (voice/dashboard.py).
+        indexes = [models.Index(fields=["received_at"], name="messagerecord_received_at")]
 
     def __str__(self) -> str:
         return self.message_uuid

@@ -37,6 +37,7 @@ CALL_RECORD_DEFAULTS: dict[str, object] = {
     "proxy_number": "",
     "dialled_number": "",
     "outcome": CallRecord.Outcome.UNKNOWN.value,
+    "asked_pin": False,
     "dial_status": "",
     "hangup_cause": "",
     "duration": None,
@@ -130,6 +131,7 @@ def record_answer(
         "proxy_number": proxy_number,
         "dialled_number": route.connect_to or "",
         "outcome": outcome,
+        "asked_pin": outcome == CallRecord.Outcome.PIN_PROMPTED,
         "started_at": _now(),
     }
     prefix = ASYNC_COMMIT_PREFIX if connection.vendor == "postgresql" else ""
