@@ -75,7 +75,7 @@ class CallRecordAdmin(CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAd
     list_select_related = ["order"]
     readonly_fields = ["result"]
     fieldsets = [
-        (None, {"fields": ["order", "caller_role", "result", "asked_pin", "started_at", "ended_at", "duration"]}),
+        (None, {"fields": ["order", "caller_role", "result", "started_at", "ended_at", "duration"]}),
         ("Numbers", {"fields": ["from_number", "proxy_number", "dialled_number"]}),
         (
             "Plivo's codes",
