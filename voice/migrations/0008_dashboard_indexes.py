@@ -3,7 +3,31 @@
 from django.db import migrations, models
 
 
+class AddIndexWithoutBlocking(migrations.AddIndex):
+    """AddIndex, built CONCURRENTLY on PostgreSQL.
+
+    The call log can be millions of rows; a plain CREATE INDEX blocks every
+    insert while it builds, and the answer webhook inserts on every call.
+    """
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.add_index(model, self.index, concurrently=True)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.remove_index(model, self.index, concurrently=True)
+
+
 class Migration(migrations.Migration):
+    # CREATE INDEX CONCURRENTLY cannot run in a transaction.
+    atomic = False
 
     dependencies = [
         ('orders', '0008_reference_validator'),
@@ -16,11 +40,11 @@ class Migration(migrations.Migration):
             name='asked_pin',
             field=models.BooleanField(db_default=False, default=False, verbose_name='asked for a PIN'),
         ),
-        migrations.AddIndex(
+        AddIndexWithoutBlocking(
             model_name='callrecord',
             index=models.Index(fields=['started_at'], name='callrecord_started_at'),
         ),
-        migrations.AddIndex(
+        AddIndexWithoutBlocking(
             model_name='messagerecord',
             index=models.Index(fields=['received_at'], name='messagerecord_received_at'),
         ),
