@@ -126,10 +126,11 @@ class Order(models.Model):
     # Each party's calls through the line in a fixed window of CALL_LIMIT_WINDOW
     # that starts at *_calls_since (MASKING_MAX_CALLS_PER_HOUR). On the order
     # row so the answer's one routing query reads them; the hangup callback
-    # counts (orders.services.count_call).
-    customer_calls = models.PositiveIntegerField(default=0, editable=False)
+    # counts (orders.services.count_call). db_default: inserts written out
+    # elsewhere (bench/fill.py) and old code still running mid-deploy need not name them.
+    customer_calls = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     customer_calls_since = models.DateTimeField(null=True, blank=True, editable=False)
-    agent_calls = models.PositiveIntegerField(default=0, editable=False)
+    agent_calls = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     agent_calls_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OrderQuerySet.as_manager()
