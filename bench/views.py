@@ -37,9 +37,9 @@ LIMIT 2
 """
 
 INSERT = """
-INSERT INTO voice_callrecord (call_uuid, order_id, caller_role, from_number, proxy_number, dialled_number,
-                              outcome, asked_pin, dial_status, hangup_cause, started_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', '', now())
+INSERT INTO voice_callrecord (call_uuid, order_id, caller_role, initiated_by, from_number, proxy_number,
+                              dialled_number, outcome, asked_pin, dial_status, hangup_cause, started_at)
+VALUES (%s, %s, %s, 'caller', %s, %s, %s, %s, %s, '', '', now())
 ON CONFLICT DO NOTHING
 """
 

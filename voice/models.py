@@ -31,7 +31,10 @@ class CallRecord(models.Model):
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
     # For a platform-started call the "caller" is the party rung first.
     caller_role = models.CharField(max_length=16, choices=Role.choices, default=Role.UNKNOWN)
-    initiated_by = models.CharField(max_length=16, choices=Initiator.choices, default=Initiator.CALLER)
+    # db_default too, as for asked_pin: inserts written out elsewhere need not name it.
+    initiated_by = models.CharField(
+        max_length=16, choices=Initiator.choices, default=Initiator.CALLER, db_default=Initiator.CALLER
+    )
     from_number = models.CharField(max_length=64, blank=True)
     proxy_number = models.CharField(max_length=64, blank=True)
     dialled_number = models.CharField(max_length=32, blank=True)

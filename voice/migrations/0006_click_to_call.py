@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='callrecord',
             name='initiated_by',
-            field=models.CharField(choices=[('caller', 'the caller'), ('platform', 'the platform (click-to-call)')], default='caller', max_length=16),
+            field=models.CharField(choices=[('caller', 'the caller'), ('platform', 'the platform (click-to-call)')], db_default='caller', default='caller', max_length=16),
         ),
         migrations.AlterField(
             model_name='callrecord',
