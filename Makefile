@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run setup test lint format clean bench bench-admin
+.PHONY: run setup test lint format clean bench bench-admin screenshots
 
 # What the service itself needs: enough for `make run`.
 $(VENV)/.installed: requirements.txt
@@ -67,6 +67,10 @@ bench: $(VENV)/.installed-dev
 # the local Postgres, takes a few minutes, adds its section to bench/RESULTS.md.
 bench-admin: $(VENV)/.installed-dev
 	$(PY) -m bench.admin_pages
+
+# Refreshes docs/dashboard.png, the README's picture of the dashboard, from the browser test.
+screenshots: $(VENV)/.installed-dev
+	UPDATE_DOCS=1 $(PY) -m pytest -q tests/test_dashboard_browser.py
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

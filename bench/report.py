@@ -139,6 +139,10 @@ def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict,
     ]
     for role, plan in results["explain"].items():
         lines += [f"Known {role}:", "", "```", plan, "```", ""]
+    if "dashboard" in results:
+        from bench.dashboard import render as render_dashboard
+
+        lines += render_dashboard(results["dashboard"])
     machine = results["machine"]
     lines += [
         "## Machine",

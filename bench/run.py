@@ -30,7 +30,7 @@ from bench.environment import DATABASE_URL, MIX, ROOT  # first: it sets Django u
 # isort: on
 from django.core.management import call_command
 
-from bench import fill, inprocess
+from bench import dashboard, fill, inprocess
 from bench.load import BODIES, DURATION, ROUNDS, ensure_wrk, log, measure
 
 
@@ -83,6 +83,8 @@ def main() -> None:
     results["explain"] = inprocess.explain_routing()
     log("timing assign_agent")
     results["assign_agent"] = inprocess.time_assign_agent()
+    log("filling 1,000,000 call records and timing the dashboard's queries")
+    results["dashboard"] = dashboard.measure()
     results["machine"] = inprocess.machine()
     results["load_after"] = os.getloadavg()
     results["gunicorn"] = {"workers": _gunicorn_setting("workers"), "threads": _gunicorn_setting("threads")}

@@ -188,6 +188,13 @@ MASKING_UNKNOWN_CALLER_MESSAGE = env.str(
     default="Sorry, we could not find an active delivery for this number. Goodbye.",
 )
 MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
+# Abuse controls (README, "Abuse controls"): calls a party may make through one
+# order's line in an hour (0: no limit), and what the caller over it hears.
+MASKING_MAX_CALLS_PER_HOUR = env.int("MASKING_MAX_CALLS_PER_HOUR", default=20)
+MASKING_CALL_LIMIT_MESSAGE = env.str(
+    "MASKING_CALL_LIMIT_MESSAGE",
+    default="You have reached the limit of calls on this line for now. Please try again later. Goodbye.",
+)
 
 # What callers and callees hear (README, "What callers hear"). Every text is a
 # setting; a system check (voice.E003) refuses one that holds a phone number.
@@ -209,6 +216,10 @@ MASKING_NO_INPUT_GOODBYE = env.str("MASKING_NO_INPUT_GOODBYE", default="We did n
 MASKING_WHISPER = env.bool("MASKING_WHISPER", default=True)
 # {caller} is "customer" or "delivery agent", {reference} the order reference spelled out.
 MASKING_WHISPER_TEXT = env.str("MASKING_WHISPER_TEXT", default="Call from your {caller} about order {reference}.")
+# Click-to-call: what the party rung first hears before the other is dialled
+# ({callee} as {caller} above), and how many calls one order may start per minute (0: no limit).
+MASKING_BRIDGE_TEXT = env.str("MASKING_BRIDGE_TEXT", default="Connecting you to your {callee} for order {reference}.")
+MASKING_CLICK_TO_CALL_PER_MINUTE = env.int("MASKING_CLICK_TO_CALL_PER_MINUTE", default=3)
 # The key the callee presses to be connected, so a voicemail box is never bridged; empty: no key.
 MASKING_ACCEPT_KEY = env.str("MASKING_ACCEPT_KEY", default="1")
 MASKING_ACCEPT_PROMPT = env.str("MASKING_ACCEPT_PROMPT", default="Press {key} to accept.")

@@ -4,7 +4,7 @@ from django.views.generic import RedirectView, TemplateView
 
 from numbermasking.metrics import metrics_view
 from voice import api as voice_api
-from voice import simulator
+from voice import dashboard_page, simulator
 from voice import views as voice_views
 
 # The admin is the dispatchers' product, not "Django administration".
@@ -14,10 +14,12 @@ admin.site.index_title = "Dispatch"
 
 urlpatterns = [
     path("admin/call-simulator/", admin.site.admin_view(simulator.call_simulator), name="call_simulator"),
+    path("admin/dashboard/", admin.site.admin_view(dashboard_page.dashboard_page), name="dashboard"),
     path("admin/", admin.site.urls),
     path("voice/", include("voice.urls")),
-    # The dispatch API is orders', except the call log, which is voice's.
+    # The dispatch API is orders', except the call log and click-to-call, which are voice's.
     re_path(r"^api/v1/orders/(?P<reference>[^/]+)/calls/$", voice_api.OrderCallsView.as_view(), name="order_calls"),
+    re_path(r"^api/v1/orders/(?P<reference>[^/]+)/call/$", voice_api.OrderCallView.as_view(), name="order_call"),
     path("api/v1/", include("orders.urls")),
     # The seed tutorial's answer URL, kept so numbers configured from it work.
     path("numbermasking/handle_incoming/", voice_views.answer, name="handle_incoming"),

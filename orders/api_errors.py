@@ -35,6 +35,12 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
     # API keys are made by hand (create_api_key, the admin), not through the API; mapped all the same.
     "api_key_name_invalid": (status.HTTP_400_BAD_REQUEST, "name"),
     "api_key_name_taken": (status.HTTP_409_CONFLICT, "name"),
+    # Click-to-call's refusals (voice.click_to_call, which talks to Plivo).
+    "line_not_live": (status.HTTP_409_CONFLICT, None),
+    "no_agent": (status.HTTP_409_CONFLICT, None),
+    "call_limit": (status.HTTP_429_TOO_MANY_REQUESTS, None),
+    "plivo_unavailable": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
+    "plivo_refused": (status.HTTP_502_BAD_GATEWAY, None),
 }
 
 NON_FIELD = "non_field_errors"
@@ -62,7 +68,9 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         409: "Conflicts with the object's current state.",
         415: "The body is not application/json.",
         429: "Too many requests for this API key; see the Retry-After header.",
-        503: "The proxy-number pool cannot open a line right now, or the database is not answering.",
+        502: "Plivo refused the request; `detail` gives Plivo's reason.",
+        503: "The proxy-number pool cannot open a line right now, Plivo cannot be reached, "
+        "or the database is not answering.",
     }
     return {code: OpenApiResponse(ErrorSerializer, descriptions[code]) for code in sorted({401, 429, *statuses})}
 
@@ -109,6 +117,9 @@ def _from_service_error(error: DjangoValidationError) -> exceptions.APIException
     message = " ".join(error.messages)
     if http_status == status.HTTP_400_BAD_REQUEST:
         return exceptions.ValidationError({field or NON_FIELD: [message]}, code=code)
+    if http_status == status.HTTP_429_TOO_MANY_REQUESTS:
+        # DRF's Throttled sets Retry-After from ``wait``.
+        return exceptions.Throttled(getattr(error, "retry_after", None), detail=message, code=code)
     exc = exceptions.APIException(message, code)
     exc.status_code = http_status
     exc.field = field

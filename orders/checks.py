@@ -27,6 +27,14 @@ def check_masking_settings(app_configs, **kwargs) -> list[Error]:
     for name in ("MASKING_SESSION_TTL", "MASKING_GRACE_PERIOD"):
         if getattr(settings, name) < 0:
             errors.append(Error(f"{name} must be a number of seconds, zero or more.", id="orders.E003"))
+    if settings.MASKING_MAX_CALLS_PER_HOUR < 0:
+        errors.append(
+            Error(
+                "MASKING_MAX_CALLS_PER_HOUR must be a number of calls, zero or more.",
+                hint="Use 0 for no limit; the default is 20.",
+                id="orders.E005",
+            )
+        )
     if not _is_throttle_rate(settings.API_THROTTLE_RATE):
         errors.append(
             Error(

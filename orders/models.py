@@ -1,8 +1,9 @@
 import base64
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import phonenumbers
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -77,6 +78,9 @@ class ProxyNumber(models.Model):
         _on_field("number", refuse_party_phone, self.number)
 
 
+CALL_COUNTER_FIELDS = frozenset({"customer_calls", "customer_calls_since", "agent_calls", "agent_calls_since"})
+
+
 class OrderQuerySet(models.QuerySet):
     def live(self, now: datetime | None = None) -> "OrderQuerySet":
         """Orders whose masked line is open at ``now``: the one predicate routing relies on.
@@ -119,6 +123,16 @@ class Order(models.Model):
     pin = models.CharField("PIN", max_length=8, blank=True)
     masking_expires_at = models.DateTimeField(null=True, blank=True)
 
+    # Each party's calls through the line in a fixed window of CALL_LIMIT_WINDOW
+    # that starts at *_calls_since (MASKING_MAX_CALLS_PER_HOUR). On the order
+    # row so the answer's one routing query reads them; the hangup callback
+    # counts (orders.services.count_call). db_default: inserts written out
+    # elsewhere (bench/fill.py) and old code still running mid-deploy need not name them.
+    customer_calls = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    customer_calls_since = models.DateTimeField(null=True, blank=True, editable=False)
+    agent_calls = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    agent_calls_since = models.DateTimeField(null=True, blank=True, editable=False)
+
     objects = OrderQuerySet.as_manager()
 
     class Meta:
@@ -148,6 +162,15 @@ class Order(models.Model):
     def save(self, *args, **kwargs) -> None:
         if not self.reference:
             self.reference = new_reference()
+        if not self._state.adding and not args and kwargs.get("update_fields") is None:
+            # The call counters are counted in the database (services.count_call)
+            # while an admin form or a service holds this order: saving it must
+            # not write back the counts it read.
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in CALL_COUNTER_FIELDS
+            ]
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
@@ -187,6 +210,51 @@ def live_lines_of(field: str, now: datetime | None = None) -> Coalesce:
     return Coalesce(Subquery(per_row.annotate(lines=Count("*")).values("lines")), 0)
 
 
+# The window MASKING_MAX_CALLS_PER_HOUR counts a party's calls in.
+CALL_LIMIT_WINDOW = timedelta(hours=1)
+
+
+def call_limit() -> int:
+    """Calls a party may make through one order's line per window; 0 is no limit."""
+    return settings.MASKING_MAX_CALLS_PER_HOUR
+
+
+class BlockedNumberQuerySet(models.QuerySet):
+    def in_force(self, now: datetime | None = None) -> "BlockedNumberQuerySet":
+        """Blocks that apply at ``now``: the one predicate (routing's raw SQL keeps a tested copy)."""
+        return self.filter(_block_in_force(now))
+
+
+def _block_in_force(now: datetime | None) -> models.Q:
+    return models.Q(until__isnull=True) | models.Q(until__gt=now or timezone.now())
+
+
+class BlockedNumber(models.Model):
+    """A phone number whose calls and texts reach no one: it hears the unknown-caller message."""
+
+    number = PhoneNumberField(unique=True)
+    reason = models.CharField(max_length=200)
+    until = models.DateTimeField(null=True, blank=True, help_text="Empty: blocked until the block is removed.")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BlockedNumberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        # Not the number: this text goes into the admin's history of changes.
+        return f"blocked number {self.pk}" if self.pk else "new blocked number"
+
+    @property
+    def is_in_force(self) -> bool:
+        """BlockedNumberQuerySet.in_force() for this one block, without a query."""
+        return self.until is None or self.until > timezone.now()
+
+
 class EventType(models.TextChoices):
     """The catalogue of events the platform hears about (README, "Events"). Adding one is a line here."""
 
@@ -199,6 +267,7 @@ class EventType(models.TextChoices):
     MESSAGE_RELAYED = "message.relayed"
     VOICEMAIL_RECEIVED = "voicemail.received"
     RECORDING_READY = "recording.ready"
+    CALL_LIMIT_REACHED = "call.limit_reached"
 
 
 def new_webhook_secret() -> str:

@@ -5,11 +5,12 @@ resolve is one indexed query, whatever the number of orders.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connection, models
 from django.utils import timezone
 
-from .models import Agent, Order, ProxyNumber, Role
+from .models import CALL_LIMIT_WINDOW, Agent, BlockedNumber, Order, ProxyNumber, Role, call_limit
 from .phones import to_e164
 
 
@@ -20,6 +21,12 @@ class Action(models.TextChoices):
     # reach no one (support, if there is one) until staff assign a new agent.
     UNAVAILABLE = "unavailable"
     UNKNOWN = "unknown"
+    # The caller's number is on the block list: treated as a stranger, and
+    # not even put through to support.
+    BLOCKED = "blocked"
+    # A party over MASKING_MAX_CALLS_PER_HOUR on this order's line: the route
+    # keeps the order and the role, so the call's record and event name them.
+    LIMITED = "limited"
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class Route:
     # and callers only store the id.
     order_id: int | None = None
     connect_to: str | None = None  # the other party, E.164
+    reference: str | None = None  # the order's, where the answer speaks it (click-to-call's bridge)
 
 
 # The answer webhook's one query, written out: built through the ORM it cost
@@ -46,57 +54,89 @@ class Route:
 # A deactivated agent is no party: their own calls match no order as agent,
 # and their orders' rows sort last (a caller's few live rows on one number),
 # so LIMIT keeps the reachable ones and the caller still learns "unavailable".
+# Abuse controls ride on the same query, so a known caller still costs one
+# lookup and one insert: each party's calls in the current window come from
+# the order row (kept by the hangup callback), and a block in force on the
+# caller's number is one more row, from the block list's unique index, that
+# sorts first, whether or not the caller has a live order. Its predicate is a
+# copy of BlockedNumberQuerySet.in_force(), checked by the same test module.
 _LIVE_ORDERS_OF_CALLER = f"""
-SELECT o.id, o.customer_phone, a.phone, COALESCE(a.is_active, FALSE) AS reachable
+SELECT o.id, o.customer_phone, a.phone, COALESCE(a.is_active, FALSE) AS reachable,
+  CASE WHEN o.customer_calls_since > %s THEN o.customer_calls ELSE 0 END,
+  CASE WHEN o.agent_calls_since > %s THEN o.agent_calls ELSE 0 END,
+  FALSE AS blocked
 FROM {Order._meta.db_table} o LEFT OUTER JOIN {Agent._meta.db_table} a ON a.id = o.agent_id
 WHERE o.proxy_number_id = (SELECT id FROM {ProxyNumber._meta.db_table} WHERE number = %s)
   AND (o.customer_phone = %s OR o.agent_id = (SELECT id FROM {Agent._meta.db_table} WHERE phone = %s AND is_active))
   AND o.masking_expires_at > %s
 """  # noqa: S608 - table names from the models, values as parameters
+_BLOCK_OF_CALLER = f"""UNION ALL
+SELECT NULL, NULL, NULL, FALSE, 0, 0, TRUE
+FROM {BlockedNumber._meta.db_table} b
+WHERE b.number = %s AND (b.until IS NULL OR b.until > %s)
+ORDER BY blocked DESC, reachable DESC
+"""  # noqa: S608 - table name from the model, values as parameters
 
 
-def _live_orders_of(
-    caller: str, proxy_number: str, *, pin: str | None = None, limit: int
-) -> list[tuple[int, str, str | None, bool]]:
-    """(order id, customer phone, agent phone, agent active) of the caller's live orders through ``proxy_number``.
+class _Row(NamedTuple):
+    order_id: int | None
+    customer_phone: str | None
+    agent_phone: str | None
+    reachable: bool
+    customer_calls: int  # in the current window
+    agent_calls: int
+    blocked: bool
 
-    Orders whose agent is active come first.
+
+def _live_orders_of(caller: str, proxy_number: str, *, pin: str | None = None, limit: int) -> list[_Row]:
+    """The caller's live orders through ``proxy_number``, orders whose agent is active first.
+
+    A block in force on ``caller`` comes before them all, as a row of its own.
     """
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    sql, params = _LIVE_ORDERS_OF_CALLER, [proxy_number, caller, caller, now]
+    now = timezone.now()
+    window_start = connection.ops.adapt_datetimefield_value(now - CALL_LIMIT_WINDOW)
+    now = connection.ops.adapt_datetimefield_value(now)
+    sql, params = _LIVE_ORDERS_OF_CALLER, [window_start, window_start, proxy_number, caller, caller, now]
     if pin is not None:
         sql, params = sql + "  AND o.pin = %s\n", [*params, pin]
     with connection.cursor() as cursor:
-        cursor.execute(sql + f"ORDER BY reachable DESC LIMIT {int(limit)}", params)
-        return cursor.fetchall()
+        cursor.execute(sql + _BLOCK_OF_CALLER + f"LIMIT {int(limit)}", [*params, caller, now])
+        return [_Row._make(row) for row in cursor.fetchall()]
 
 
-def _route_to(
-    order_id: int, customer_phone: str, agent_phone: str | None, reachable: bool, caller: str, proxy_number: str
-) -> Route:
-    if not reachable:
+def _route_to(row: _Row, caller: str, proxy_number: str, *, hourly_limit: bool) -> Route:
+    if not row.reachable:
         # Only a customer gets here: an inactive agent's own calls match no order as agent.
-        return Route(Action.UNAVAILABLE, caller, proxy_number, Role.CUSTOMER, order_id)
-    if customer_phone == caller:
-        return Route(Action.CONNECT, caller, proxy_number, Role.CUSTOMER, order_id, agent_phone)
-    return Route(Action.CONNECT, caller, proxy_number, Role.AGENT, order_id, customer_phone)
+        return Route(Action.UNAVAILABLE, caller, proxy_number, Role.CUSTOMER, row.order_id)
+    is_customer = row.customer_phone == caller
+    role = Role.CUSTOMER if is_customer else Role.AGENT
+    limit = call_limit()
+    if hourly_limit and limit > 0 and (row.customer_calls if is_customer else row.agent_calls) >= limit:
+        return Route(Action.LIMITED, caller, proxy_number, role, row.order_id)
+    connect_to = row.agent_phone if is_customer else row.customer_phone
+    return Route(Action.CONNECT, caller, proxy_number, role, row.order_id, connect_to)
 
 
-def resolve(caller: str, proxy_number: str) -> Route:
-    """Route a call from ``caller`` to ``proxy_number`` (raw webhook values)."""
+def resolve(caller: str, proxy_number: str, *, hourly_limit: bool = True) -> Route:
+    """Route a call from ``caller`` to ``proxy_number`` (raw webhook values).
+
+    ``hourly_limit=False`` for texts: MASKING_MAX_CALLS_PER_HOUR counts calls only.
+    """
     caller_e164, proxy_e164 = to_e164(caller), to_e164(proxy_number)
     if caller_e164 is None or proxy_e164 is None:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
     matches = _live_orders_of(caller_e164, proxy_e164, limit=2)
     if not matches:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
-    if len(matches) > 1 and matches[1][3]:
-        role = Role.CUSTOMER if matches[0][1] == caller_e164 else Role.AGENT
+    if matches[0].blocked:
+        return Route(Action.BLOCKED, caller_e164, proxy_e164)
+    if len(matches) > 1 and matches[1].reachable:
+        role = Role.CUSTOMER if matches[0].customer_phone == caller_e164 else Role.AGENT
         return Route(Action.ASK_PIN, caller_e164, proxy_e164, role)
-    return _route_to(*matches[0], caller_e164, proxy_e164)
+    return _route_to(matches[0], caller_e164, proxy_e164, hourly_limit=hourly_limit)
 
 
-def resolve_pin(caller: str, proxy_number: str, digits: str) -> Route:
+def resolve_pin(caller: str, proxy_number: str, digits: str, *, hourly_limit: bool = True) -> Route:
     """Route a caller who typed ``digits`` at the PIN prompt.
 
     Only a party of the order is connected: a stranger who learnt a PIN still
@@ -108,7 +148,33 @@ def resolve_pin(caller: str, proxy_number: str, digits: str) -> Route:
     matches = _live_orders_of(caller_e164, proxy_e164, pin=digits, limit=1)
     if not matches:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
-    return _route_to(*matches[0], caller_e164, proxy_e164)
+    if matches[0].blocked:
+        return Route(Action.BLOCKED, caller_e164, proxy_e164)
+    return _route_to(matches[0], caller_e164, proxy_e164, hourly_limit=hourly_limit)
+
+
+def resolve_bridge(order_id: int | None, first: Role) -> Route:
+    """Route a platform-started call: ``first`` answered Plivo's call, dial the order's other party.
+
+    The order must still have a live line and an active agent, as when the
+    call was requested; otherwise the party hears that nobody is available.
+    """
+    if order_id is None or first not in (Role.CUSTOMER, Role.AGENT):
+        return Route(Action.UNKNOWN)
+    order = (
+        Order.objects.live()
+        .filter(pk=order_id)
+        .values("reference", "customer_phone", "agent__phone", "agent__is_active", "proxy_number__number")
+        .first()
+    )
+    if order is None:
+        return Route(Action.UNKNOWN)
+    customer, agent = str(order["customer_phone"]), order["agent__phone"] and str(order["agent__phone"])
+    proxy_number, reference = str(order["proxy_number__number"]), order["reference"]
+    caller, callee = (agent, customer) if first == Role.AGENT else (customer, agent)
+    if not order["agent__is_active"] or not caller:
+        return Route(Action.UNAVAILABLE, caller, proxy_number, first, order_id, reference=reference)
+    return Route(Action.CONNECT, caller, proxy_number, first, order_id, callee, reference=reference)
 
 
 def parties_asked_for_pin(order: Order) -> list[Role]:

@@ -16,16 +16,18 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
 from . import events
 from .models import (
+    CALL_LIMIT_WINDOW,
     Agent,
     EventType,
     Order,
     ProxyNumber,
+    Role,
     live_lines_of,
     live_orders,
     refuse_party_phone,
@@ -151,6 +153,9 @@ def assign_agent(
             order.pin = _new_pin(used_pins)
 
         was_live, previous_status = order.is_line_live, order.status
+        if order.agent_id not in (None, agent.pk) and order.agent_calls:
+            # A new agent's calls are their own: the hourly count starts again.
+            Order.objects.filter(pk=order.pk).update(agent_calls=0, agent_calls_since=None)
         order.agent = agent
         order.proxy_number = proxy_number
         order.masking_expires_at = now + timedelta(seconds=settings.MASKING_SESSION_TTL)
@@ -343,6 +348,27 @@ def cancel_order(order: Order) -> Order:
         action="cancelled",
         status=Status.CANCELLED,
         expires_at=timezone.now(),
+    )
+
+
+def count_call(order_id: int, role: Role, now: datetime | None = None) -> None:
+    """Count a call of ``role`` through the order's line in its current window (MASKING_MAX_CALLS_PER_HOUR).
+
+    A window is fixed: it starts with the first call counted after the last
+    one ended, and lasts CALL_LIMIT_WINDOW. One UPDATE, so two hangups at once
+    both count.
+    """
+    if role not in (Role.CUSTOMER, Role.AGENT):
+        raise ValueError(f"only a party's calls are counted, not {role!r}")
+    now = now or timezone.now()
+    calls, since = f"{role.value}_calls", f"{role.value}_calls_since"
+    # Every SET expression reads the row as it was, so both test the old window.
+    new_window = Q(**{f"{since}__isnull": True}) | Q(**{f"{since}__lte": now - CALL_LIMIT_WINDOW})
+    Order.objects.filter(pk=order_id).update(
+        **{
+            calls: Case(When(new_window, then=Value(1)), default=F(calls) + 1),
+            since: Case(When(new_window, then=Value(now)), default=F(since)),
+        }
     )
 
 

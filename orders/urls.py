@@ -2,12 +2,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from . import api, api_events
+from . import api, api_blocked, api_events
 
 router = SimpleRouter()
 router.register("agents", api.AgentViewSet, basename="agent")
 router.register("orders", api.OrderViewSet, basename="order")
 router.register("webhook-endpoints", api_events.WebhookEndpointViewSet, basename="webhook-endpoint")
+router.register("blocked-numbers", api_blocked.BlockedNumberViewSet, basename="blocked-number")
 
 app_name = "api"
 

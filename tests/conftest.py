@@ -104,7 +104,7 @@ def client() -> PlivoClient:
 # Every webhook, for the tests that try each of them (fuzzing, signatures,
 # methods, bodies); those whose URL carries a query have it as Plivo is told
 # to call them (voice/xml.py): the whisper names an order and the callee, a
-# recording's action and callback the call.
+# recording's action and callback the call, click-to-call's bridge the order and the first party.
 WEBHOOKS = [
     "/voice/answer/",
     "/numbermasking/handle_incoming/",
@@ -114,6 +114,7 @@ WEBHOOKS = [
     "/voice/voicemail/?call=call-a",
     "/voice/recording/?call=call-a",
     "/voice/hangup/",
+    "/voice/bridge/?order=1&first=agent",
     "/voice/fallback/",
     "/voice/message/",
 ]

@@ -23,6 +23,9 @@ class FakePlivoAccount:
         self.numbers: dict[str, dict] = {}  # digits -> Plivo's number object
         self.applications: dict[str, dict] = {}  # app_id -> Plivo's application object
         self.next_app_id = 1000
+        self.calls: list[dict] = []  # the Call API requests Plivo accepted, as it received them
+        # (HTTP status, error body) the Call API answers with instead of placing the call.
+        self.call_refusal: tuple[int, dict] | None = None
         mocked.add_callback(responses.GET, self.base + "Number/", callback=self._list_numbers)
         mocked.add_callback(
             responses.POST, re.compile(re.escape(self.base) + r"Number/(\d+)/$"), callback=self._update_number
@@ -32,6 +35,7 @@ class FakePlivoAccount:
         mocked.add_callback(
             responses.POST, re.compile(re.escape(self.base) + r"Application/(\w+)/$"), callback=self._update_application
         )
+        mocked.add_callback(responses.POST, self.base + "Call/", callback=self._create_call)
 
     # account state
 
@@ -112,3 +116,12 @@ class FakePlivoAccount:
             return 404, {}, json.dumps({"api_id": "fake", "error": "not found"})
         self.applications[app_id].update(json.loads(request.body))
         return 202, {}, json.dumps({"api_id": "fake", "message": "changed"})
+
+    def _create_call(self, request):
+        if self.call_refusal is not None:
+            status, body = self.call_refusal
+            return status, {}, json.dumps({"api_id": "fake", **body})
+        fields = json.loads(request.body)
+        request_uuid = f"fake-request-{len(self.calls) + 1}"
+        self.calls.append({**fields, "request_uuid": request_uuid})
+        return 201, {}, json.dumps({"api_id": "fake", "message": "call fired", "request_uuid": request_uuid})

@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.http import HttpResponse
+from django.utils import timezone
 
-from orders.models import Agent, Order
+from orders.models import Agent, BlockedNumber, Order
 from voice.models import CallRecord
 
 from .conftest import AGENT_PHONE, CUSTOMER, open_line
@@ -262,3 +263,29 @@ def test_the_plan_shows_the_recording_notice_when_calls_are_recorded(settings, a
     assert plan["Recording"].startswith("the caller hears “This call may be recorded for quality and safety.”")
     assert "This call may be recorded" in plan["The agent hears first"]
     assert simulated_xml(response).find("Record").get("startOnDialAnswer") == "true"
+
+
+def test_a_blocked_caller_would_hear_the_unknown_caller_message(settings, admin_client, live_order):
+    settings.MASKING_SUPPORT_NUMBER = "+14155550199"
+    BlockedNumber.objects.create(number=CUSTOMER, reason="abuse")
+
+    response = admin_client.get(SIMULATOR, {"caller": "14156667777", "proxy_number": "14155550100"})
+
+    assert summary_of(response).startswith("This caller's number is blocked")
+    root = simulated_xml(response)
+    assert root.find("Dial") is None
+    assert [speak.text for speak in root.iter("Speak")] == [settings.MASKING_UNKNOWN_CALLER_MESSAGE]
+
+
+def test_a_caller_over_the_hourly_limit_would_hear_the_limit_message(settings, admin_client, live_order):
+    settings.MASKING_MAX_CALLS_PER_HOUR = 3
+    Order.objects.filter(pk=live_order.pk).update(agent_calls=3, agent_calls_since=timezone.now())
+
+    response = admin_client.get(SIMULATOR, {"caller": "14156667778", "proxy_number": "14155550100"})
+
+    assert summary_of(response) == (
+        f"This agent has made 3 or more calls on the line of {live_order.reference} in the last hour "
+        "(MASKING_MAX_CALLS_PER_HOUR): would say the call-limit message and hang up."
+    )
+    assert [speak.text for speak in simulated_xml(response).iter("Speak")] == [settings.MASKING_CALL_LIMIT_MESSAGE]
+    assert plan_of(response) == {}

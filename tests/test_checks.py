@@ -54,6 +54,15 @@ def test_a_negative_duration_is_an_error(settings, name):
     assert name in problems[0].msg
 
 
+def test_a_negative_call_limit_is_an_error(settings):
+    settings.MASKING_MAX_CALLS_PER_HOUR = -1
+
+    problems = check_masking_settings(None)
+
+    assert ids(problems) == ["orders.E005"]
+    assert "MASKING_MAX_CALLS_PER_HOUR" in problems[0].msg
+
+
 @pytest.mark.parametrize(
     "url", ["masking.example.com", "ftp://masking.example.com", "https://masking.example.com/voice", "https://"]
 )

@@ -168,3 +168,16 @@ def test_concurrent_dial_status_and_hangup_of_an_unknown_call_make_one_complete_
     assert not any(spoken(root) for root in results)
     record = CallRecord.objects.get()
     assert (record.dial_status, record.hangup_cause, record.duration) == ("completed", "Normal Hangup", 42)
+
+
+def test_hangups_of_several_calls_at_once_each_count_and_a_retried_one_counts_once(live_order):
+    for n in range(THREADS):
+        answer(PlivoClient(), call_uuid=f"count-{n}")
+    # Each call's hangup twice (Plivo retries), all at once.
+    calls = [partial(hangup, PlivoClient(), call_uuid=f"count-{n % THREADS}") for n in range(2 * THREADS)]
+
+    results = run_concurrently(*calls)
+
+    assert [result for result in results if isinstance(result, Exception)] == []
+    live_order.refresh_from_db()
+    assert live_order.customer_calls == THREADS

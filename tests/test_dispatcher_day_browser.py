@@ -115,7 +115,8 @@ def test_a_dispatchers_day_in_the_admin(live_server, django_user_model):
     assert seen["line"].startswith("live until ") and seen["line"].endswith(" UTC")
     assert seen["delivered"].startswith(f"Order {order.reference} marked delivered. Its line stays open until ")
     assert seen["line_after"].startswith("live for the grace period after delivery, until ")
-    assert seen["buttons_after"] == []
+    # No transition is left; the line is live for the grace period, so click-to-call stays.
+    assert seen["buttons_after"] == ["CALL AGENT", "CALL CUSTOMER"]
     assert seen["line_live_visible"]
     assert seen["sidebar_beside_apps"]
 

@@ -31,6 +31,7 @@ def test_adding_an_event_type_is_one_line_in_the_catalogue():
         "message.relayed",
         "voicemail.received",
         "recording.ready",
+        "call.limit_reached",
     ]
 
 
@@ -187,6 +188,7 @@ def test_a_call_that_was_not_answered_is_missed(plivo, live_order, status):
         "call_uuid": call_uuid,
         "caller_role": "customer",
         "callee_role": "agent",
+        "initiated_by": "caller",
         "reason": status,
     }
     assert events_of("call.completed") == []
@@ -211,6 +213,7 @@ def test_a_call_the_parties_talked_on_is_completed_once_with_its_duration(plivo,
         "call_uuid": call_uuid,
         "caller_role": "agent",
         "callee_role": "customer",
+        "initiated_by": "caller",
         "duration": 55,
     }
     assert events_of("call.missed") == []

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from orders.models import Agent, Order, ProxyNumber, live_orders
+from orders.models import Agent, BlockedNumber, Order, ProxyNumber, live_orders
 from orders.routing import Action, _live_orders_of, resolve, resolve_pin
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +105,33 @@ def test_routing_sql_and_live_orders_pick_the_same_orders(specs):
                     else:
                         assert resolve_pin(caller, proxy, pin).action == Action.UNKNOWN
         transaction.set_rollback(True)
+
+
+# The block list's predicate has one ORM home too (BlockedNumberQuerySet.in_force); routing's copy must agree.
+BLOCK_OFFSETS = [None, -86400, -1, 0, 1, 86400]  # until, relative to NOW; None is a block with no end
+
+
+@pytest.mark.parametrize("offset", BLOCK_OFFSETS)
+@pytest.mark.parametrize("with_order", [True, False])
+def test_routing_sql_and_in_force_agree_on_which_blocks_apply(offset, with_order):
+    with mock.patch("django.utils.timezone.now", return_value=NOW):
+        proxy = ProxyNumber.objects.create(number=PROXIES[0])
+        if with_order:
+            agent = Agent.objects.create(name="Agent", phone=PHONES[1])
+            Order.objects.create(
+                customer_name="Customer",
+                customer_phone=PHONES[0],
+                agent=agent,
+                proxy_number=proxy,
+                pin="1111",
+                masking_expires_at=NOW + timedelta(hours=1),
+            )
+        until = None if offset is None else NOW + timedelta(seconds=offset)
+        blocked = BlockedNumber.objects.create(number=PHONES[0], reason="test", until=until)
+        in_force = BlockedNumber.objects.in_force(NOW).filter(pk=blocked.pk).exists()
+
+        assert in_force == blocked.is_in_force == (offset is None or offset > 0)
+        assert (resolve(PHONES[0], PROXIES[0]).action == Action.BLOCKED) == in_force
+        assert (resolve_pin(PHONES[0], PROXIES[0], "1111").action == Action.BLOCKED) == in_force
+        # The block is on the number, not on the other party of its orders.
+        assert resolve(PHONES[1], PROXIES[0]).action == (Action.CONNECT if with_order else Action.UNKNOWN)

@@ -108,6 +108,7 @@ def test_the_recording_is_kept_with_the_call_and_announced_once(plivo, recorded)
         "call_uuid": "call-1",
         "caller_role": "customer",
         "callee_role": "agent",
+        "initiated_by": "caller",
         "duration": 42,
         "recording_id": "rec-9",
         "recording_url": RECORD_URL,

@@ -60,6 +60,7 @@ def test_a_voicemail_is_kept_with_the_call_and_announced(plivo, missed):
         "call_uuid": "call-1",
         "caller_role": "customer",
         "callee_role": "agent",
+        "initiated_by": "caller",
         "duration": 12,
         "recording_id": "rec-1",
         "recording_url": RECORD_URL,

@@ -1,14 +1,19 @@
 from contextvars import ContextVar
 
-from django.contrib import admin
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from orders.admin import OrderAdmin
 from orders.events_admin import ReadOnlyMixin
-from orders.models import Order
+from orders.models import Order, Role
 
+from . import click_to_call
 from .models import CallRecord, MessageRecord, Recording
 
 LISTEN_PERMISSION = "voice.listen_recording"
@@ -68,14 +73,17 @@ class RecordingInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(CallRecord)
 class CallRecordAdmin(CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["started_at", "order", "caller_role", "result", "call_uuid"]
+    list_display = ["started_at", "order", "caller_role", "initiated_by", "result", "call_uuid"]
     # Plivo's codes are not filters here: "Connected" read as "they talked".
-    list_filter = ["caller_role"]
+    list_filter = ["caller_role", "initiated_by"]
     search_fields = ["call_uuid", "order__reference"]
     list_select_related = ["order"]
     readonly_fields = ["result"]
     fieldsets = [
-        (None, {"fields": ["order", "caller_role", "result", "started_at", "ended_at", "duration"]}),
+        (
+            None,
+            {"fields": ["order", "caller_role", "initiated_by", "result", "started_at", "ended_at", "duration"]},
+        ),
         ("Numbers", {"fields": ["from_number", "proxy_number", "dialled_number"]}),
         (
             "Plivo's codes",
@@ -93,7 +101,7 @@ class CallRecordAdmin(CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAd
 
 class CallRecordInline(CallResultMixin, ReadOnlyMixin, admin.TabularInline):
     model = CallRecord
-    fields = ["started_at", "caller_role", "result"]
+    fields = ["started_at", "caller_role", "initiated_by", "result"]
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -159,3 +167,54 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
             f"{base}?{urlencode({'order': obj.reference, 'party': 'customer'})}",
             f"{base}?{urlencode({'order': obj.reference, 'party': 'agent'})}",
         )
+
+    # Click-to-call for dispatchers: the same service as the API's POST .../call/.
+    CALL_BUTTONS = [(Role.AGENT, "Call agent"), (Role.CUSTOMER, "Call customer")]
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/call/<slug:party>/",
+                self.admin_site.admin_view(self.call_view),
+                name="orders_order_call",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        order = self.get_object(request, unquote(object_id))
+        buttons = []
+        if order is not None and self.has_change_permission(request, order) and order.is_line_live and order.agent_id:
+            buttons = [
+                {"label": label, "url": reverse("admin:orders_order_call", args=[order.pk, role.value])}
+                for role, label in self.CALL_BUTTONS
+            ]
+        return super().change_view(
+            request, object_id, form_url, extra_context={**(extra_context or {}), "order_call_buttons": buttons}
+        )
+
+    def call_view(self, request: HttpRequest, object_id: str, party: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
+        first = dict((role.value, role) for role, _label in self.CALL_BUTTONS).get(party)
+        if first is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        try:
+            started = click_to_call.start_call(order, first)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            self.log_change(request, order, f"Click-to-call: rang the {first.value} first.")
+            other = "customer" if first == Role.AGENT else "agent"
+            self.message_user(
+                request,
+                f"Calling the {first.value} of order {order.reference} from its proxy number; when they answer, "
+                f"the {other} is dialled (Plivo request {started.request_uuid}).",
+                messages.SUCCESS,
+            )
+        return redirect("admin:orders_order_change", order.pk)

@@ -10,12 +10,14 @@ from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from numbermasking import metrics
+from orders import services
 from orders.events import emit
-from orders.models import EventType, Order, Role
+from orders.models import EventType, Order, Role, call_limit
 from orders.phones import log_value, redact
-from orders.routing import Action, Route, resolve, resolve_pin
+from orders.routing import Action, Route, resolve, resolve_bridge, resolve_pin
 
 from . import records, xml
 from .models import CallRecord, Recording
@@ -25,7 +27,12 @@ logger = logging.getLogger(__name__)
 
 Outcome = CallRecord.Outcome
 
-_OUTCOMES = {Action.CONNECT: Outcome.CONNECTED, Action.ASK_PIN: Outcome.PIN_PROMPTED}
+_OUTCOMES = {
+    Action.CONNECT: Outcome.CONNECTED,
+    Action.ASK_PIN: Outcome.PIN_PROMPTED,
+    Action.BLOCKED: Outcome.BLOCKED,
+    Action.LIMITED: Outcome.LIMITED,
+}
 
 # Dial statuses in which the callee never talked to the caller (docs/plivo.md,
 # "Webhook parameters" and question (a)); any status but an accepted
@@ -60,6 +67,10 @@ def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "") -> str:
         return xml.ask_pin(attempt=attempt)
     if route.action == Action.UNAVAILABLE:
         return xml.party_unavailable(route.proxy_number)
+    if route.action == Action.BLOCKED:
+        return xml.blocked_caller()
+    if route.action == Action.LIMITED:
+        return xml.call_limit_reached()
     return xml.unknown_caller(route.proxy_number)
 
 
@@ -88,8 +99,40 @@ def answer(params: Mapping[str, str]) -> str:
     return xml_for(route, call_uuid=params.get("CallUUID", ""))
 
 
+def bridge(query: Mapping[str, str], params: Mapping[str, str]) -> str:
+    """Answer URL of a click-to-call: the party rung first answered; tell them whom they reach and dial the other.
+
+    The order and the first party come from the query the service itself gave
+    Plivo (signed like the rest of the request). As on the answer, one lookup
+    and one insert, and a replayed CallUUID hears the apology and dials no one.
+    """
+    first = _FIRST_PARTIES.get(query.get("first", ""))
+    route = resolve_bridge(_whole_number(query.get("order")), first or Role.UNKNOWN)
+    if not records.record_answer(
+        params, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN), initiated_by=CallRecord.Initiator.PLATFORM
+    ):
+        logger.info("bridged %s again with the apology: CallUUID seen before", log_value(params.get("CallUUID")))
+        return xml.apology()
+    if route.action == Action.CONNECT:
+        return xml.bridge(
+            route.connect_to,
+            caller_id=route.proxy_number,
+            order_id=route.order_id,
+            callee=CALLEE_ROLES[route.role],
+            reference=route.reference,
+            call_uuid=params.get("CallUUID", ""),
+        )
+    if route.action == Action.UNAVAILABLE:
+        return xml.party_unavailable(route.proxy_number)
+    # The line closed (or the order went) between the request and the answer.
+    return xml.say_and_hang_up(settings.MASKING_NOT_AVAILABLE_MESSAGE)
+
+
+_FIRST_PARTIES = {Role.AGENT.value: Role.AGENT, Role.CUSTOMER.value: Role.CUSTOMER}
+
+
 def pin_xml(route: Route, attempt: int, call_uuid: str = "") -> str:
-    if route.action in (Action.CONNECT, Action.UNAVAILABLE):
+    if route.action in (Action.CONNECT, Action.UNAVAILABLE, Action.BLOCKED, Action.LIMITED):
         return xml_for(route, call_uuid=call_uuid)
     if attempt < xml.PIN_ATTEMPTS:
         return xml.ask_pin(attempt=attempt + 1)
@@ -126,6 +169,7 @@ def pin(params: Mapping[str, str], attempt: int) -> str:
 
 
 def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
+    # asked_pin again: should this callback come before the answer's insert, it creates the row.
     if route.action == Action.CONNECT:
         records.update_call(
             params,
@@ -133,10 +177,17 @@ def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
             caller_role=route.role.value,
             dialled_number=route.connect_to,
             outcome=Outcome.CONNECTED.value,
+            asked_pin=True,
         )
+    elif route.action == Action.LIMITED:
+        records.update_call(
+            params, order_id=route.order_id, caller_role=route.role.value, outcome=Outcome.LIMITED.value
+        )
+    elif route.action == Action.BLOCKED:
+        records.update_call(params, outcome=Outcome.BLOCKED.value)
     elif attempt >= xml.PIN_ATTEMPTS:
         logger.info("call %s rejected after %d wrong PINs", log_value(params.get("CallUUID")), attempt)
-        records.update_call(params, outcome=Outcome.REJECTED.value)
+        records.update_call(params, outcome=Outcome.REJECTED.value, asked_pin=True)
         _call_event(_record_of(params), EventType.CALL_MISSED, reason="pin_refused")
 
 
@@ -211,21 +262,69 @@ def _keep_recording(
             )
 
 
-def hangup(params: Mapping[str, str]) -> str:
+def hangup(params: Mapping[str, str], query: Mapping[str, str] | None = None) -> str:
+    """Hangup URL: the call ended. A click-to-call's hangup URL names the order and the first party in its query."""
+    platform_call = _platform_call(query or {})
     with transaction.atomic():
-        first_hangup = records.end_call(
-            params,
-            hangup_cause=clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
-            duration=_whole_number(params.get("Duration")),
-            bill_duration=_whole_number(params.get("BillDuration")),
-        )
+        # No record yet on a click-to-call: the first party never answered, so
+        # the bridge never ran and nobody else was dialled.
+        first_leg_missed = platform_call is not None and _record_of(params) is None
+        fields: dict[str, object] = {
+            "hangup_cause": clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
+            "duration": _whole_number(params.get("Duration")),
+            "bill_duration": _whole_number(params.get("BillDuration")),
+            "ended_at": timezone.now(),
+        }
+        if first_leg_missed:
+            order_id, first = platform_call
+            status = clip(params.get("CallStatus"), 32)
+            fields |= {
+                "order_id": order_id,
+                "caller_role": first.value,
+                "initiated_by": CallRecord.Initiator.PLATFORM.value,
+                "outcome": Outcome.NOT_ANSWERED.value,
+                "dial_status": status if status in MISSED_DIAL_STATUSES else "failed",
+            }
+        first_hangup = records.record_hangup(params, **fields)
         record = _record_of(params)
-        _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
+        if first_leg_missed:
+            _call_event(record, EventType.CALL_MISSED, reason=f"first_party_{record.dial_status}" if record else "")
+        else:
+            _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
         if first_hangup and record is not None:
+            _apply_call_limit(record)
             # After the commit: a rolled-back hangup was no hangup.
-            calls_counter = metrics.CALLS.labels(result=record.result.value)
-            transaction.on_commit(calls_counter.inc)
+            transaction.on_commit(metrics.CALLS.labels(result=record.result.value).inc)
     return xml.empty()
+
+
+def _platform_call(query: Mapping[str, str]) -> tuple[int, Role] | None:
+    """The (order id, first party) a click-to-call's hangup URL names, when that order still exists."""
+    order_id, first = _whole_number(query.get("order")), _FIRST_PARTIES.get(query.get("first", ""))
+    if order_id is None or first is None or not Order.objects.filter(pk=order_id).exists():
+        return None
+    return order_id, first
+
+
+def _apply_call_limit(record: CallRecord) -> None:
+    """Once per call that reached an order: count a call put through, or report a call the limit turned away."""
+    if record.order is None or record.caller_role not in (Role.CUSTOMER, Role.AGENT):
+        return
+    if record.initiated_by == CallRecord.Initiator.PLATFORM:
+        return  # click-to-call has its own limit (MASKING_CLICK_TO_CALL_PER_MINUTE); the party did not dial
+    role = Role(record.caller_role)
+    if record.outcome == Outcome.CONNECTED:
+        services.count_call(record.order_id, role)
+    elif record.outcome == Outcome.LIMITED:
+        window_start = getattr(record.order, f"{role.value}_calls_since")
+        # Once per party and window, however many calls the limit turns away in it.
+        window = window_start.isoformat() if window_start else record.call_uuid
+        _call_event(
+            record,
+            EventType.CALL_LIMIT_REACHED,
+            dedupe_key=f"{EventType.CALL_LIMIT_REACHED.value}:{record.order_id}:{role.value}:{window}",
+            limit=call_limit(),
+        )
 
 
 def _record_of(params: Mapping[str, str]) -> CallRecord | None:
@@ -256,6 +355,7 @@ def _call_event(
         "call_uuid": record.call_uuid,
         "caller_role": role.value,
         "callee_role": CALLEE_ROLES[role].value,
+        "initiated_by": record.initiated_by,
         **data,
     }
     if event_type == EventType.CALL_COMPLETED:

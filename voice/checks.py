@@ -47,6 +47,7 @@ def check_voice_settings(app_configs, **kwargs) -> list[Error | Warning]:
 # placeholders each may hold (the others are not formatted).
 TEXT_SETTINGS: dict[str, tuple[str, ...]] = {
     "MASKING_UNKNOWN_CALLER_MESSAGE": (),
+    "MASKING_CALL_LIMIT_MESSAGE": (),
     "MASKING_APOLOGY_MESSAGE": (),
     "MASKING_PIN_PROMPT": (),
     "MASKING_PIN_RETRY": (),
@@ -57,6 +58,7 @@ TEXT_SETTINGS: dict[str, tuple[str, ...]] = {
     "MASKING_VOICEMAIL_THANKS": (),
     "MASKING_RECORDING_NOTICE": (),
     "MASKING_WHISPER_TEXT": ("caller", "reference"),
+    "MASKING_BRIDGE_TEXT": ("callee", "reference"),
     "MASKING_ACCEPT_PROMPT": ("key",),
     "MASKING_MISSED_CALL_SMS_TEXT": ("caller", "reference", "proxy_number"),
 }

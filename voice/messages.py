@@ -42,11 +42,12 @@ def relay(params: Mapping[str, str]) -> str:
     Only a text whose MessageUUID is new is answered: the record's insert says so.
     """
     sender, proxy_number, text = params.get("From", ""), params.get("To", ""), params.get("Text", "")
-    route = resolve(sender, proxy_number)
+    # The hourly limit is on calls; a blocked sender is still refused.
+    route = resolve(sender, proxy_number, hourly_limit=False)
     prompt = PIN_PROMPT
     if route.action == Action.ASK_PIN:
         pin, rest = _split_pin(text)
-        by_pin = resolve_pin(sender, proxy_number, pin) if pin else None
+        by_pin = resolve_pin(sender, proxy_number, pin, hourly_limit=False) if pin else None
         if by_pin is not None and by_pin.action == Action.CONNECT:
             route, text = by_pin, rest
         elif pin:
@@ -59,6 +60,9 @@ def relay(params: Mapping[str, str]) -> str:
         outcome, body = Outcome.EMPTY, xml.empty()
     elif route.action == Action.ASK_PIN:
         outcome, body = Outcome.PIN_PROMPTED, xml.sms(prompt, src=route.proxy_number, dst=route.caller)
+    elif route.action == Action.BLOCKED:
+        # Silent, as for a stranger.
+        outcome, body = Outcome.BLOCKED, xml.empty()
     else:
         # Strangers get no answer at all: a reply would confirm the number is in use.
         outcome, body = Outcome.UNKNOWN, xml.empty()

@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from orders.models import Order, Role
@@ -16,14 +17,30 @@ class CallRecord(models.Model):
         PIN_PROMPTED = "pin_prompted", "PIN prompted"
         UNKNOWN = "unknown"
         REJECTED = "rejected"
+        # Abuse controls: the caller's number is blocked, or over the hourly limit.
+        BLOCKED = "blocked"
+        LIMITED = "limit_reached", "limit reached"
+        # A platform-started call whose first party never answered: nobody else was dialled.
+        NOT_ANSWERED = "not_answered", "not answered"
+
+    class Initiator(models.TextChoices):
+        CALLER = "caller", "the caller"
+        PLATFORM = "platform", "the platform (click-to-call)"
 
     call_uuid = models.CharField("call UUID", max_length=64, unique=True)
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
+    # For a platform-started call the "caller" is the party rung first.
     caller_role = models.CharField(max_length=16, choices=Role.choices, default=Role.UNKNOWN)
+    initiated_by = models.CharField(max_length=16, choices=Initiator.choices, default=Initiator.CALLER)
     from_number = models.CharField(max_length=64, blank=True)
     proxy_number = models.CharField(max_length=64, blank=True)
     dialled_number = models.CharField(max_length=32, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.UNKNOWN)
+    # The PIN webhook overwrites "pin_prompted" with "connected" on a right
+    # PIN, so the prompt is remembered here, for the dashboard's PIN-prompt rate.
+    # db_default too: inserts written out elsewhere (bench/views.py) and old
+    # code still running during a deploy need not name the column.
+    asked_pin = models.BooleanField("asked for a PIN", default=False, db_default=False)
     dial_status = models.CharField(max_length=32, blank=True)
     hangup_cause = models.CharField(max_length=64, blank=True)
     duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")
@@ -40,11 +57,15 @@ class CallRecord(models.Model):
         FAILED = "failed", "failed"
         PIN_REFUSED = "pin_refused", "PIN refused"
         UNKNOWN_CALLER = "unknown_caller", "unknown caller"
+        BLOCKED = "blocked", "blocked"
+        LIMIT_REACHED = "limit_reached", "limit reached"
         ENDED_EARLY = "ended_before_connecting", "ended before connecting"
         IN_PROGRESS = "in_progress", "in progress"
 
     class Meta:
         ordering = ["-started_at"]
+        # The dashboard reads the last days of calls as a range scan (voice/dashboard.py).
+        indexes = [models.Index(fields=["started_at"], name="callrecord_started_at")]
 
     def __str__(self) -> str:
         return self.call_uuid
@@ -62,20 +83,31 @@ class CallRecord(models.Model):
             return Result.UNKNOWN_CALLER
         if self.outcome == self.Outcome.REJECTED:
             return Result.PIN_REFUSED
-        by_dial_status = {
-            "completed": Result.TALKED,
-            "no-answer": Result.NO_ANSWER,
-            "timeout": Result.NO_ANSWER,
-            "busy": Result.BUSY,
-            "failed": Result.FAILED,
-            # The caller hung up while the other phone rang.
-            "cancel": Result.ENDED_EARLY,
-        }
+        if self.outcome == self.Outcome.BLOCKED:
+            return Result.BLOCKED
+        if self.outcome == self.Outcome.LIMITED:
+            return Result.LIMIT_REACHED
         if self.dial_status:
-            return by_dial_status.get(self.dial_status, Result.FAILED)
+            return RESULT_BY_DIAL_STATUS.get(self.dial_status, Result.FAILED)
         # No dial status: the caller hung up at the PIN prompt or before the
         # other phone was dialled; without a hangup either, the call is still on.
         return Result.ENDED_EARLY if self.ended_at is not None else Result.IN_PROGRESS
+
+    @classmethod
+    def result_expression(cls) -> Case:
+        """``result`` in SQL, for grouping calls in the database (tests/test_dashboard.py checks they agree)."""
+        Result = cls.Result
+        return Case(
+            When(outcome=cls.Outcome.UNKNOWN, then=Value(Result.UNKNOWN_CALLER.value)),
+            When(outcome=cls.Outcome.REJECTED, then=Value(Result.PIN_REFUSED.value)),
+            When(outcome=cls.Outcome.BLOCKED, then=Value(Result.BLOCKED.value)),
+            When(outcome=cls.Outcome.LIMITED, then=Value(Result.LIMIT_REACHED.value)),
+            *[When(dial_status=status, then=Value(result.value)) for status, result in RESULT_BY_DIAL_STATUS.items()],
+            When(~Q(dial_status=""), then=Value(Result.FAILED.value)),
+            When(ended_at__isnull=False, then=Value(Result.ENDED_EARLY.value)),
+            default=Value(Result.IN_PROGRESS.value),
+            output_field=models.CharField(),
+        )
 
     @property
     def result_label(self) -> str:
@@ -84,6 +116,18 @@ class CallRecord(models.Model):
         if result == self.Result.TALKED and self.duration is not None:
             return f"talked {_minutes(self.duration)}"
         return result.label
+
+
+# What Plivo's DialStatus says happened to a dialled call; any other status is a failure.
+RESULT_BY_DIAL_STATUS = {
+    "completed": CallRecord.Result.TALKED,
+    "no-answer": CallRecord.Result.NO_ANSWER,
+    "timeout": CallRecord.Result.NO_ANSWER,
+    "busy": CallRecord.Result.BUSY,
+    "failed": CallRecord.Result.FAILED,
+    # The caller hung up while the other phone rang.
+    "cancel": CallRecord.Result.ENDED_EARLY,
+}
 
 
 def _minutes(seconds: int) -> str:
@@ -103,6 +147,7 @@ class MessageRecord(models.Model):
         PIN_PROMPTED = "pin_prompted", "PIN prompted"
         UNKNOWN = "unknown"
         EMPTY = "empty", "Nothing to relay"
+        BLOCKED = "blocked"
 
     message_uuid = models.CharField("message UUID", max_length=64, unique=True)
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
@@ -115,9 +160,33 @@ class MessageRecord(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+        # The dashboard counts the last days' texts as a range scan (voice/dashboard.py).
+        indexes = [models.Index(fields=["received_at"], name="messagerecord_received_at")]
 
     def __str__(self) -> str:
         return self.message_uuid
+
+
+class ClickToCall(models.Model):
+    """A call the platform asked Plivo to place (``POST /api/v1/orders/{reference}/call/``, the admin's buttons).
+
+    Written only once Plivo accepted the request, so a refusal leaves nothing;
+    the rows in the last minute are the per-order rate limit. The call itself
+    is logged as a CallRecord, keyed on the CallUUID Plivo gives it later.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="click_to_calls")
+    first_role = models.CharField("called first", max_length=16, choices=Role.choices)
+    request_uuid = models.CharField("request UUID", max_length=64, unique=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["order", "requested_at"])]
+        verbose_name = "click-to-call request"
+
+    def __str__(self) -> str:
+        return self.request_uuid
 
 
 class WebhookNonce(models.Model):

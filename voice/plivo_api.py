@@ -27,6 +27,10 @@ class PlivoAPIError(Exception):
     """A Plivo REST call failed; the message is one line for the user."""
 
 
+class PlivoUnavailable(PlivoAPIError):
+    """Plivo could not be reached, did not answer in time, or answered with a server error: worth retrying."""
+
+
 @dataclass(frozen=True)
 class AccountNumber:
     number: str  # E.164
@@ -99,12 +103,14 @@ def _calling(client: plivo.RestClient, what: str, *, not_found: str | None = Non
         ) from error
     except plivo_errors.ResourceNotFoundError as error:
         raise PlivoAPIError(not_found or f"Plivo found nothing while {what} (HTTP 404).") from error
+    except plivo_errors.PlivoServerError as error:
+        raise PlivoUnavailable(f"Plivo answered with a server error while {what}: {_one_line(error)}") from error
     except plivo_errors.PlivoRestError as error:
         raise PlivoAPIError(f"Plivo answered with an error while {what}: {_one_line(error)}") from error
     except requests.Timeout as error:
-        raise PlivoAPIError(f"The Plivo API at {_host(client)} did not answer in time while {what}.") from error
+        raise PlivoUnavailable(f"The Plivo API at {_host(client)} did not answer in time while {what}.") from error
     except requests.RequestException as error:
-        raise PlivoAPIError(
+        raise PlivoUnavailable(
             f"Could not reach the Plivo API at {_host(client)} while {what}; check the network and PLIVO_API_URL."
         ) from error
 
@@ -236,3 +242,35 @@ def delete_recording(client: plivo.RestClient, recording_id: str) -> bool:
             return False
         raise
     return True
+
+
+def start_call(
+    client: plivo.RestClient,
+    *,
+    from_: str,
+    to: str,
+    answer_url: str,
+    hangup_url: str,
+    time_limit: int,
+    ring_timeout: int,
+) -> str:
+    """Ask Plivo to ring ``to`` (E.164) from ``from_`` and fetch ``answer_url`` when answered; Plivo's request UUID.
+
+    PlivoUnavailable when Plivo cannot be reached or fails (a retry may work),
+    PlivoAPIError when it refuses the request.
+    """
+    with _calling(client, "placing the call"):
+        response = client.calls.create(
+            from_=plivo_digits(from_),
+            to_=plivo_digits(to),
+            answer_url=answer_url,
+            answer_method="POST",
+            hangup_url=hangup_url,
+            hangup_method="POST",
+            time_limit=time_limit,
+            ring_timeout=ring_timeout,
+        )
+    request_uuid = _field(response, "request_uuid")
+    if not request_uuid:
+        raise PlivoAPIError("Plivo accepted the call but returned no request_uuid.")
+    return request_uuid

@@ -32,10 +32,12 @@ CALL_RECORD_DEFAULTS: dict[str, object] = {
     "call_uuid": "",
     "order_id": None,
     "caller_role": Role.UNKNOWN.value,
+    "initiated_by": CallRecord.Initiator.CALLER.value,
     "from_number": "",
     "proxy_number": "",
     "dialled_number": "",
     "outcome": CallRecord.Outcome.UNKNOWN.value,
+    "asked_pin": False,
     "dial_status": "",
     "hangup_cause": "",
     "duration": None,
@@ -74,8 +76,14 @@ def clip(value: object, length: int) -> str:
 
 
 def party_numbers(params: Mapping[str, str]) -> tuple[str, str]:
-    """The caller and the proxy number a record keeps: E.164 where they parse, else as sent."""
+    """The caller and the proxy number a record keeps: E.164 where they parse, else as sent.
+
+    A call Plivo placed for click-to-call (Direction=outbound) goes from the
+    proxy number to the party it rings first, who is the record's caller.
+    """
     sender, proxy_number = params.get("From", ""), params.get("To", "")
+    if params.get("Direction") == "outbound":
+        sender, proxy_number = proxy_number, sender
     return to_e164(sender) or clip(sender, 64), to_e164(proxy_number) or clip(proxy_number, 64)
 
 
@@ -102,7 +110,9 @@ def _now() -> object:
     return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
-def record_answer(params: Mapping[str, str], route: Route, outcome: str) -> bool:
+def record_answer(
+    params: Mapping[str, str], route: Route, outcome: str, *, initiated_by: str = CallRecord.Initiator.CALLER
+) -> bool:
     """The answer's record of a call; a retried answer keeps the first. True when the record is new.
 
     No CallUUID (a hand-made request), no record.
@@ -116,10 +126,12 @@ def record_answer(params: Mapping[str, str], route: Route, outcome: str) -> bool
         "call_uuid": call_uuid,
         "order_id": route.order_id,
         "caller_role": route.role.value,
+        "initiated_by": str(initiated_by),
         "from_number": from_number,
         "proxy_number": proxy_number,
         "dialled_number": route.connect_to or "",
         "outcome": outcome,
+        "asked_pin": outcome == CallRecord.Outcome.PIN_PROMPTED,
         "started_at": _now(),
     }
     prefix = ASYNC_COMMIT_PREFIX if connection.vendor == "postgresql" else ""
@@ -147,19 +159,21 @@ def update_call(params: Mapping[str, str], **fields: object) -> None:
     _write(CallRecord._meta.db_table, row, key="call_uuid", update=tuple(values))
 
 
-def end_call(params: Mapping[str, str], **fields: object) -> bool:
-    """The hangup's record: set ``fields`` and the end time. True only at the call's first hangup.
+def record_hangup(params: Mapping[str, str], **fields: object) -> bool:
+    """Set the hangup's ``fields`` on the call's record. True on the call's first hangup.
 
-    Plivo retries a hangup and a stranger may replay one; what happens once per
-    call (counting it) happens where this is True. The end time is set by a
-    conditional update, so two hangups racing cannot both be the first, and a
-    later one keeps the first's time.
+    Plivo retries callbacks; what must happen once per call (counting it
+    towards the hourly limit, in the metrics) asks this. The record's row lock makes two
+    copies of one hangup take turns, so only one of them is the first.
     """
     call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)
     if not call_uuid:
         return False
-    update_call(params, **fields)
-    return CallRecord.objects.filter(call_uuid=call_uuid, ended_at__isnull=True).update(ended_at=timezone.now()) == 1
+    with transaction.atomic():
+        ended = CallRecord.objects.select_for_update().filter(call_uuid=call_uuid).values_list("ended_at", flat=True)
+        ended_before = [ended_at for ended_at in ended[:1] if ended_at is not None]
+        update_call(params, **fields)
+    return not ended_before
 
 
 def record_message(params: Mapping[str, str], route: Route, outcome: str) -> bool:

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from lxml import etree
 
-from orders.models import Order, Role
+from orders.models import Order, Role, call_limit
 from orders.phones import display, to_e164
 from orders.routing import Action, Route, resolve, resolve_pin
 
@@ -59,6 +59,14 @@ def summary(route: Route, *, digits: str = "") -> str:
         )
     if route.action == Action.UNAVAILABLE:
         return f"The order's agent on {showing} is inactive: would say the other party is not available."
+    if route.action == Action.BLOCKED:
+        return "This caller's number is blocked: would say the unknown-caller message and hang up, connecting no one."
+    if route.action == Action.LIMITED:
+        reference = Order.objects.filter(pk=route.order_id).values_list("reference", flat=True).first()
+        return (
+            f"This {route.role.label.lower()} has made {call_limit()} or more calls on the line of {reference} "
+            "in the last hour (MASKING_MAX_CALLS_PER_HOUR): would say the call-limit message and hang up."
+        )
     if digits:
         return f"No live order of this caller on {showing} has PIN {digits}: would ask for the PIN again."
     if settings.MASKING_SUPPORT_NUMBER:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("voicemail/", views.voicemail, name="voicemail"),
     path("recording/", views.recording, name="recording"),
     path("hangup/", views.hangup, name="hangup"),
+    path("bridge/", views.bridge, name="bridge"),
     path("fallback/", views.fallback, name="fallback"),
     path("message/", views.message, name="message"),
 ]

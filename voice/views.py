@@ -59,7 +59,14 @@ def recording(request: HttpRequest) -> str:
 
 @plivo_webhook()
 def hangup(request: HttpRequest) -> str:
-    return calls.hangup(request.POST)
+    return calls.hangup(request.POST, request.GET)
+
+
+# A click-to-call's answer URL: like the answer's, a replayed CallUUID dials no
+# one (calls.bridge), so Plivo's own retries need no nonce bookkeeping.
+@plivo_webhook()
+def bridge(request: HttpRequest) -> str:
+    return calls.bridge(request.GET, request.POST)
 
 
 @plivo_webhook(methods=("GET", "POST"))

@@ -91,8 +91,11 @@ def dial(
     order_id: int | None = None,
     callee: Role | None = None,
     call_uuid: str = "",
+    greeting: str = "",
 ) -> str:
     """Connect the caller to ``number`` (E.164), showing the proxy number ``caller_id``.
+
+    ``greeting`` is spoken to the caller first (click-to-call's bridge).
 
     With the order and the callee's role, the callee first hears the whisper
     (and presses the accept key) from ``/voice/whisper/``; with
@@ -109,7 +112,25 @@ def dial(
         attributes += _confirm(order_id, callee)
         if settings.MASKING_RECORD_CALLS:
             recording = _recording(call_uuid)
-    return f"<Response>{recording}<Dial{attributes}><Number>{_digits(number)}</Number></Dial></Response>"
+    head = _speak(greeting).to_string(pretty=False) if greeting else ""
+    return f"<Response>{head}{recording}<Dial{attributes}><Number>{_digits(number)}</Number></Dial></Response>"
+
+
+def bridge_text(reference: str, callee: Role) -> str:
+    """What the party rung first by click-to-call hears before the other party is dialled."""
+    return settings.MASKING_BRIDGE_TEXT.format(callee=_role_word(callee), reference=spell(reference))
+
+
+def bridge(number: str, *, caller_id: str, order_id: int, callee: Role, reference: str, call_uuid: str) -> str:
+    """The bridge's answer: tell the first party whom they reach, then dial the other (whisper and accept key apply)."""
+    return dial(
+        number,
+        caller_id=caller_id,
+        order_id=order_id,
+        callee=callee,
+        call_uuid=call_uuid,
+        greeting=bridge_text(reference, callee),
+    )
 
 
 # The notice and the Record element before the Dial, escaped once per
@@ -319,6 +340,15 @@ def unknown_caller(proxy_number: str | None) -> str:
     if support:
         return dial(support, caller_id=proxy_number)
     return say_and_hang_up(settings.MASKING_UNKNOWN_CALLER_MESSAGE)
+
+
+def blocked_caller() -> str:
+    """A blocked number hears what a stranger hears, and is never put through, not even to support."""
+    return say_and_hang_up(settings.MASKING_UNKNOWN_CALLER_MESSAGE)
+
+
+def call_limit_reached() -> str:
+    return say_and_hang_up(settings.MASKING_CALL_LIMIT_MESSAGE)
 
 
 def party_unavailable(proxy_number: str | None) -> str:

@@ -249,6 +249,7 @@ def test_it_lists_the_orders_calls_without_phone_numbers(api, live_order):
         "started_at": oldest["started_at"],
         "ended_at": oldest["ended_at"],
         "caller_role": "customer",
+        "initiated_by": "caller",
         "outcome": "connected",
         "dial_status": "completed",
         "hangup_cause": "NORMAL_CLEARING",

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber, WebhookEndpoint
+from orders.models import Agent, BlockedNumber, Order, ProxyNumber, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -77,9 +77,13 @@ def orders_in_every_state(agent_ids: list[int]) -> list[str]:
     return [order.reference for order in orders.values()]
 
 
-def test_the_api_answers_every_generated_request_as_its_schema_says(wsgi_app, api_key, agent_ids, settings_override):
+def test_the_api_answers_every_generated_request_as_its_schema_says(
+    wsgi_app, api_key, agent_ids, settings_override, account
+):
+    # ``account``: click-to-call's requests reach the fake Plivo API, never the real one.
     references: list[str] = []
     endpoints: list[int] = []
+    blocks: list[int] = []
     # Telling schemathesis which security scheme the key belongs to keeps it
     # from treating the Authorization header as data to generate or drop.
     config = schemathesis.Config.from_dict(
@@ -99,7 +103,7 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(wsgi_app, ap
         if "reference" in path_parameters:
             return st.sampled_from(references).map(lambda reference: {**path_parameters, "reference": reference})
         path = context.operation.path if context.operation else ""
-        ids = endpoints if "/webhook-endpoints/" in path else agent_ids
+        ids = endpoints if "/webhook-endpoints/" in path else blocks if "/blocked-numbers/" in path else agent_ids
         return st.sampled_from(ids).map(lambda pk: {**path_parameters, "id": pk})
 
     phones = st.integers(0, 9999).map(lambda n: f"+1415666{n:04d}")
@@ -112,7 +116,7 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(wsgi_app, ap
         if path.endswith("/assign/"):
             return st.sampled_from(agent_ids).map(lambda pk: {**body, "agent": pk})
         # Random strings are rarely phone numbers; swap in real ones so creates and edits can succeed.
-        for field in ("phone", "customer_phone"):
+        for field in ("phone", "customer_phone", "number"):
             if field in body:
                 return st.one_of(st.just(body), phones.map(lambda phone, field=field: {**body, field: phone}))
         return st.just(body)
@@ -141,6 +145,8 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(wsgi_app, ap
         references[:] = orders_in_every_state(agent_ids)
         # Fresh for each operation too: a generated DELETE may have removed the last ones.
         endpoints[:] = [WebhookEndpoint.objects.create(url=f"https://platform.example.com/{n}").pk for n in range(3)]
+        BlockedNumber.objects.all().delete()
+        blocks[:] = [BlockedNumber.objects.create(number=f"+1415555{n:04d}", reason="spam").pk for n in range(3)]
         for mode, swap in RUNS:
             swapping["on"] = swap
             fuzz(operation, mode)
@@ -148,8 +154,9 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(wsgi_app, ap
     print(f"\nschemathesis: {len(operations)} operations, {sum(examples.values())} examples")
     for label in sorted(examples):
         print(f"  {label}: {examples[label]} examples, {successes[label]} succeeded")
-    # agents 4, orders 8 (calls included), webhook endpoints 5, the events feed 1
-    assert len(operations) == 18
+    # agents 4, orders 9 (the call log and click-to-call included), webhook endpoints 5, the events feed 1,
+    # blocked numbers 5
+    assert len(operations) == 24
     assert set(successes) == {operation.label for operation in operations}
 
 
