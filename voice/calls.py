@@ -54,7 +54,7 @@ CONFIRM_REFUSED_CAUSES = frozenset({"9110", "confirm key challenge failed"})
 CALLEE_ROLES = {Role.CUSTOMER: Role.AGENT, Role.AGENT: Role.CUSTOMER, Role.UNKNOWN: Role.UNKNOWN}
 
 
-def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "") -> str:
+def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "", greeting: str = "") -> str:
     if route.action == Action.CONNECT:
         return xml.dial(
             route.connect_to,
@@ -62,6 +62,7 @@ def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "") -> str:
             order_id=route.order_id,
             callee=CALLEE_ROLES[route.role],
             call_uuid=call_uuid,
+            greeting=greeting,
         )
     if route.action == Action.ASK_PIN:
         return xml.ask_pin(attempt=attempt)
@@ -113,19 +114,11 @@ def bridge(query: Mapping[str, str], params: Mapping[str, str]) -> str:
     ):
         logger.info("bridged %s again with the apology: CallUUID seen before", log_value(params.get("CallUUID")))
         return xml.apology()
-    if route.action == Action.CONNECT:
-        return xml.bridge(
-            route.connect_to,
-            caller_id=route.proxy_number,
-            order_id=route.order_id,
-            callee=CALLEE_ROLES[route.role],
-            reference=route.reference,
-            call_uuid=params.get("CallUUID", ""),
-        )
-    if route.action == Action.UNAVAILABLE:
-        return xml.party_unavailable(route.proxy_number)
-    # The line closed (or the order went) between the request and the answer.
-    return xml.say_and_hang_up(settings.MASKING_NOT_AVAILABLE_MESSAGE)
+    if route.action == Action.UNKNOWN:
+        # The line closed (or the order went) between the request and the answer.
+        return xml.say_and_hang_up(settings.MASKING_NOT_AVAILABLE_MESSAGE)
+    greeting = xml.bridge_text(route.reference, CALLEE_ROLES[route.role]) if route.action == Action.CONNECT else ""
+    return xml_for(route, call_uuid=params.get("CallUUID", ""), greeting=greeting)
 
 
 _FIRST_PARTIES = {Role.AGENT.value: Role.AGENT, Role.CUSTOMER.value: Role.CUSTOMER}
@@ -266,29 +259,29 @@ def hangup(params: Mapping[str, str], query: Mapping[str, str] | None = None) ->
     """Hangup URL: the call ended. A click-to-call's hangup URL names the order and the first party in its query."""
     platform_call = _platform_call(query or {})
     with transaction.atomic():
-        # No record yet on a click-to-call: the first party never answered, so
-        # the bridge never ran and nobody else was dialled.
-        first_leg_missed = platform_call is not None and _record_of(params) is None
         fields: dict[str, object] = {
             "hangup_cause": clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
             "duration": _whole_number(params.get("Duration")),
             "bill_duration": _whole_number(params.get("BillDuration")),
             "ended_at": timezone.now(),
         }
-        if first_leg_missed:
+        # A click-to-call whose record the hangup creates: the first party
+        # never answered, so the bridge never ran and nobody else was dialled.
+        first_leg: dict[str, object] = {}
+        if platform_call is not None:
             order_id, first = platform_call
             status = clip(params.get("CallStatus"), 32)
-            fields |= {
+            first_leg = {
                 "order_id": order_id,
                 "caller_role": first.value,
                 "initiated_by": CallRecord.Initiator.PLATFORM.value,
                 "outcome": Outcome.NOT_ANSWERED.value,
                 "dial_status": status if status in MISSED_DIAL_STATUSES else "failed",
             }
-        first_hangup = records.record_hangup(params, **fields)
+        first_hangup = records.record_hangup(params, on_insert=first_leg, **fields)
         record = _record_of(params)
-        if first_leg_missed:
-            _call_event(record, EventType.CALL_MISSED, reason=f"first_party_{record.dial_status}" if record else "")
+        if record is not None and record.outcome == Outcome.NOT_ANSWERED:
+            _call_event(record, EventType.CALL_MISSED, reason=f"first_party_{record.dial_status}")
         else:
             _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.dial_status == "completed")
         if first_hangup and record is not None:

@@ -138,8 +138,12 @@ def record_answer(
     return _write(CallRecord._meta.db_table, row, key="call_uuid", prefix=prefix)
 
 
-def update_call(params: Mapping[str, str], **fields: object) -> None:
-    """Set ``fields`` on the call's record, creating it if this callback came before the answer's."""
+def update_call(params: Mapping[str, str], *, on_insert: Mapping[str, object] | None = None, **fields: object) -> None:
+    """Set ``fields`` on the call's record, creating it if this callback came before the answer's.
+
+    ``on_insert`` holds values only a record this callback creates gets; an
+    existing record keeps its own.
+    """
     call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)
     if not call_uuid:
         return
@@ -154,12 +158,15 @@ def update_call(params: Mapping[str, str], **fields: object) -> None:
         "from_number": from_number,
         "proxy_number": proxy_number,
         "started_at": _now(),
+        **(on_insert or {}),
         **values,
     }
     _write(CallRecord._meta.db_table, row, key="call_uuid", update=tuple(values))
 
 
-def record_hangup(params: Mapping[str, str], **fields: object) -> bool:
+def record_hangup(
+    params: Mapping[str, str], *, on_insert: Mapping[str, object] | None = None, **fields: object
+) -> bool:
     """Set the hangup's ``fields`` on the call's record. True on the call's first hangup.
 
     Plivo retries callbacks; what must happen once per call (counting it
@@ -172,7 +179,7 @@ def record_hangup(params: Mapping[str, str], **fields: object) -> bool:
     with transaction.atomic():
         ended = CallRecord.objects.select_for_update().filter(call_uuid=call_uuid).values_list("ended_at", flat=True)
         ended_before = [ended_at for ended_at in ended[:1] if ended_at is not None]
-        update_call(params, **fields)
+        update_call(params, on_insert=on_insert, **fields)
     return not ended_before
 
 

@@ -121,18 +121,6 @@ def bridge_text(reference: str, callee: Role) -> str:
     return settings.MASKING_BRIDGE_TEXT.format(callee=_role_word(callee), reference=spell(reference))
 
 
-def bridge(number: str, *, caller_id: str, order_id: int, callee: Role, reference: str, call_uuid: str) -> str:
-    """The bridge's answer: tell the first party whom they reach, then dial the other (whisper and accept key apply)."""
-    return dial(
-        number,
-        caller_id=caller_id,
-        order_id=order_id,
-        callee=callee,
-        call_uuid=call_uuid,
-        greeting=bridge_text(reference, callee),
-    )
-
-
 # The notice and the Record element before the Dial, escaped once per
 # settings values up to the callback URL's query; per call only a checked
 # CallUUID goes in. Compared with plivoxml's output in tests/test_xml.py.
