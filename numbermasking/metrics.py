@@ -59,6 +59,11 @@ CALLS = Counter("numbermasking_calls", "Calls that ended, by result (at their fi
 TEXTS_RELAYED = Counter("numbermasking_texts_relayed", "Texts relayed to the other party.")
 EVENTS_DELIVERED = Counter("numbermasking_events_delivered", "Event deliveries a webhook endpoint accepted (2xx).")
 EVENTS_FAILED = Counter("numbermasking_events_failed", "Event deliveries given up after the last retry.")
+ENDPOINTS_DISABLED = Counter(
+    "numbermasking_webhook_endpoints_disabled",
+    "Webhook endpoints the service turned off, by reason: gone (410) or failing (for EVENTS_DISABLE_AFTER).",
+    ["reason"],
+)
 DELIVERY_ATTEMPTS = Counter(
     "numbermasking_event_delivery_attempts",
     "Attempts to send an event, by outcome: delivered, retry (another attempt is scheduled) or failed.",
@@ -114,7 +119,12 @@ class DatabaseCollector:
 
         up = GaugeMetricFamily("numbermasking_metrics_database_up", "1 when the scrape could read the database.")
         try:
-            families = [*self._queue_depth(), *self._live_lines(live_lines_per_number()), *self._pool(pool_advice())]
+            families = [
+                *self._queue_depth(),
+                *self._deliveries_waiting(),
+                *self._live_lines(live_lines_per_number()),
+                *self._pool(pool_advice()),
+            ]
         except DatabaseError:
             logger.warning("metrics: could not read the database", exc_info=True)
             up.add_metric([], 0)
@@ -149,6 +159,27 @@ class DatabaseCollector:
         for state in ("due", "later"):
             depth.add_metric([state], counts[state])
         return [depth]
+
+    def _deliveries_waiting(self) -> list[Metric]:
+        from django.db.models import Count, Q
+        from django.utils import timezone
+
+        from orders.models import Delivery
+
+        now = timezone.now()
+        # Pending rows only, from the (status, next_attempt_at) index.
+        counts = Delivery.objects.filter(status=Delivery.Status.PENDING).aggregate(
+            due=Count("pk", filter=Q(next_attempt_at__lte=now)), later=Count("pk", filter=Q(next_attempt_at__gt=now))
+        )
+        waiting = GaugeMetricFamily(
+            "numbermasking_event_deliveries_waiting",
+            "Event deliveries not yet delivered: due (for a worker now, or held back while their endpoint is "
+            "backed off) or later (retries not yet due).",
+            labels=["state"],
+        )
+        for state in ("due", "later"):
+            waiting.add_metric([state], counts[state])
+        return [waiting]
 
     def _live_lines(self, loads: Iterable) -> list[Metric]:
         lines = GaugeMetricFamily(

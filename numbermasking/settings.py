@@ -294,16 +294,28 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Events to the platform (orders/events.py, orders/tasks.py). The queue is
-# Django's Tasks API; the database backend needs no other service and makes
-# an event's tasks part of the change's transaction. Another backend of the
-# same API (RQ, Celery) is a matter of this setting; see README, "Events".
+# Events to the platform (orders/events/). One-off tasks (line expiry,
+# click-to-call, recording deletion) go through Django's Tasks API; the
+# database backend needs no other service and makes a task part of the
+# change's transaction. The worker (`manage.py worker`) runs them and sends
+# event deliveries. See docs: events.
 TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
-EVENTS_DELIVERY_TIMEOUT = env.int("EVENTS_DELIVERY_TIMEOUT", default=10)
+# Seconds of wall clock an attempt may take, however the receiver trickles
+# (Standard Webhooks asks for 15 to 30).
+EVENTS_DELIVERY_TIMEOUT = env.float("EVENTS_DELIVERY_TIMEOUT", default=15)
 # Seconds before each retry: the Standard Webhooks schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
 EVENTS_RETRY_SCHEDULE = [
     int(seconds) for seconds in env.list("EVENTS_RETRY_SCHEDULE", default=[5, 300, 1800, 7200, 18000, 36000, 36000])
 ]
+# A receiver's Retry-After (on 429, 502, 503, 504) is honoured up to this many seconds.
+EVENTS_RETRY_AFTER_MAX = env.int("EVENTS_RETRY_AFTER_MAX", default=36000)
+# Seconds an endpoint may fail every attempt before it is disabled (5 days).
+EVENTS_DISABLE_AFTER = env.int("EVENTS_DISABLE_AFTER", default=5 * 24 * 3600)
+# Networks (CIDRs) events may be delivered to although they are not public:
+# loopback, private, link-local and the like are refused otherwise.
+EVENTS_ALLOWED_NETWORKS = env.list("EVENTS_ALLOWED_NETWORKS", default=[])
+# Endpoints one worker sends to at once: a slow endpoint holds one of these, not the others.
+EVENTS_DELIVERY_CONCURRENCY = env.int("EVENTS_DELIVERY_CONCURRENCY", default=8)
 EVENTS_SWEEP_INTERVAL = env.int("EVENTS_SWEEP_INTERVAL", default=30)
 # A task shown running this long (seconds) lost its worker; the sweep runs it again.
 EVENTS_ORPHAN_AFTER = env.int("EVENTS_ORPHAN_AFTER", default=60)

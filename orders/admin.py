@@ -416,4 +416,5 @@ class OrderAdmin(admin.ModelAdmin):
         self._run(request, queryset, services.cancel_order, "cancelled")
 
 
-from . import blocked_admin, events_admin  # noqa: E402,F401  (the block list and events pages register themselves)
+from . import blocked_admin  # noqa: E402,F401  (the block list and events pages register themselves)
+from .events import admin as events_admin  # noqa: E402,F401

@@ -35,6 +35,8 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
     # API keys are made by hand (create_api_key, the admin), not through the API; mapped all the same.
     "api_key_name_invalid": (status.HTTP_400_BAD_REQUEST, "name"),
     "api_key_name_taken": (status.HTTP_409_CONFLICT, "name"),
+    # Webhook endpoints (orders.events.delivery).
+    "endpoint_inactive": (status.HTTP_409_CONFLICT, None),
     # Click-to-call's refusals (voice.click_to_call, which talks to Plivo).
     "line_not_live": (status.HTTP_409_CONFLICT, None),
     "no_agent": (status.HTTP_409_CONFLICT, None),

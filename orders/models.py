@@ -1,4 +1,3 @@
-import base64
 import secrets
 from datetime import datetime, timedelta
 
@@ -12,6 +11,16 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
+from .events.models import (  # noqa: F401  (registered with this app; migrations name them here)
+    CurrentTransactionId,
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    EventType,
+    WebhookEndpoint,
+    new_event_id,
+    new_webhook_secret,
+)
 from .phones import display
 
 # No 0/O or 1/I: staff read references out over the phone.
@@ -255,123 +264,8 @@ class BlockedNumber(models.Model):
         return self.until is None or self.until > timezone.now()
 
 
-class EventType(models.TextChoices):
-    """The catalogue of events the platform hears about (README, "Events"). Adding one is a line here."""
-
-    LINE_OPENED = "line.opened"
-    LINE_CLOSED = "line.closed"
-    LINE_EXPIRED = "line.expired"
-    ORDER_STATUS_CHANGED = "order.status_changed"
-    CALL_COMPLETED = "call.completed"
-    CALL_MISSED = "call.missed"
-    MESSAGE_RELAYED = "message.relayed"
-    VOICEMAIL_RECEIVED = "voicemail.received"
-    RECORDING_READY = "recording.ready"
-    CALL_LIMIT_REACHED = "call.limit_reached"
-
-
-def new_webhook_secret() -> str:
-    """A Standard Webhooks signing secret: ``whsec_`` and 24 random bytes in base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-class WebhookEndpoint(models.Model):
-    """A URL of the platform's that receives signed events."""
-
-    url = models.URLField("URL", max_length=500)
-    secret = models.CharField(max_length=100, default=new_webhook_secret, editable=False)
-    event_types = models.JSONField(
-        default=list, blank=True, help_text="Event types it receives; empty means every type."
-    )
-    is_active = models.BooleanField("active", default=True)
-    description = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["pk"]
-
-    def __str__(self) -> str:
-        return self.description or self.url
-
-    def wants(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
-
-
-def new_event_id() -> str:
-    return "evt_" + secrets.token_hex(12)
-
-
-class Event(models.Model):
-    """Something that happened to an order, as the platform hears it. Holds no phone number of a party."""
-
-    # seq orders the feed; events are numbered in commit order (orders.events.emit).
-    seq = models.BigAutoField(primary_key=True)
-    id = models.CharField("ID", max_length=32, unique=True, default=new_event_id, editable=False)
-    type = models.CharField(max_length=32, choices=EventType.choices)
-    occurred_at = models.DateTimeField(default=timezone.now)
-    data = models.JSONField(default=dict)
-    # Raising an event twice for one cause (a retried callback, a task run
-    # twice) is refused by this key; empty when the cause cannot repeat.
-    dedupe_key = models.CharField(max_length=120, null=True, blank=True, unique=True, editable=False)
-
-    class Meta:
-        ordering = ["seq"]
-        indexes = [models.Index(fields=["type", "seq"], name="event_type_seq")]
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.id}"
-
-    @property
-    def payload(self) -> dict:
-        return {"id": self.id, "type": self.type, "occurred_at": self.occurred_at.isoformat(), "data": self.data}
-
-
-class Delivery(models.Model):
-    """One event on its way to one endpoint: pending until a 2xx, failed after the last retry."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        DELIVERED = "delivered"
-        FAILED = "failed"
-
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    # A task carries the generation it was enqueued for: when the sweep
-    # re-enqueues an orphaned delivery it bumps this, and the old task, if it
-    # ever runs, does nothing.
-    generation = models.PositiveIntegerField(default=0)
-    # Set while an attempt runs; a lease that ran out means its worker died.
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-pk"]
-        verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due")]
-
-    def __str__(self) -> str:
-        return f"{self.event} to {self.endpoint}"
-
-
-class DeliveryAttempt(models.Model):
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
-    attempted_at = models.DateTimeField(default=timezone.now)
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    error = models.CharField(max_length=200, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["attempted_at", "pk"]
-
-    def __str__(self) -> str:
-        return f"{self.status_code or self.error} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
-
-
 class DeliverySweep(models.Model):
-    """One row: when the next sweep for orphaned deliveries is due (orders.tasks.sweep_deliveries)."""
+    """One row: when the next sweep for tasks whose worker died is due (orders.tasks.sweep_tasks)."""
 
     next_at = models.DateTimeField()
 

@@ -20,7 +20,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
-from . import events
+from . import events, tasks
 from .models import (
     CALL_LIMIT_WINDOW,
     Agent,
@@ -169,7 +169,7 @@ def assign_agent(
             )
         if order.status != previous_status:
             _status_changed(order, previous_status)
-        events.line_expiry_scheduled(order)
+        tasks.line_expiry_scheduled(order)
     logger.info("order %s assigned agent %s on proxy %s", order.reference, agent.pk, redact(proxy_number.number))
     if shared is not None:
         _warn_pool_exhausted(order, shared)
@@ -309,7 +309,7 @@ def _transition(
             )
             if status != Status.CANCELLED:
                 # A delivered order's line expires at the end of its grace period.
-                events.line_expiry_scheduled(order)
+                tasks.line_expiry_scheduled(order)
     logger.info("order %s %s", order.reference, order.get_status_display().lower())
     return order
 

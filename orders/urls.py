@@ -2,7 +2,8 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from . import api, api_blocked, api_events
+from . import api, api_blocked
+from .events import api as api_events
 
 router = SimpleRouter()
 router.register("agents", api.AgentViewSet, basename="agent")

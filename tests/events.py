@@ -9,13 +9,14 @@ from django_tasks_db.models import DBTaskResult
 from pytest_httpserver import HTTPServer
 from standardwebhooks.webhooks import Webhook
 
+from orders.events.delivery import deliver_due
 from orders.models import Event, WebhookEndpoint
 
 from .conftest import AGENT_PHONE, CUSTOMER
 
 
 def run_worker() -> None:
-    """Run every task that is due now, as ``db_worker --batch`` does, in this process and transaction."""
+    """Do what the worker does with what is due now, in this process and transaction: tasks, then deliveries."""
     worker = Worker(
         queue_names=["default"],
         interval=0,
@@ -30,6 +31,7 @@ def run_worker() -> None:
     # close the test's own transaction.
     with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
         worker.run()
+    deliver_due()
 
 
 def failed_tasks() -> list[str]:

@@ -18,6 +18,7 @@ from werkzeug import Response
 
 from orders import services
 from orders.events import emit
+from orders.tasks import check_line_expiry
 from orders.models import Agent, EventType, Order, ProxyNumber
 from voice.models import CallRecord
 
@@ -217,21 +218,29 @@ def test_event_deliveries_are_counted_when_delivered_retried_and_failed(
     assert moved(before, after, "numbermasking_event_delivery_attempts_total", outcome="failed") == 1
 
 
-def test_the_queue_depth_counts_tasks_due_now_and_tasks_scheduled_later(httpserver, endpoint, client, metrics_on):
+def test_the_queue_depth_counts_tasks_due_now_and_tasks_scheduled_later(client, metrics_on, live_order):
+    # Assigning the agent scheduled the line's expiry check for a day from now.
+    check_line_expiry.enqueue(live_order.pk, live_order.masking_expires_at.isoformat())
+
+    depth = scrape(client)
+
+    assert value(depth, "numbermasking_task_queue_depth", state="due") == 1
+    assert value(depth, "numbermasking_task_queue_depth", state="later") == 1
+
+
+def test_deliveries_waiting_count_those_due_now_and_retries_scheduled_later(httpserver, endpoint, client, metrics_on):
     httpserver.expect_request("/events").respond_with_data("no", status=500)
     emit(EventType.CALL_MISSED, {"reference": "K7X4", "reason": "busy"})
     emit(EventType.CALL_MISSED, {"reference": "K7X5", "reason": "busy"})
 
     due = scrape(client)
-    run_worker()  # both fail once: each retry waits 5 s, and the worker schedules its sweep
+    run_worker()  # the first fails and is retried in 5 s; the endpoint backs off, so the second waits, due
     later = scrape(client)
 
-    assert value(due, "numbermasking_task_queue_depth", state="due") == 2
-    assert value(due, "numbermasking_task_queue_depth", state="later") == 0
-    assert value(later, "numbermasking_task_queue_depth", state="due") == 0
-    # The two retries, and the sweep if this process had not scheduled one yet.
-    sweeps = DBTaskResult.objects.filter(status="READY", task_path="orders.tasks.sweep_deliveries").count()
-    assert value(later, "numbermasking_task_queue_depth", state="later") == 2 + sweeps
+    assert value(due, "numbermasking_event_deliveries_waiting", state="due") == 2
+    assert value(due, "numbermasking_event_deliveries_waiting", state="later") == 0
+    assert value(later, "numbermasking_event_deliveries_waiting", state="due") == 1
+    assert value(later, "numbermasking_event_deliveries_waiting", state="later") == 1
 
 
 def test_live_lines_and_pool_advice_are_read_from_the_database_at_each_scrape(client, metrics_on):

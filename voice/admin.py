@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from orders.admin import OrderAdmin
-from orders.events_admin import ReadOnlyMixin
+from numbermasking.admin import ReadOnlyMixin
 from orders.models import Order, Role
 
 from . import click_to_call

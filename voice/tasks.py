@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.utils import timezone
 from django_tasks import task
 
-from orders.events import enqueue
+from orders.tasks import enqueue
 
 from . import plivo_api, records
 from .models import Recording

@@ -154,9 +154,9 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
     print(f"\nschemathesis: {len(operations)} operations, {sum(examples.values())} examples")
     for label in sorted(examples):
         print(f"  {label}: {examples[label]} examples, {successes[label]} succeeded")
-    # agents 4, orders 9 (the call log and click-to-call included), webhook endpoints 5, the events feed 1,
-    # blocked numbers 5
-    assert len(operations) == 24
+    # agents 4, orders 9 (the call log and click-to-call included), webhook endpoints 6 (recover included),
+    # the events feed 1, blocked numbers 5
+    assert len(operations) == 25
     assert set(successes) == {operation.label for operation in operations}
 
 

@@ -3,7 +3,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from orders import events, services
+from orders import services, tasks
+from orders.events.retention import prune_events
 
 
 class Command(BaseCommand):
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         counts = services.purge_personal_data(older_than=timedelta(days=older_than))
         summary = ", ".join(counted(count, kind) for kind, count in counts.items())
         days = counted(older_than, "days")
-        pruned = ", ".join(counted(count, kind) for kind, count in events.prune().items())
+        pruned = f"{counted(prune_events(), 'events')}, {counted(tasks.prune_finished_tasks(), 'finished tasks')}"
         return (
             f"Deleted {pruned} older than {counted(settings.EVENTS_RETENTION_DAYS, 'days')}.\n"
             f"Purged personal data closed more than {days} ago: {summary}."

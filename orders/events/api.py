@@ -1,6 +1,6 @@
 """The platform's side of events in the API: its webhook endpoints, and the events feed."""
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -10,14 +10,16 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .api import Pagination
-from .api_errors import error_responses
+from ..api import Pagination
+from ..api_errors import error_responses
+from ..serializers import TextField
+from . import delivery
 from .models import Event, EventType, WebhookEndpoint
-from .serializers import TextField
 
 FEED_PAGE_SIZE = 100
 FEED_MAX_PAGE_SIZE = 500
@@ -31,15 +33,38 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         help_text="Event types to receive; empty or omitted means every type.",
     )
 
+    is_active = serializers.BooleanField(
+        required=False,
+        help_text="False when staff or the service turned it off (see `disabled_reason`); set it true to turn it "
+        "back on. Deliveries that failed meanwhile are sent again with `recover/`.",
+    )
+
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "url", "event_types", "is_active", "description", "created_at"]
-        read_only_fields = ["id", "created_at"]
+        fields = [
+            "id",
+            "url",
+            "event_types",
+            "is_active",
+            "disabled_at",
+            "disabled_reason",
+            "description",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at", "disabled_at", "disabled_reason"]
+        extra_kwargs = {
+            "url": {"help_text": "An http(s) URL on a public address, without user name or password."},
+            "disabled_reason": {
+                "help_text": "Why the service turned it off (a 410 Gone, or failing for EVENTS_DISABLE_AFTER); "
+                "empty otherwise."
+            },
+        }
 
-    def validate_url(self, url: str) -> str:
-        if not url.startswith(("https://", "http://")):
-            raise serializers.ValidationError("Use an http:// or https:// URL.")
-        return url
+    def update(self, instance: WebhookEndpoint, validated_data: dict) -> WebhookEndpoint:
+        with transaction.atomic():
+            if validated_data.get("is_active") and not instance.is_active:
+                delivery.reactivate(instance)
+            return super().update(instance, validated_data)
 
 
 class CreatedWebhookEndpointSerializer(WebhookEndpointSerializer):
@@ -51,6 +76,14 @@ class CreatedWebhookEndpointSerializer(WebhookEndpointSerializer):
 
     class Meta(WebhookEndpointSerializer.Meta):
         fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+
+class RecoverSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Send again failed deliveries of events since this time (ISO 8601).")
+
+
+class RecoveringSerializer(serializers.Serializer):
+    recovering = serializers.IntegerField(help_text="How many failed deliveries are queued again.")
 
 
 @extend_schema_view(
@@ -71,6 +104,14 @@ class CreatedWebhookEndpointSerializer(WebhookEndpointSerializer):
         responses={200: WebhookEndpointSerializer, **error_responses(400, 404, 415)},
     ),
     destroy=extend_schema(summary="Remove a webhook endpoint", responses={204: None, **error_responses(404)}),
+    recover=extend_schema(
+        summary="Send again the endpoint's failed deliveries since a time",
+        description="Every delivery to this endpoint that failed (after its last retry, or because the endpoint was "
+        "disabled) and whose event occurred at or after `since` is queued again, from the start of the retry "
+        "schedule. The endpoint must be active.",
+        request=RecoverSerializer,
+        responses={202: RecoveringSerializer, **error_responses(400, 404, 409, 415)},
+    ),
 )
 class WebhookEndpointViewSet(
     mixins.CreateModelMixin,
@@ -102,6 +143,14 @@ class WebhookEndpointViewSet(
         endpoint = serializer.save()
         return Response(CreatedWebhookEndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
+    @action(detail=True, methods=["post"])
+    def recover(self, request: Request, pk: str) -> Response:
+        endpoint = self.get_object()
+        serializer = RecoverSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        count = delivery.recover(endpoint, serializer.validated_data["since"])
+        return Response({"recovering": count}, status=status.HTTP_202_ACCEPTED)
+
 
 class EventSerializer(serializers.ModelSerializer):
     class Meta:
@@ -132,8 +181,8 @@ class EventFeedView(generics.GenericAPIView):
     @extend_schema(
         summary="Events, oldest first, after the one you have",
         description="Page with `after=<id of the last event of the previous page>` (the `next` link) until "
-        "`next` is null. Events appear in the order their changes committed, so a page never skips one that "
-        "commits later.",
+        "`next` is null. An event appears once every change that started before it has committed or rolled "
+        "back, so paging never skips one that commits later.",
         parameters=[
             OpenApiParameter("after", OpenApiTypes.STR, description="The id of the last event you have."),
             OpenApiParameter("type", OpenApiTypes.STR, enum=EventType.values, description="Only this type."),
@@ -148,7 +197,7 @@ class EventFeedView(generics.GenericAPIView):
         parameters = EventFeedParameters(data=request.query_params.dict())
         parameters.is_valid(raise_exception=True)
         query = parameters.validated_data
-        events = self._after(Event.objects.order_by("seq"), query.get("after"))
+        events = self._after(Event.objects.settled(), query.get("after"))
         if "type" in query:
             events = events.filter(type=query["type"])
         page = list(events[: query.get("limit", FEED_PAGE_SIZE)])
@@ -163,7 +212,7 @@ class EventFeedView(generics.GenericAPIView):
     def _after(self, events: QuerySet[Event], after: str | None) -> QuerySet[Event]:
         if not after:
             return events
-        seq = Event.objects.filter(id=after).values_list("seq", flat=True).first()
-        if seq is None:
+        last = Event.objects.filter(id=after).only("seq", "txid").first()
+        if last is None:
             raise ValidationError({"after": [f"No event with id {after!r}."]})
-        return events.filter(seq__gt=seq)
+        return events.after(last)
