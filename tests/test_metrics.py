@@ -11,15 +11,14 @@ from unittest import mock
 import pytest
 from django.db import DatabaseError
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug import Response
 
 from orders import services
 from orders.events import emit
-from orders.tasks import check_line_expiry
 from orders.models import Agent, EventType, Order, ProxyNumber
+from orders.tasks import check_line_expiry
 from voice.models import CallRecord
 
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY, answer, call_params, dial_status, hangup, open_line, sms_params

@@ -9,8 +9,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from orders.admin import OrderAdmin
 from numbermasking.admin import ReadOnlyMixin
+from orders.admin import OrderAdmin
 from orders.models import Order, Role
 
 from . import click_to_call
