@@ -2,6 +2,7 @@
 
 import secrets
 import threading
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -12,6 +13,7 @@ from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
 from orders import services, tasks
+from orders.events import emit
 from orders.models import Event, EventType, Order
 
 from .conftest import CUSTOMER, PROXY, call_params, open_line, postgres_only
@@ -285,3 +287,77 @@ def test_an_event_is_not_visible_before_its_change_commits(proxy_number, agent):
 
     assert seen_inside == [0]
     assert Event.objects.filter(type="line.opened").count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_changes_raise_their_events_without_waiting_for_each_other():
+    """No lock serialises the transactions that raise events: one left open delays no other."""
+    first_raised, second_done = threading.Event(), threading.Event()
+    took: list[float] = []
+
+    def slow_change() -> None:
+        try:
+            with transaction.atomic():
+                emit(EventType.CALL_MISSED, {"reference": "SLOW", "reason": "busy"})
+                first_raised.set()
+                second_done.wait(10)
+        finally:
+            connection.close()
+
+    def quick_change() -> None:
+        try:
+            first_raised.wait(10)
+            started = time.monotonic()
+            with transaction.atomic():
+                emit(EventType.CALL_MISSED, {"reference": "QUICK", "reason": "busy"})
+            took.append(time.monotonic() - started)
+        finally:
+            second_done.set()
+            connection.close()
+
+    threads = [threading.Thread(target=slow_change), threading.Thread(target=quick_change)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert took and took[0] < 1
+    assert Event.objects.count() == 2
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_feed_holds_back_events_raised_after_a_transaction_still_running(api_client_key):
+    """An older transaction still open may yet commit an event: later ones wait for it, so no reader skips it."""
+    client = api_client_key
+    older_raised, let_older_commit = threading.Event(), threading.Event()
+
+    def older_change() -> None:
+        try:
+            with transaction.atomic():
+                emit(EventType.CALL_MISSED, {"reference": "OLDER", "reason": "busy"})
+                older_raised.set()
+                let_older_commit.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=older_change)
+    thread.start()
+    older_raised.wait(10)
+    emit(EventType.CALL_MISSED, {"reference": "NEWER", "reason": "busy"})
+    while_open = [event["data"]["reference"] for event in client.get("/api/v1/events/").json()["results"]]
+    let_older_commit.set()
+    thread.join()
+    after = [event["data"]["reference"] for event in client.get("/api/v1/events/").json()["results"]]
+
+    assert while_open == []
+    assert after == ["OLDER", "NEWER"]
+
+
+@pytest.fixture
+def api_client_key(db):
+    _, key = APIKey.objects.create_key(name="feed reader")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client

@@ -43,6 +43,12 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     readonly_fields = ["disabled_at", "disabled_reason", "retry_at"]
     actions = ["recover"]
 
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "url":
+            # A URL typed without a scheme is read as https (Django 6's default), never plain http.
+            kwargs["assume_scheme"] = "https"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         if change and obj.is_active and "is_active" in form.changed_data:
             delivery.reactivate(obj)

@@ -97,6 +97,20 @@ class CurrentTransactionId(models.Func):
         return "(pg_current_xact_id()::text::bigint)", []
 
 
+# The feed's horizon: the oldest transaction of this database that was still running when the reading
+# statement's snapshot was taken (every older one has committed or rolled back), or, with none
+# running, the first transaction id not yet given out. Transactions of other databases on the same
+# server cannot raise our events and are left out, but only those still seen running in another
+# database: one that ended meanwhile keeps the horizon low for this read, which is the safe side.
+_FEED_HORIZON = """(
+SELECT COALESCE(
+  (SELECT MIN(x::text::bigint) FROM pg_snapshot_xip(s.snap) AS x
+   WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_xid = xid(x) AND a.datname <> current_database())),
+  pg_snapshot_xmax(s.snap)::text::bigint)
+FROM (SELECT pg_current_snapshot() AS snap) AS s
+)"""
+
+
 class EventQuerySet(models.QuerySet):
     def settled(self) -> "EventQuerySet":
         """Events a feed reader may see without ever missing one that commits later, in feed order.
@@ -104,11 +118,11 @@ class EventQuerySet(models.QuerySet):
         An event carries its transaction's id. Every transaction older than the
         oldest one still running has ended, so no event can still appear below
         that horizon: the feed stops there and orders by (transaction id,
-        sequence). Nothing is locked to get this (docs: events, "Feed order").
+        sequence). Nothing is locked to get this (docs/events.md, "Feed order").
         """
         events = self.order_by("txid", "seq")
         if connection.vendor == "postgresql":
-            events = events.filter(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
+            events = events.filter(txid__lt=RawSQL(_FEED_HORIZON, []))
         return events
 
     def after(self, event: "Event") -> "EventQuerySet":

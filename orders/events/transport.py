@@ -58,9 +58,11 @@ def refused_reason(address: Address) -> str | None:
         return "multicast"
     if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:
         return "shared (carrier-grade NAT)"
+    if address.is_reserved:
+        return "reserved"
     if address.is_private:
         return "private"
-    if address.is_reserved or not address.is_global:
+    if not address.is_global:
         return "reserved"
     return None
 
@@ -124,18 +126,22 @@ def checked_addresses(destination: Destination) -> list[Address]:
     """The addresses to connect to, all of them public (or allowed); RefusedDestination otherwise."""
     literal = _literal(destination.host)
     if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            addresses = resolve(destination.host, destination.port)
-        except OSError as error:
-            raise RefusedDestination(f"{destination.host} does not resolve.") from error
-        if not addresses:
-            raise RefusedDestination(f"{destination.host} does not resolve.")
+        return _checked(destination, [literal])
+    try:
+        addresses = resolve(destination.host, destination.port)
+    except OSError as error:
+        raise RefusedDestination(f"{destination.host} does not resolve.") from error
+    if not addresses:
+        raise RefusedDestination(f"{destination.host} does not resolve.")
+    return _checked(destination, addresses)
+
+
+def _checked(destination: Destination, addresses: list[Address]) -> list[Address]:
     for address in addresses:
         reason = refused_reason(address)
         if reason is not None:
-            where = "is" if literal is not None else f"resolves to {address}, which is"
+            literal = _literal(destination.host) is not None
+            where = "is" if literal else f"resolves to {address}, which is"
             raise RefusedDestination(
                 f"{destination.host} {where} a {reason} address; events go only to public addresses "
                 "(EVENTS_ALLOWED_NETWORKS can allow a network of your own)."
@@ -151,15 +157,15 @@ def check_destination(url: str) -> None:
     """
     try:
         destination = parse(url)
-        if _literal(destination.host) is not None:
-            checked_addresses(destination)
+        literal = _literal(destination.host)
+        if literal is not None:
+            _checked(destination, [literal])
             return
         try:
             addresses = resolve(destination.host, destination.port)
         except OSError:
             return
-        if addresses:
-            checked_addresses(destination)
+        _checked(destination, addresses)
     except RefusedDestination as error:
         raise ValidationError(str(error), code="refused_destination") from error
 

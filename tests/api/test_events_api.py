@@ -1,15 +1,24 @@
 """/api/v1/webhook-endpoints/ (secrets shown once) and /api/v1/events/ (the feed a platform catches up with)."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from orders.events import emit
-from orders.models import Event, EventType, WebhookEndpoint
+from orders.models import Delivery, Event, EventType, WebhookEndpoint
 
 from ..conftest import postgres_only
+from ..events import endpoint, received, run_worker  # noqa: F401  (endpoint is a fixture)
 from .conftest import assert_error
+
+# ruff: noqa: F811 - the endpoint fixture is imported, then named by the tests
+
+# The feed shows an event once every transaction older than it has ended; a test that raises events
+# and reads the feed in one transaction would never see them, so these commit as they go.
+FEED_READS_COMMITTED = pytest.mark.django_db(transaction=True)
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +79,7 @@ def raise_events(count: int, event_type: EventType = EventType.CALL_MISSED) -> l
     return [emit(event_type, {"reference": f"R{n}"}).id for n in range(count)]
 
 
+@FEED_READS_COMMITTED
 def test_the_feed_lists_events_oldest_first_with_their_payload(api):
     ids = raise_events(3)
 
@@ -86,6 +96,7 @@ def test_the_feed_lists_events_oldest_first_with_their_payload(api):
     }
 
 
+@FEED_READS_COMMITTED
 def test_the_feed_filters_by_type(api):
     raise_events(2)
     opened = raise_events(1, EventType.LINE_OPENED)
@@ -113,6 +124,7 @@ def page_through(api, limit: int = 100) -> list[str]:
     return seen
 
 
+@FEED_READS_COMMITTED
 def test_the_feed_pages_through_a_thousand_events_with_no_gap_or_repeat(api):
     ids = raise_events(1000)
 
@@ -168,3 +180,67 @@ def test_a_number_where_text_belongs_is_refused_not_stringified(api):
 
     assert_error(response, 400, "invalid", ("description",))
     assert not WebhookEndpoint.objects.exists()
+
+
+# Endpoints the service turned off, and recovering failed deliveries
+
+
+def raise_one(**data):
+    return emit(EventType.CALL_MISSED, {"reference": "K7X4", "reason": "busy", **data})
+
+
+def test_turning_an_endpoint_back_on_clears_why_it_was_off(api, endpoint):
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        is_active=False, disabled_at=timezone.now(), disabled_reason="the endpoint answered 410 Gone"
+    )
+    shown = api.get(f"/api/v1/webhook-endpoints/{endpoint.pk}/").json()
+    assert (shown["is_active"], shown["disabled_reason"]) == (False, "the endpoint answered 410 Gone")
+
+    turned_on = api.patch(f"/api/v1/webhook-endpoints/{endpoint.pk}/", {"is_active": True}, format="json").json()
+
+    assert (turned_on["is_active"], turned_on["disabled_reason"], turned_on["disabled_at"]) == (True, "", None)
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.disabled_reason, endpoint.failure_count) == (True, "", 0)
+
+
+def _failed_deliveries(endpoint, days_ago: list[int]) -> list:
+    events = []
+    for days in days_ago:
+        event = raise_one(days=days)
+        Delivery.objects.filter(event=event).update(status="failed", attempts=8, failure_reason="gave up")
+        type(event).objects.filter(pk=event.pk).update(occurred_at=timezone.now() - timedelta(days=days))
+        events.append(event)
+    return events
+
+
+def test_recover_sends_again_the_failed_deliveries_since_a_time(api, httpserver, endpoint):
+    httpserver.expect_request("/events").respond_with_data("ok")
+    old, recent, newest = _failed_deliveries(endpoint, [3, 1, 0])
+    since = (timezone.now() - timedelta(days=2)).isoformat()
+
+    response = api.post(f"/api/v1/webhook-endpoints/{endpoint.pk}/recover/", {"since": since}, format="json")
+    run_worker()
+
+    assert response.status_code == 202 and response.json() == {"recovering": 2}
+    assert sorted(body["id"] for body in received(httpserver, endpoint)) == sorted([recent.id, newest.id])
+    assert Delivery.objects.get(event=old).status == "failed"
+
+
+@pytest.mark.parametrize("body", [{}, {"since": "yesterday"}, {"since": 5}])
+def test_recover_needs_a_time(api, endpoint, body):
+    assert_error(
+        api.post(f"/api/v1/webhook-endpoints/{endpoint.pk}/recover/", body, format="json"), 400, "invalid", ("since",)
+    )
+
+
+def test_recover_on_an_endpoint_that_is_off_is_a_conflict(api, endpoint):
+    _failed_deliveries(endpoint, [0])
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+
+    assert_error(
+        api.post(f"/api/v1/webhook-endpoints/{endpoint.pk}/recover/", {"since": since}, format="json"),
+        409,
+        "endpoint_inactive",
+    )
+    assert Delivery.objects.get().status == "failed"

@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import URLValidator
 
+from orders.events.transport import check_destination
 from orders.models import EventType, WebhookEndpoint
 
 
@@ -26,6 +27,10 @@ class Command(BaseCommand):
             URLValidator(schemes=["http", "https"])(url)
         except ValidationError:
             raise CommandError(f"{url!r} is not an http:// or https:// URL.") from None
+        try:
+            check_destination(url)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
         event_types = [name.strip() for name in events.split(",") if name.strip()]
         unknown = [name for name in event_types if name not in EventType.values]
         if unknown:
