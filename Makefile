@@ -30,30 +30,36 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	  "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	  '# PUBLIC_BASE_URL is left to its local default, http://localhost:$$PORT (PORT defaults to 8000),' \
 	  '# so it follows `PORT=9000 make run`. To take real Plivo calls through a tunnel, set it here:' \
-	  '# PUBLIC_BASE_URL=https://your-tunnel.example.com' > $@
+	  '# PUBLIC_BASE_URL=https://your-tunnel.example.com' \
+	  '# Events may go to a receiver on this machine (production allows public addresses only).' \
+	  'EVENTS_ALLOWED_NETWORKS=127.0.0.0/8,::1/128' > $@
 	@echo "Wrote .env (DEBUG=true, a generated SECRET_KEY) for local development."
 
-# Everything `make run` does before serving: install, settings, database, demo data, admin user.
-# System checks run once, when the server starts, so each warning prints once.
+# Everything `make run` does before serving: install, settings, the Procfile's release step
+# (migrations), demo data and an admin user. System checks run once, when the server starts.
 setup: export PORT := $(PORT)
+setup: export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 setup: $(VENV)/.installed .env
-	$(PY) manage.py migrate --no-input --skip-checks
+	$(VENV)/bin/honcho start --no-colour release
 	$(PY) manage.py seed_demo --skip-checks
 	$(PY) manage.py shell -c "from django.contrib.auth.models import User; \
 	User.objects.filter(username='admin').exists() or User.objects.create_superuser('admin', '', 'admin')"
 
+# The Procfile's web and worker, as in production. honcho gives each process a PORT of its own
+# (web gets PORT); the public URL is set here so every process builds the web's URLs, unless
+# .env names one (a tunnel), which honcho passes on instead.
 run: export PORT := $(PORT)
+run: export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+run: export PUBLIC_BASE_URL ?= http://localhost:$(PORT)
 run: setup
 	@echo ""
 	@echo "  Admin: http://localhost:$(PORT)/admin/  (user admin, password admin: demo only, change it)"
 	@echo "  Call simulator: http://localhost:$(PORT)/admin/call-simulator/?caller=14156667777&proxy_number=14155550100"
 	@echo "  Commands: .venv/bin/python manage.py <command> (see README, Commands)"
 	@echo ""
-	@echo "  Events: a worker (manage.py db_worker) runs beside the server and stops with it."
+	@echo "  Processes (Procfile): web (gunicorn) and worker (events and tasks); Ctrl-C stops both."
 	@echo ""
-	$(PY) manage.py db_worker --no-reload --no-startup-delay --skip-checks & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py runserver 0.0.0.0:$(PORT)
+	$(VENV)/bin/honcho start --no-colour --port $(PORT) web worker
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
