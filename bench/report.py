@@ -1,4 +1,32 @@
-"""bench/RESULTS.md from the figures bench/run.py collected."""
+"""bench/RESULTS.md from the figures bench/run.py, bench/events.py and bench/admin_pages.py collected."""
+
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def write(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict) -> str:
+    """Render every section from its figures (each kept in its own JSON file across runs) into RESULTS.md."""
+    admin_pages, events = BENCH / "admin_pages.json", BENCH / "events.json"
+    text = render(
+        results,
+        duration=duration,
+        rounds=rounds,
+        bodies=bodies,
+        mix=mix,
+        admin=json.loads(admin_pages.read_text()) if admin_pages.exists() else None,
+        events=json.loads(events.read_text()) if events.exists() else None,
+    )
+    (BENCH / "RESULTS.md").write_text(text)
+    return text
+
+
+def rewrite() -> str:
+    """RESULTS.md again from the JSON files, with the webhook run's own parameters (bench/events.py's last step)."""
+    results = json.loads((BENCH / "results.json").read_text())
+    parameters = results.get("parameters") or {"duration": 8, "rounds": 3, "bodies": 30000, "mix": {}}
+    return write(results, **parameters)
 
 
 def _row(name: str, figures: dict) -> str:
@@ -13,7 +41,16 @@ def _check(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict, admin: dict | None = None) -> str:
+def render(
+    results: dict,
+    *,
+    duration: int,
+    rounds: int,
+    bodies: int,
+    mix: dict,
+    admin: dict | None = None,
+    events: dict | None = None,
+) -> str:
     lines = [
         "# Webhook benchmark",
         "",
@@ -159,9 +196,52 @@ def render(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict,
         "```",
         "",
     ]
+    if events:
+        lines += render_events(events)
     if admin:
         lines += render_admin(admin)
     return "\n".join(lines)
+
+
+def render_events(run: dict) -> list[str]:
+    """The "Event delivery" section from bench/events.json (bench/events.py)."""
+    rounds = run["rounds"]
+
+    def best(name: str) -> float:
+        return max(r["events_per_s"] for r in rounds if r["round"] == name)
+
+    floor, one, two = best("floor"), best("throughput, 1 worker(s)"), best("throughput, 2 worker(s)")
+    (latency,) = [r for r in rounds if r["round"].startswith("latency")]
+    (transitions,) = [r for r in rounds if r["round"] == "event-raising API transitions"]
+    return [
+        "## Event delivery",
+        "",
+        f"`python -m bench.events` (part of `make bench`): {run['date']}, {run['events']:,} events a round, "
+        f"{run['elapsed_seconds'] / 60:.1f} minutes end to end. The floor is a plain loop that signs the same events "
+        "and POSTs them over one kept-alive connection to the same receiver (a process of its own); the workers "
+        "are `manage.py worker` processes draining a backlog, timed from the first arrival to the last. Two rounds "
+        "each, alternating; the higher is kept.",
+        "",
+        "| measure | target | figure | |",
+        "|---|---|---|---|",
+        f"| delivery throughput, one worker ÷ floor | ≥ 0.5 | {one / floor:.2f} ({one:,.0f} ÷ {floor:,.0f} events/s) "
+        f"| {_check(one / floor >= 0.5)} |",
+        f"| two workers ÷ one worker | ≥ 1.3 | {two / one:.2f} ({two:,.0f} ÷ {one:,.0f} events/s) "
+        f"| {_check(two / one >= 1.3)} |",
+        f"| change → receiver latency at 20 events/s, p50 | ≤ 50 ms | {latency['p50_ms']:.1f} ms "
+        f"| {_check(latency['p50_ms'] <= 50)} |",
+        f"| change → receiver latency at 20 events/s, p99 | ≤ 250 ms | {latency['p99_ms']:.1f} ms "
+        f"| {_check(latency['p99_ms'] <= 250)} |",
+        f"| event-raising API transitions, 8 clients ÷ 1 | report | {transitions['ratio']:.2f} "
+        f"({transitions['eight_clients_per_s']:,.0f} ÷ {transitions['one_client_per_s']:,.0f} transitions/s) | |",
+        "",
+        "Every round:",
+        "",
+        "```",
+        *[json.dumps(r) for r in rounds],
+        "```",
+        "",
+    ]
 
 
 def render_admin(admin: dict) -> list[str]:

@@ -92,18 +92,15 @@ def main() -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
     # The raw figures first, so a report bug never costs a ten-minute run.
+    results["parameters"] = {"duration": DURATION, "rounds": ROUNDS, "bodies": BODIES, "mix": MIX}
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, default=str))
     write_report(results)
 
 
 def write_report(results: dict) -> None:
-    from bench.report import render
+    from bench.report import write
 
-    admin_pages = ROOT / "bench" / "admin_pages.json"  # bench/admin_pages.py's figures, kept across runs
-    admin = json.loads(admin_pages.read_text()) if admin_pages.exists() else None
-    text = render(results, duration=DURATION, rounds=ROUNDS, bodies=BODIES, mix=MIX, admin=admin)
-    (ROOT / "bench" / "RESULTS.md").write_text(text)
-    print(text)
+    print(write(results, duration=DURATION, rounds=ROUNDS, bodies=BODIES, mix=MIX))
 
 
 def _gunicorn_setting(name: str) -> int:

@@ -35,8 +35,39 @@ def _container_port(compose: dict) -> int:
     return int(exposed)
 
 
-def test_compose_runs_postgres_16_a_migration_the_web_service_the_event_worker_and_the_proxy(compose):
-    assert set(compose["services"]) == {"db", "migrate", "web", "worker", "proxy"}
+@pytest.fixture(scope="module")
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_procfile_names_every_process_the_service_runs(procfile):
+    assert procfile == {
+        "release": "python manage.py migrate --no-input && python manage.py createcachetable",
+        "web": "gunicorn numbermasking.wsgi",
+        "worker": "python manage.py worker",
+    }
+
+
+def test_compose_runs_the_procfile_s_processes_as_its_services(compose, dockerfile, procfile):
+    services = compose["services"]
+
+    assert services["release"]["command"] == ["sh", "-c", procfile["release"]]
+    assert services["worker"]["command"] == shlex.split(procfile["worker"])
+    # web runs the image's command: the Procfile's, bound to the container's port.
+    assert "command" not in services["web"]
+    assert _dockerfile_cmd(dockerfile)[:2] == shlex.split(procfile["web"])
+
+
+def test_make_run_starts_the_procfile_s_release_then_its_web_and_worker():
+    makefile = (ROOT / "Makefile").read_text()
+
+    assert "honcho start --no-colour release" in makefile
+    assert re.search(r"honcho start .* web worker$", makefile, flags=re.MULTILINE)
+
+
+def test_compose_runs_postgres_16_the_release_step_the_web_service_the_worker_and_the_proxy(compose):
+    assert set(compose["services"]) == {"db", "release", "web", "worker", "proxy"}
     db = compose["services"]["db"]
     assert db["image"] == "postgres:16"
     assert any(volume.endswith(":/var/lib/postgresql/data") for volume in db["volumes"])
@@ -52,18 +83,18 @@ def test_the_web_service_database_url_points_at_the_db_service(compose):
     assert url.port == 5432
     assert url.path == "/" + db_env["POSTGRES_DB"]
     assert url.username == db_env["POSTGRES_USER"]
-    assert compose["services"]["migrate"]["environment"]["DATABASE_URL"] == url.geturl()
+    assert compose["services"]["release"]["environment"]["DATABASE_URL"] == url.geturl()
 
 
 def test_migrations_finish_before_the_web_service_starts(compose):
-    migrate, web = compose["services"]["migrate"], compose["services"]["web"]
+    migrate, web = compose["services"]["release"], compose["services"]["web"]
 
     command = " ".join(migrate["command"])
     assert "manage.py migrate --no-input" in command
     # The API throttle's shared cache table (CACHE_URL=dbcache://api_cache).
     assert "manage.py createcachetable" in command
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
-    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert web["depends_on"]["release"]["condition"] == "service_completed_successfully"
     assert web["depends_on"]["db"]["condition"] == "service_healthy"
     assert "command" not in web, "web runs the image's gunicorn command"
 
@@ -72,10 +103,9 @@ def test_the_worker_sends_events_with_the_web_services_settings_after_migrations
     worker, web = compose["services"]["worker"], compose["services"]["web"]
 
     # The same command tests/test_event_workers.py runs against Postgres.
-    assert worker["command"][:3] == ["python", "manage.py", "db_worker"]
-    assert "--no-reload" in worker["command"]
+    assert worker["command"] == ["python", "manage.py", "worker"]
     assert worker["environment"] == web["environment"]
-    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["depends_on"]["release"]["condition"] == "service_completed_successfully"
     assert "ports" not in worker
 
 

@@ -38,7 +38,11 @@ class Command(BaseCommand):
             "--no-deliveries", action="store_true", help="Only run tasks; leave deliveries to other workers."
         )
 
-    def handle(self, *, threads: int | None, no_tasks: bool, no_deliveries: bool, **options) -> None:
+    def handle(self, *, threads: int | None, no_tasks: bool, no_deliveries: bool, verbosity: int, **options) -> None:
+        if verbosity < 2:
+            # A line per task run (the sweep runs every EVENTS_SWEEP_INTERVAL) would bury what matters.
+            for name in ("django_tasks", "django_tasks_db"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         stopping = threading.Event()
         deliveries = None if no_deliveries else DeliveryLoop(threads=threads)
 
