@@ -4,7 +4,7 @@ Both apps count here, so ``orders`` (event deliveries) and ``voice`` (webhooks,
 calls, texts) import this module and neither imports the other.
 
 Counters and the histogram live in each process. Under several gunicorn
-workers (and a ``db_worker`` on the same host) prometheus-client's
+workers (and a ``manage.py worker`` on the same host) prometheus-client's
 multiprocess mode keeps them in memory-mapped files in
 ``PROMETHEUS_MULTIPROC_DIR`` and a scrape sums every process's file, so the
 totals do not depend on which worker answers the scrape. prometheus-client
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 if MULTIPROCESS_DIR:
     # Each counter opens its file there as it is created (at import, below):
-    # a process started outside gunicorn (db_worker, runserver) must not fail
+    # a process started outside gunicorn (the worker, a command) must not fail
     # on a directory nobody made yet.
     os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
 

@@ -1,4 +1,4 @@
-"""Deleting recordings and voicemails at Plivo, through the task queue (``manage.py db_worker``).
+"""Deleting recordings and voicemails at Plivo, through the task queue (``manage.py worker``).
 
 Plivo holds the media; we hold its id and URL. A recording's URL is cleared
 only after Plivo confirmed the deletion (or answered 404: already gone), so
