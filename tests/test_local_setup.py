@@ -157,16 +157,20 @@ def test_make_run_installs_only_the_service_and_make_test_the_toolchain_too():
 
 
 def test_make_run_serves_on_port_and_runs_the_system_checks_once():
+    from orders.management.commands.worker import Command as Worker
+
     run = make_dry_run("run", "PORT=9000")
 
-    assert "runserver 0.0.0.0:9000" in run
+    # The Procfile's processes: release first (its migrate runs the checks and prints any warning),
+    # then web (gunicorn, no checks) and worker (which leaves them to the release step).
+    assert ".venv/bin/honcho start --no-colour release" in run
+    assert ".venv/bin/honcho start --no-colour --port 9000 web worker" in run
+    assert "python manage.py migrate --no-input" in (PROJECT / "Procfile").read_text()
+    assert Worker.requires_system_checks == []
     manage_lines = [
         line for line in run.splitlines() if line.startswith(".venv/bin/python manage.py") and "shell" not in line
     ]
-    # migrate and seed_demo skip the checks; the server runs them (and prints a warning) once.
-    assert [line for line in manage_lines if "--skip-checks" not in line] == [
-        ".venv/bin/python manage.py runserver 0.0.0.0:9000"
-    ]
+    assert all("--skip-checks" in line for line in manage_lines), manage_lines
 
 
 def test_make_run_writes_a_local_env_with_debug_and_a_generated_key_once(tmp_path):

@@ -24,6 +24,10 @@ class Command(BaseCommand):
         "(click-to-call, line expiry, recording deletion). Start as many as you need; they share the work."
     )
 
+    # The Procfile's release step (migrate) runs the system checks once per deploy; a worker
+    # started beside the web would only print the same warnings again.
+    requires_system_checks = []
+
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--threads",
