@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
-from .phones import display
+from .phones import callable_problem, display
 
 # No 0/O or 1/I: staff read references out over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -54,6 +54,7 @@ class Agent(models.Model):
 
     def clean(self) -> None:
         _on_field("phone", refuse_pool_number, self.phone)
+        _on_field("phone", refuse_uncallable, self.phone)
 
 
 class ProxyNumber(models.Model):
@@ -175,6 +176,7 @@ class Order(models.Model):
 
     def clean(self) -> None:
         _on_field("customer_phone", refuse_pool_number, self.customer_phone)
+        _on_field("customer_phone", refuse_uncallable, self.customer_phone)
 
     @property
     def is_line_live(self) -> bool:
@@ -394,6 +396,20 @@ def refuse_pool_number(phone: object) -> None:
     """ValidationError (``pool_number``) when ``phone`` is a number of the proxy pool, active or not."""
     if phone and ProxyNumber.objects.filter(number=str(phone)).exists():
         raise ValidationError("This is one of the service's proxy numbers, not a party's phone.", code="pool_number")
+
+
+def refuse_uncallable(phone: object) -> None:
+    """ValidationError (``uncallable_number``) when the callable-number rule refuses ``phone`` as a party's phone.
+
+    Applied wherever a party's phone is saved, beside refuse_pool_number;
+    voice checks the stored phones again before it dials.
+    """
+    # Imported here: orders.pool reads the models.
+    from .pool import party_countries
+
+    problem = callable_problem(phone, party_countries()) if phone else None
+    if problem is not None:
+        raise ValidationError(problem, code="uncallable_number")
 
 
 def refuse_party_phone(number: object) -> None:

@@ -16,7 +16,8 @@ from numbermasking import metrics
 from orders import services
 from orders.events import emit
 from orders.models import EventType, Order, Role, call_limit
-from orders.phones import log_value, redact
+from orders.phones import callable_problem, log_value, redact
+from orders.pool import explicit_party_countries
 from orders.routing import Action, Route, resolve, resolve_bridge, resolve_pin
 
 from . import records, xml
@@ -56,6 +57,20 @@ CALLEE_ROLES = {Role.CUSTOMER: Role.AGENT, Role.AGENT: Role.CUSTOMER, Role.UNKNO
 
 def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "", greeting: str = "") -> str:
     if route.action == Action.CONNECT:
+        # The stored phone was checked when it was saved, but rows can predate
+        # the rule or be written around it. The country part only when
+        # MASKING_PARTY_COUNTRIES is set: the pool's countries would cost the
+        # answer a query.
+        problem = callable_problem(route.connect_to, explicit_party_countries())
+        if problem is not None:
+            logger.warning(
+                "call %s: not dialling the %s of order %s: %s",
+                log_value(call_uuid),
+                CALLEE_ROLES[route.role].value,
+                route.order_id,
+                problem,
+            )
+            return xml.party_unavailable(route.proxy_number)
         return xml.dial(
             route.connect_to,
             caller_id=route.proxy_number,
