@@ -54,7 +54,8 @@ class Agent(models.Model):
 
     def clean(self) -> None:
         _on_field("phone", refuse_pool_number, self.phone)
-        _on_field("phone", refuse_uncallable, self.phone)
+        if _phone_changed(self, "phone"):
+            _on_field("phone", refuse_uncallable, self.phone)
 
 
 class ProxyNumber(models.Model):
@@ -176,7 +177,8 @@ class Order(models.Model):
 
     def clean(self) -> None:
         _on_field("customer_phone", refuse_pool_number, self.customer_phone)
-        _on_field("customer_phone", refuse_uncallable, self.customer_phone)
+        if _phone_changed(self, "customer_phone"):
+            _on_field("customer_phone", refuse_uncallable, self.customer_phone)
 
     @property
     def is_line_live(self) -> bool:
@@ -421,6 +423,19 @@ def refuse_party_phone(number: object) -> None:
             code="party_phone",
             params={"number": text},
         )
+
+
+def _phone_changed(instance: models.Model, field: str) -> bool:
+    """Whether ``field`` holds another phone than the stored one: always, for a new row.
+
+    A phone saved before the callable-number rule, or before the pool lost
+    its country, must not stop staff from deactivating its agent or
+    reassigning its order; dialling it is refused all the same.
+    """
+    if instance._state.adding:
+        return True
+    stored = type(instance)._default_manager.filter(pk=instance.pk, **{field: getattr(instance, field)})
+    return not stored.exists()
 
 
 def _on_field(field: str, check, value: object) -> None:

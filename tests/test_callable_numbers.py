@@ -21,6 +21,7 @@ from orders.phones import INTERNATIONAL_NETWORK_CODES, _classify, callable_probl
 from orders.pool import party_countries
 from voice.models import CallRecord
 
+from .admin_forms import admin_post_data
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY, answer, open_line, run_command, spoken, type_pin, xml_of
 from .numbers import (
     GB_MOBILE,
@@ -174,6 +175,28 @@ def test_the_admin_refuses_an_uncallable_agent_phone_on_an_agent_s_change(admin_
     assert_names_the_rule(error, PREMIUM_RATE, ISSUE_AGENT)
     agent.refresh_from_db()
     assert str(agent.phone) == AGENT_PHONE
+
+
+def test_an_agent_whose_stored_phone_is_refused_can_still_be_deactivated_in_the_admin(admin_client, agent):
+    # Saved before the rule: staff must be able to stop it without inventing a new phone first.
+    Agent.objects.filter(pk=agent.pk).update(phone=ISSUE_AGENT)
+
+    response = admin_client.post(f"/admin/orders/agent/{agent.pk}/change/", {"name": "Bob", "phone": ISSUE_AGENT})
+
+    assert response.status_code == 302
+    agent.refresh_from_db()
+    assert not agent.is_active and str(agent.phone) == ISSUE_AGENT
+
+
+def test_an_order_whose_stored_phone_is_refused_can_still_be_edited_in_the_admin(admin_client, proxy_number):
+    order = Order.objects.create(reference="OLD-1", customer_name="Eve", customer_phone=PREMIUM_CUSTOMER)
+
+    url = f"/admin/orders/order/{order.pk}/change/"
+    response = admin_client.post(url, admin_post_data(admin_client.get(url), customer_name="Eve Smith"))
+
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert order.customer_name == "Eve Smith"
 
 
 def test_the_admin_still_takes_a_callable_agent(admin_client, proxy_number):
