@@ -188,6 +188,12 @@ MASKING_UNKNOWN_CALLER_MESSAGE = env.str(
     default="Sorry, we could not find an active delivery for this number. Goodbye.",
 )
 MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
+# The countries whose phones a party may have (README, "Callable numbers"), as
+# ISO regions; empty: the countries of the active proxy numbers
+# (orders.pool.party_countries). A system check refuses an unknown region.
+MASKING_PARTY_COUNTRIES = [
+    code.strip().upper() for code in env.list("MASKING_PARTY_COUNTRIES", default=[]) if code.strip()
+]
 # Abuse controls (README, "Abuse controls"): calls a party may make through one
 # order's line in an hour (0: no limit), and what the caller over it hears.
 MASKING_MAX_CALLS_PER_HOUR = env.int("MASKING_MAX_CALLS_PER_HOUR", default=20)

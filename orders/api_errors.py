@@ -29,6 +29,7 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
     "reference_exists": (status.HTTP_409_CONFLICT, "reference"),
     "inactive_agent": (status.HTTP_400_BAD_REQUEST, "agent"),
     "pool_number": (status.HTTP_400_BAD_REQUEST, "customer_phone"),
+    "uncallable_number": (status.HTTP_400_BAD_REQUEST, "customer_phone"),
     "party_phone": (status.HTTP_400_BAD_REQUEST, None),
     "empty_pool": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
     "pins_exhausted": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
@@ -40,6 +41,7 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
     # Click-to-call's refusals (voice.click_to_call, which talks to Plivo).
     "line_not_live": (status.HTTP_409_CONFLICT, None),
     "no_agent": (status.HTTP_409_CONFLICT, None),
+    "party_not_callable": (status.HTTP_409_CONFLICT, None),
     "call_limit": (status.HTTP_429_TOO_MANY_REQUESTS, None),
     "plivo_unavailable": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
     "plivo_refused": (status.HTTP_502_BAD_GATEWAY, None),

@@ -16,6 +16,16 @@ def check_masking_settings(app_configs, **kwargs) -> list[Error]:
                 id="orders.E001",
             )
         )
+    unknown = [code for code in settings.MASKING_PARTY_COUNTRIES if code not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        errors.append(
+            Error(
+                f"MASKING_PARTY_COUNTRIES names {', '.join(map(repr, unknown))}, not known ISO region code(s).",
+                hint="List two-letter regions separated by commas, such as US,CA or GB; leave it empty to call "
+                "parties in the countries of the active proxy numbers.",
+                id="orders.E006",
+            )
+        )
     if not 3 <= settings.MASKING_PIN_LENGTH <= 8:
         errors.append(
             Error(

@@ -21,7 +21,7 @@ from .events.models import (  # noqa: F401  (registered with this app; migration
     new_event_id,
     new_webhook_secret,
 )
-from .phones import display
+from .phones import callable_problem, display
 
 # No 0/O or 1/I: staff read references out over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -63,6 +63,8 @@ class Agent(models.Model):
 
     def clean(self) -> None:
         _on_field("phone", refuse_pool_number, self.phone)
+        if _phone_changed(self, "phone"):
+            _on_field("phone", refuse_uncallable, self.phone)
 
 
 class ProxyNumber(models.Model):
@@ -184,6 +186,8 @@ class Order(models.Model):
 
     def clean(self) -> None:
         _on_field("customer_phone", refuse_pool_number, self.customer_phone)
+        if _phone_changed(self, "customer_phone"):
+            _on_field("customer_phone", refuse_uncallable, self.customer_phone)
 
     @property
     def is_line_live(self) -> bool:
@@ -290,6 +294,20 @@ def refuse_pool_number(phone: object) -> None:
         raise ValidationError("This is one of the service's proxy numbers, not a party's phone.", code="pool_number")
 
 
+def refuse_uncallable(phone: object) -> None:
+    """ValidationError (``uncallable_number``) when the callable-number rule refuses ``phone`` as a party's phone.
+
+    Applied wherever a party's phone is saved, beside refuse_pool_number;
+    voice checks the stored phones again before it dials.
+    """
+    # Imported here: orders.pool reads the models.
+    from .pool import party_countries
+
+    problem = callable_problem(phone, party_countries()) if phone else None
+    if problem is not None:
+        raise ValidationError(problem, code="uncallable_number")
+
+
 def refuse_party_phone(number: object) -> None:
     """ValidationError (``party_phone``) when ``number`` is an agent's phone or an order's customer phone."""
     text = str(number or "")
@@ -299,6 +317,19 @@ def refuse_party_phone(number: object) -> None:
             code="party_phone",
             params={"number": text},
         )
+
+
+def _phone_changed(instance: models.Model, field: str) -> bool:
+    """Whether ``field`` holds another phone than the stored one: always, for a new row.
+
+    A phone saved before the callable-number rule, or before the pool lost
+    its country, must not stop staff from deactivating its agent or
+    reassigning its order; dialling it is refused all the same.
+    """
+    if instance._state.adding:
+        return True
+    stored = type(instance)._default_manager.filter(pk=instance.pk, **{field: getattr(instance, field)})
+    return not stored.exists()
 
 
 def _on_field(field: str, check, value: object) -> None:

@@ -1,6 +1,7 @@
 """Phone numbers in the one form the service compares them in: E.164 with +."""
 
 import re
+from collections.abc import Collection
 from functools import lru_cache
 
 import phonenumbers
@@ -26,6 +27,11 @@ def to_e164(raw: object, region: str | None = None) -> str | None:
 # caller; parsing is pure and cost more than the lookup's own Python side.
 @lru_cache(maxsize=4096)
 def _parse_e164(text: str, region: str | None) -> str | None:
+    number = _parse(text, region)
+    return None if number is None else phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     if len(text) > 32 or not _NUMBER_CHARS.fullmatch(text):
         return None
     if region is None and text.isdigit():
@@ -34,9 +40,7 @@ def _parse_e164(text: str, region: str | None) -> str | None:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number if phonenumbers.is_possible_number(number) else None
 
 
 # What a number's area code says about it: where its owner lives only for
@@ -67,6 +71,62 @@ def nanp_area_code(number: object) -> str | None:
         return None
     # Every NANP national number is the three-digit area code and seven digits.
     return str(parsed.national_number)[:3]
+
+
+# The callable-number rule (README, "Callable numbers"): the types of number
+# whose call costs the caller more than a call to a person, or reaches
+# something other than a person, and so are what toll fraud dials.
+_REFUSED_TYPES = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "Premium-rate numbers are not called (callable-number rule).",
+    phonenumbers.PhoneNumberType.SHARED_COST: "Shared-cost numbers are not called (callable-number rule).",
+    phonenumbers.PhoneNumberType.UAN: "Universal access numbers (UAN) are not called (callable-number rule).",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "Personal numbers, which forward calls anywhere, are not "
+    "called (callable-number rule).",
+    phonenumbers.PhoneNumberType.PAGER: "Pager numbers are not called (callable-number rule).",
+}
+# Satellite phones and global services: no country, priced by the network, and
+# the numbers one-ring scams ask people to call back.
+INTERNATIONAL_NETWORK_CODES = frozenset({800, 808, 870, 878, 881, 882, 883, 888, 979})
+_INTERNATIONAL_NETWORK = (
+    "International network numbers (satellite phones and global services: +800, +808, +870, +878, +881 to +883, "
+    "+888, +979) are not called (callable-number rule)."
+)
+_NOT_VALID = "Invalid numbers (no country has them in use) are not called (callable-number rule)."
+
+
+def callable_problem(number: object, countries: Collection[str] | None) -> str | None:
+    """None when the service may call ``number``, else a sentence naming the rule it breaks.
+
+    ``countries`` are the ISO regions parties may be in (orders.pool.party_countries);
+    None skips that part of the rule. The sentence never holds the number: it
+    may reach a log.
+    """
+    problem, region = _classify(str(number or "").strip())
+    if problem is None and countries is not None and region not in countries:
+        listed = ", ".join(sorted(countries)) or "no country"
+        return (
+            f"Numbers in {region} are not called: parties must be in {listed} (callable-number rule; "
+            "MASKING_PARTY_COUNTRIES, by default the countries of the active proxy numbers)."
+        )
+    return problem
+
+
+# Asked on every answer that dials (voice.calls.xml_for) and on every write of
+# a party's phone. A miss costs tens of microseconds: parsing and typing walk
+# phonenumbers' metadata patterns, so each is done once.
+@lru_cache(maxsize=4096)
+def _classify(text: str) -> tuple[str | None, str | None]:
+    """(the problem apart from the country rule, or None; the number's ISO region)."""
+    number = _parse(text, None)
+    if number is None:
+        return _NOT_VALID, None
+    if number.country_code in INTERNATIONAL_NETWORK_CODES:
+        return _INTERNATIONAL_NETWORK, None
+    # UNKNOWN exactly when phonenumbers.is_valid_number is False, without matching the patterns twice.
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        return _NOT_VALID, None
+    return _REFUSED_TYPES.get(kind), phonenumbers.region_code_for_number(number)
 
 
 def display(number: object) -> str:

@@ -7,6 +7,7 @@ advice, so the rule lives here once.
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
@@ -98,3 +99,24 @@ def live_lines_per_number(now: datetime | None = None) -> list[NumberLoad]:
         .values_list("number", "country", "is_active", "lines")
     )
     return [NumberLoad(str(number), country, is_active, lines) for number, country, is_active, lines in rows]
+
+
+def explicit_party_countries() -> frozenset[str] | None:
+    """MASKING_PARTY_COUNTRIES as a set, or None when it is empty (the pool decides). No query."""
+    return frozenset(settings.MASKING_PARTY_COUNTRIES) or None
+
+
+def party_countries() -> frozenset[str]:
+    """The ISO regions a party's phone may be in (the callable-number rule's country part).
+
+    MASKING_PARTY_COUNTRIES when set; else the countries of the active proxy
+    numbers, since a proxy number is what a local caller dials; else, before
+    the pool has any number, MASKING_DEFAULT_REGION, so orders can be taken
+    while the pool is being set up.
+    """
+    explicit = explicit_party_countries()
+    if explicit is not None:
+        return explicit
+    # order_by(): the model's ordering would add the number to the DISTINCT.
+    pool = ProxyNumber.objects.filter(is_active=True).exclude(country="").order_by().values_list("country", flat=True)
+    return frozenset(pool.distinct()) or frozenset({settings.MASKING_DEFAULT_REGION})

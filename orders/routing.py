@@ -4,6 +4,7 @@ The routing key is the pair (caller, proxy number), as in Twilio Proxy. Each
 resolve is one indexed query, whatever the number of orders.
 """
 
+import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -11,7 +12,10 @@ from django.db import connection, models
 from django.utils import timezone
 
 from .models import CALL_LIMIT_WINDOW, Agent, BlockedNumber, Order, ProxyNumber, Role, call_limit
-from .phones import to_e164
+from .phones import callable_problem, to_e164
+from .pool import explicit_party_countries
+
+logger = logging.getLogger(__name__)
 
 
 class Action(models.TextChoices):
@@ -114,7 +118,23 @@ def _route_to(row: _Row, caller: str, proxy_number: str, *, hourly_limit: bool) 
     if hourly_limit and limit > 0 and (row.customer_calls if is_customer else row.agent_calls) >= limit:
         return Route(Action.LIMITED, caller, proxy_number, role, row.order_id)
     connect_to = row.agent_phone if is_customer else row.customer_phone
+    if not dialable(connect_to, row.order_id):
+        return Route(Action.UNAVAILABLE, caller, proxy_number, role, row.order_id)
     return Route(Action.CONNECT, caller, proxy_number, role, row.order_id, connect_to)
+
+
+def dialable(number: str, order_id: int | None) -> bool:
+    """The callable-number rule once more, just before a number is dialled.
+
+    A stored phone was checked when it was saved, but rows can predate the
+    rule or be written around it. The country part only when
+    MASKING_PARTY_COUNTRIES is set: the pool's countries would cost the
+    answer a query.
+    """
+    problem = callable_problem(number, explicit_party_countries())
+    if problem is not None:
+        logger.warning("not dialling a party of order %s: %s", order_id, problem)
+    return problem is None
 
 
 def resolve(caller: str, proxy_number: str, *, hourly_limit: bool = True) -> Route:
@@ -172,7 +192,7 @@ def resolve_bridge(order_id: int | None, first: Role) -> Route:
     customer, agent = str(order["customer_phone"]), order["agent__phone"] and str(order["agent__phone"])
     proxy_number, reference = str(order["proxy_number__number"]), order["reference"]
     caller, callee = (agent, customer) if first == Role.AGENT else (customer, agent)
-    if not order["agent__is_active"] or not caller:
+    if not order["agent__is_active"] or not caller or not dialable(callee, order_id):
         return Route(Action.UNAVAILABLE, caller, proxy_number, first, order_id, reference=reference)
     return Route(Action.CONNECT, caller, proxy_number, first, order_id, callee, reference=reference)
 

@@ -12,7 +12,7 @@ from phonenumbers import NumberParseException, ValidationResult
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from .models import Agent, Order, refuse_pool_number, validate_reference
+from .models import Agent, Order, refuse_pool_number, refuse_uncallable, validate_reference
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "it has no valid country code; write it as +<country code><number>",
@@ -90,11 +90,7 @@ class AgentSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "phone", "is_active"]
 
     def validate_phone(self, phone: str) -> str:
-        try:
-            refuse_pool_number(phone)
-        except DjangoValidationError as error:
-            raise serializers.ValidationError(error.messages) from error
-        return phone
+        return _party_phone(phone)
 
     # UniqueValidator reads before the write, so two concurrent requests with
     # the same phone both pass it and one hits the unique index: that is the
@@ -106,6 +102,16 @@ class AgentSerializer(serializers.ModelSerializer):
     def update(self, instance: Agent, validated_data: dict) -> Agent:
         with _phone_taken_is_a_field_error():
             return super().update(instance, validated_data)
+
+
+def _party_phone(phone: str) -> str:
+    """``phone``, or the field's 400 when it may not be a party's phone (the model's and the services' rules)."""
+    try:
+        refuse_pool_number(phone)
+        refuse_uncallable(phone)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(error.messages) from error
+    return phone
 
 
 @contextmanager
@@ -163,6 +169,10 @@ class OrderCreateSerializer(serializers.Serializer):
     )
     customer_name = TextField(max_length=100)
     customer_phone = PhoneField()
+
+    # services.create_order refuses these too; here they come with the other fields' errors in one 400.
+    def validate_customer_phone(self, phone: str) -> str:
+        return _party_phone(phone)
 
 
 class AgentIdField(serializers.PrimaryKeyRelatedField):

@@ -32,6 +32,7 @@ from .models import (
     live_orders,
     refuse_party_phone,
     refuse_pool_number,
+    refuse_uncallable,
 )
 from .phones import NANP_COUNTRY_CODE, nanp_area_code, redact
 from .pool import numbers_needed
@@ -68,9 +69,11 @@ def create_order(*, customer_name: str, customer_phone: str, reference: str = ""
 
     Returns ``(order, created)``. A reference is generated when none is given;
     a given reference already used for other details is refused
-    (``reference_exists``).
+    (``reference_exists``), and so is a phone the service may not call
+    (``pool_number``, ``uncallable_number``).
     """
     refuse_pool_number(customer_phone)
+    refuse_uncallable(customer_phone)
     try:
         # The savepoint keeps a duplicate reference from breaking a surrounding transaction.
         with transaction.atomic():

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders.models import Order, Role
+from orders.phones import callable_problem
+from orders.pool import party_countries
 
 from . import plivo_api, xml
 from .models import ClickToCall
@@ -47,8 +49,9 @@ class StartedCall:
 def start_call(order: Order, first: Role) -> StartedCall:
     """Have Plivo ring ``first`` (agent or customer) about ``order``; the bridge then dials the other party.
 
-    Raises ValidationError with code ``line_not_live`` or ``no_agent`` (the
-    order cannot be called), ``call_limit`` (CallLimitReached: more than
+    Raises ValidationError with code ``line_not_live``, ``no_agent`` or
+    ``party_not_callable`` (a party's phone fails the callable-number rule:
+    the order cannot be called), ``call_limit`` (CallLimitReached: more than
     MASKING_CLICK_TO_CALL_PER_MINUTE in a minute), ``plivo_unavailable`` (Plivo
     unreachable or failing: retry) or ``plivo_refused`` (Plivo said no, with
     its reason). Nothing is stored unless Plivo accepted the call.
@@ -93,6 +96,16 @@ def _check_callable(order: Order) -> None:
         raise ValidationError(
             f"Order {order.reference}'s agent is deactivated; assign another agent first.", code="no_agent"
         )
+    # Phones were checked when they were saved; the pool or MASKING_PARTY_COUNTRIES
+    # may have changed since, and a row may have been written around the rule.
+    countries = party_countries()
+    for party, phone in (("customer", order.customer_phone), ("agent", order.agent.phone)):
+        problem = callable_problem(phone, countries)
+        if problem is not None:
+            raise ValidationError(
+                f"The {party}'s phone on order {order.reference} cannot be called. {problem}",
+                code="party_not_callable",
+            )
 
 
 def _check_rate(order: Order, now) -> None:

@@ -18,6 +18,7 @@ from voice.models import CallRecord, ClickToCall
 from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, spoken, xml_of
 from ..events import assert_no_phone_number, events_of
 from ..fake_plivo import AUTH_ID
+from ..numbers import GB_MOBILE, ISSUE_AGENT, ISSUE_CUSTOMERS, PREMIUM_RATE, assert_names_the_rule
 from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -150,6 +151,37 @@ def test_an_order_with_no_agent_is_a_conflict(api, order, account):
     body = assert_error(call(api), 409, "no_agent")
 
     assert "no agent" in body["detail"]
+    assert not account.calls
+
+
+def test_a_premium_rate_customer_phone_is_a_conflict_and_plivo_is_not_asked(api, order, account):
+    # Written around the rule, as a row from before it would be.
+    Order.objects.filter(pk=order.pk).update(customer_phone=ISSUE_CUSTOMERS[0][0])
+
+    body = assert_error(call(api), 409, "party_not_callable")
+
+    assert body["detail"].startswith("The customer's phone on order K7X4 cannot be called.")
+    assert_names_the_rule(body["detail"], PREMIUM_RATE, ISSUE_CUSTOMERS[0][0])
+    assert not account.calls and not ClickToCall.objects.exists()
+
+
+def test_a_premium_rate_agent_phone_is_a_conflict_whoever_is_rung_first(api, order, account):
+    Agent.objects.filter(pk=order.agent_id).update(phone=ISSUE_AGENT)
+
+    body = assert_error(call(api, party="customer"), 409, "party_not_callable")
+
+    assert body["detail"].startswith("The agent's phone on order K7X4 cannot be called.")
+    assert PREMIUM_RATE in body["detail"]
+    assert not account.calls and not ClickToCall.objects.exists()
+
+
+def test_a_customer_outside_the_pool_s_countries_is_a_conflict(api, order, account):
+    # The pool is US-only; the country part of the rule is asked too.
+    Order.objects.filter(pk=order.pk).update(customer_phone=GB_MOBILE)
+
+    body = assert_error(call(api, party="customer"), 409, "party_not_callable")
+
+    assert "Numbers in GB are not called" in body["detail"]
     assert not account.calls
 
 

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Order, ProxyNumber, refuse_uncallable
 from orders.phones import to_e164
 from orders.services import ASSIGNABLE
 
@@ -39,15 +39,23 @@ class Command(BaseCommand):
             ProxyNumber.objects.filter(label="demo").exclude(pk=proxy.pk).update(is_active=False)
             opened = 0
             for customer_name, customer_phone, agent_name, agent_phone, reference in DEMO_PAIRS:
-                agent, _ = Agent.objects.update_or_create(
-                    phone=agent_phone, defaults={"name": agent_name, "is_active": True}
-                )
+                agent = _seed_agent(agent_name, agent_phone)
                 if _seed_order(reference, customer_name, customer_phone, agent, proxy):
                     opened += 1
         return (
             f"Demo ready: {len(DEMO_PAIRS)} orders on proxy number {number} "
             f"({opened} line(s) opened, {len(DEMO_PAIRS) - opened} already live)."
         )
+
+
+def _seed_agent(name: str, phone: str) -> Agent:
+    try:
+        # The rule an agent's form and the API apply; the orders get it from create_order.
+        refuse_uncallable(phone)
+    except ValidationError as error:
+        raise CommandError(" ".join(error.messages)) from error
+    agent, _ = Agent.objects.update_or_create(phone=phone, defaults={"name": name, "is_active": True})
+    return agent
 
 
 def _seed_order(reference: str, customer_name: str, customer_phone: str, agent: Agent, proxy: ProxyNumber) -> bool:
