@@ -59,6 +59,17 @@ CALLS = Counter("numbermasking_calls", "Calls that ended, by result (at their fi
 TEXTS_RELAYED = Counter("numbermasking_texts_relayed", "Texts relayed to the other party.")
 EVENTS_DELIVERED = Counter("numbermasking_events_delivered", "Event deliveries a webhook endpoint accepted (2xx).")
 EVENTS_FAILED = Counter("numbermasking_events_failed", "Event deliveries given up after the last retry.")
+CLICK_TO_CALL_REFUSED = Counter(
+    "numbermasking_click_to_call_refused",
+    "Click-to-call requests refused before anything was reserved, by error code "
+    "(call_budget, call_limit, blocked, line_not_live, no_agent, plivo_unavailable, invalid).",
+    ["reason"],
+)
+CLICK_TO_CALLS = Counter(
+    "numbermasking_click_to_calls",
+    "Click-to-call reservations that ended, by state: placed, refused, failed, cancelled.",
+    ["state"],
+)
 DELIVERY_ATTEMPTS = Counter(
     "numbermasking_event_delivery_attempts",
     "Attempts to send an event, by outcome: delivered, retry (another attempt is scheduled) or failed.",
