@@ -64,6 +64,17 @@ ENDPOINTS_DISABLED = Counter(
     "Webhook endpoints the service turned off, by reason: gone (410) or failing (for EVENTS_DISABLE_AFTER).",
     ["reason"],
 )
+CLICK_TO_CALL_REFUSED = Counter(
+    "numbermasking_click_to_call_refused",
+    "Click-to-call requests refused before anything was reserved, by error code "
+    "(call_budget, call_limit, blocked, line_not_live, no_agent, plivo_unavailable, invalid).",
+    ["reason"],
+)
+CLICK_TO_CALLS = Counter(
+    "numbermasking_click_to_calls",
+    "Click-to-call reservations that ended, by state: placed, refused, failed, cancelled.",
+    ["state"],
+)
 DELIVERY_ATTEMPTS = Counter(
     "numbermasking_event_delivery_attempts",
     "Attempts to send an event, by outcome: delivered, retry (another attempt is scheduled) or failed.",

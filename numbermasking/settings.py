@@ -175,6 +175,10 @@ PLIVO_VALIDATE_SIGNATURES = env.bool("PLIVO_VALIDATE_SIGNATURES", default=True)
 PLIVO_ACCEPT_V2 = env.bool("PLIVO_ACCEPT_V2", default=True)
 # Host of Plivo's REST API for the account commands; a regional endpoint or a local fake.
 PLIVO_API_URL = env.str("PLIVO_API_URL", default="https://api.plivo.com").rstrip("/")
+# Seconds to connect to Plivo's REST API, and to wait for its answer (docs/plivo.md, "REST API").
+# Only the background worker and the commands talk to it, never a web request.
+PLIVO_CONNECT_TIMEOUT = env.float("PLIVO_CONNECT_TIMEOUT", default=3.0)
+PLIVO_READ_TIMEOUT = env.float("PLIVO_READ_TIMEOUT", default=10.0)
 
 # Masking rules
 MASKING_DEFAULT_REGION = env.str("MASKING_DEFAULT_REGION", default="US").upper()
@@ -226,6 +230,8 @@ MASKING_WHISPER_TEXT = env.str("MASKING_WHISPER_TEXT", default="Call from your {
 # ({callee} as {caller} above), and how many calls one order may start per minute (0: no limit).
 MASKING_BRIDGE_TEXT = env.str("MASKING_BRIDGE_TEXT", default="Connecting you to your {callee} for order {reference}.")
 MASKING_CLICK_TO_CALL_PER_MINUTE = env.int("MASKING_CLICK_TO_CALL_PER_MINUTE", default=3)
+# Click-to-calls the whole service may request in an hour, whatever the order (0: no budget).
+MASKING_CLICK_TO_CALL_PER_HOUR = env.int("MASKING_CLICK_TO_CALL_PER_HOUR", default=200)
 # The key the callee presses to be connected, so a voicemail box is never bridged; empty: no key.
 MASKING_ACCEPT_KEY = env.str("MASKING_ACCEPT_KEY", default="1")
 MASKING_ACCEPT_PROMPT = env.str("MASKING_ACCEPT_PROMPT", default="Press {key} to accept.")

@@ -17,9 +17,19 @@ urlpatterns = [
     path("admin/dashboard/", admin.site.admin_view(dashboard_page.dashboard_page), name="dashboard"),
     path("admin/", admin.site.urls),
     path("voice/", include("voice.urls")),
-    # The dispatch API is orders', except the call log and click-to-call, which are voice's.
+    # The dispatch API is orders', except the call log and click-to-call (its requests too), which are voice's.
     re_path(r"^api/v1/orders/(?P<reference>[^/]+)/calls/$", voice_api.OrderCallsView.as_view(), name="order_calls"),
     re_path(r"^api/v1/orders/(?P<reference>[^/]+)/call/$", voice_api.OrderCallView.as_view(), name="order_call"),
+    re_path(
+        r"^api/v1/orders/(?P<reference>[^/]+)/call-requests/$",
+        voice_api.OrderCallRequestsView.as_view(),
+        name="order_call_requests",
+    ),
+    re_path(
+        r"^api/v1/orders/(?P<reference>[^/]+)/call-requests/(?P<id>[^/]+)/$",
+        voice_api.OrderCallRequestView.as_view(),
+        name="order_call_request",
+    ),
     path("api/v1/", include("orders.urls")),
     # The seed tutorial's answer URL, kept so numbers configured from it work.
     path("numbermasking/handle_incoming/", voice_views.answer, name="handle_incoming"),

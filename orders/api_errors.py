@@ -38,13 +38,15 @@ SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
     "api_key_name_taken": (status.HTTP_409_CONFLICT, "name"),
     # Webhook endpoints (orders.events.delivery).
     "endpoint_inactive": (status.HTTP_409_CONFLICT, None),
-    # Click-to-call's refusals (voice.click_to_call, which talks to Plivo).
+    # Click-to-call's refusals (voice.click_to_call). What Plivo answers later
+    # is the call request's state (plivo_refused, plivo_unavailable), not an HTTP error.
     "line_not_live": (status.HTTP_409_CONFLICT, None),
     "no_agent": (status.HTTP_409_CONFLICT, None),
+    "blocked": (status.HTTP_409_CONFLICT, None),
     "party_not_callable": (status.HTTP_409_CONFLICT, None),
     "call_limit": (status.HTTP_429_TOO_MANY_REQUESTS, None),
+    "call_budget": (status.HTTP_429_TOO_MANY_REQUESTS, None),
     "plivo_unavailable": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
-    "plivo_refused": (status.HTTP_502_BAD_GATEWAY, None),
 }
 
 NON_FIELD = "non_field_errors"
@@ -69,11 +71,11 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         400: "Invalid input; `fields` names each field and the reason.",
         401: "No API key, or a key that is unknown, revoked or expired.",
         404: "No such object.",
-        409: "Conflicts with the object's current state.",
+        409: "Conflicts with the object's current state (click-to-call: no live line, no agent, a blocked number).",
         415: "The body is not application/json.",
-        429: "Too many requests for this API key; see the Retry-After header.",
-        502: "Plivo refused the request; `detail` gives Plivo's reason.",
-        503: "The proxy-number pool cannot open a line right now, Plivo cannot be reached, "
+        429: "Too many requests for this API key, or click-to-call's per-order limit or hourly budget reached; "
+        "see the Retry-After header.",
+        503: "The proxy-number pool cannot open a line right now, Plivo is not configured, "
         "or the database is not answering.",
     }
     return {code: OpenApiResponse(ErrorSerializer, descriptions[code]) for code in sorted({401, 429, *statuses})}

@@ -177,14 +177,22 @@ def resolve_bridge(order_id: int | None, first: Role) -> Route:
     """Route a platform-started call: ``first`` answered Plivo's call, dial the order's other party.
 
     The order must still have a live line and an active agent, as when the
-    call was requested; otherwise the party hears that nobody is available.
+    call was requested, and neither party's number a block in force (BLOCKED:
+    no one is dialled); otherwise the party hears that nobody is available.
+    The block list rides on the same query, so the bridge stays one lookup.
     """
     if order_id is None or first not in (Role.CUSTOMER, Role.AGENT):
         return Route(Action.UNKNOWN)
+    blocks = BlockedNumber.objects.in_force().filter(
+        models.Q(number=models.OuterRef("customer_phone")) | models.Q(number=models.OuterRef("agent__phone"))
+    )
     order = (
         Order.objects.live()
         .filter(pk=order_id)
-        .values("reference", "customer_phone", "agent__phone", "agent__is_active", "proxy_number__number")
+        .annotate(party_blocked=models.Exists(blocks))
+        .values(
+            "reference", "customer_phone", "agent__phone", "agent__is_active", "proxy_number__number", "party_blocked"
+        )
         .first()
     )
     if order is None:
@@ -192,6 +200,8 @@ def resolve_bridge(order_id: int | None, first: Role) -> Route:
     customer, agent = str(order["customer_phone"]), order["agent__phone"] and str(order["agent__phone"])
     proxy_number, reference = str(order["proxy_number__number"]), order["reference"]
     caller, callee = (agent, customer) if first == Role.AGENT else (customer, agent)
+    if order["party_blocked"]:
+        return Route(Action.BLOCKED, caller, proxy_number, first, order_id, reference=reference)
     if not order["agent__is_active"] or not caller or not dialable(callee, order_id):
         return Route(Action.UNAVAILABLE, caller, proxy_number, first, order_id, reference=reference)
     return Route(Action.CONNECT, caller, proxy_number, first, order_id, callee, reference=reference)

@@ -1,7 +1,9 @@
 """Test settings: the real settings module, fed a fixed test environment.
 
 Assigned rather than defaulted so a developer's .env cannot change what the
-suite checks; DATABASE_URL is the exception (Postgres in CI, SQLite here).
+suite checks; DATABASE_URL is the exception (Postgres in CI, SQLite here), and
+TEST_PLIVO_API_URL, through which a test points the servers and workers it
+starts at its stand-in Plivo API (tests/plivo_api_server.py).
 """
 
 import os
@@ -16,7 +18,7 @@ os.environ.update(
         "PLIVO_AUTH_ID": "MAXXXXXXXXXXXXXXXXXX",
         "PLIVO_AUTH_TOKEN": "test-auth-token",
         "PLIVO_VALIDATE_SIGNATURES": "true",
-        "PLIVO_API_URL": "https://api.plivo.com",
+        "PLIVO_API_URL": os.environ.get("TEST_PLIVO_API_URL") or "https://api.plivo.com",
         "MASKING_DEFAULT_REGION": "US",
         "MASKING_SUPPORT_NUMBER": "",
         "MASKING_PIN_LENGTH": "4",

@@ -17,11 +17,11 @@ from .conftest import CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
 
-# The order page lists its calls, messages and recordings as read-only inlines, whose
+# The order page lists its calls, click-to-call requests, messages and recordings as read-only inlines, whose
 # management forms a browser posts back.
 INLINE = {
     f"{prefix}-{name}": "0"
-    for prefix in ("calls", "messages", "recordings")
+    for prefix in ("calls", "click_to_calls", "messages", "recordings")
     for name in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS")
 }
 

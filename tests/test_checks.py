@@ -163,3 +163,14 @@ def test_an_accept_key_that_is_not_a_keypad_key_is_refused(settings, key):
     settings.MASKING_ACCEPT_KEY = key
 
     assert ids(check_spoken_texts(None)) == ["voice.E005"]
+
+
+@pytest.mark.parametrize("name", ["PLIVO_CONNECT_TIMEOUT", "PLIVO_READ_TIMEOUT"])
+@pytest.mark.parametrize("seconds", [0, -1])
+def test_a_plivo_timeout_of_zero_or_less_is_an_error(settings, name, seconds):
+    setattr(settings, name, seconds)
+
+    problems = check_voice_settings(None)
+
+    assert ids(problems) == ["voice.E006"]
+    assert name in problems[0].msg

@@ -11,12 +11,14 @@ from collections import defaultdict
 from functools import partial
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber, live_orders
 from orders.routing import Action, resolve, resolve_pin
-from voice.models import CallRecord
+from voice import click_to_call
+from voice.models import CallRecord, ClickToCall
 
 from .conftest import CUSTOMER, PlivoClient, answer, dial_status, hangup, run_concurrently, spoken
 
@@ -181,3 +183,29 @@ def test_hangups_of_several_calls_at_once_each_count_and_a_retried_one_counts_on
     assert [result for result in results if isinstance(result, Exception)] == []
     live_order.refresh_from_db()
     assert live_order.customer_calls == THREADS
+
+
+def test_concurrent_click_to_calls_stay_within_the_services_hourly_budget(settings, proxy_number, agent):
+    settings.MASKING_CLICK_TO_CALL_PER_HOUR = 3
+    orders = [
+        services.assign_agent(Order.objects.create(customer_name="C", customer_phone=phone), agent)
+        for phone in CUSTOMERS + AGENTS
+    ]
+
+    results = run_concurrently(*[partial(click_to_call.request_call, order, "agent") for order in orders])
+
+    reserved = [result for result in results if isinstance(result, ClickToCall)]
+    refused = [result for result in results if isinstance(result, ValidationError)]
+    assert (len(reserved), len(refused)) == (3, 3), results
+    assert {error.code for error in refused} == {"call_budget"}
+    assert ClickToCall.objects.count() == 3
+
+
+def test_concurrent_click_to_calls_of_one_order_stay_within_its_limit(settings, live_order):
+    settings.MASKING_CLICK_TO_CALL_PER_MINUTE = 2
+
+    results = run_concurrently(*[partial(click_to_call.request_call, live_order, "customer") for _ in range(6)])
+
+    assert sum(isinstance(result, ClickToCall) for result in results) == 2, results
+    assert {result.code for result in results if not isinstance(result, ClickToCall)} == {"call_limit"}
+    assert ClickToCall.objects.count() == 2

@@ -34,6 +34,7 @@ def test_adding_an_event_type_is_one_line_in_the_catalogue():
         "voicemail.received",
         "recording.ready",
         "call.limit_reached",
+        "call.not_placed",
     ]
 
 

@@ -1,6 +1,7 @@
 """voice/plivo_api.py, as both Plivo commands use it: errors in one line, the configured API URL."""
 
 import socket
+import time
 
 import pytest
 import requests
@@ -12,6 +13,7 @@ from voice import plivo_api
 
 from .conftest import PROXY, pool, run_command
 from .fake_plivo import AUTH_ID, FakePlivoAccount
+from .plivo_api_server import PlivoAPIServer
 
 pytestmark = pytest.mark.django_db
 
@@ -117,20 +119,92 @@ def test_requests_go_to_the_configured_api_url(mocked, api_url):
     assert fake.linked_app("+14155550201") == "1000"
 
 
-def test_the_configured_api_url_survives_the_sdks_retry_after_a_server_error(mocked):
+def test_a_server_error_is_one_request_to_the_configured_host(mocked):
     fake = FakePlivoAccount(mocked, api_url="https://plivo-fake.internal")
-    # The SDK retries application calls after a 5xx and resets its host for
-    # the retry; the retry must still go to the configured host.
+    # The SDK would send an application call (a "voice request") twice more
+    # after a 5xx, to its own hosts; ours sends it once, to the configured one.
     mocked.replace(responses.GET, fake.base + "Application/", status=503, json={"error": "busy"})
-    mocked.add_callback(responses.GET, fake.base + "Application/", callback=fake._list_applications)
 
-    with override_settings(PLIVO_API_URL="https://plivo-fake.internal"):
+    with override_settings(PLIVO_API_URL="https://plivo-fake.internal"), pytest.raises(CommandError) as error:
         run_command("plivo_setup", "--base-url", BASE)
 
+    assert str(error.value) == (
+        "Plivo answered with a server error while listing the account's applications: HTTP 503 busy"
+    )
     application_calls = [call.request.url for call in mocked.calls if "/Application/" in call.request.url]
-    assert len(application_calls) == 3  # failed list, retried list, create
-    assert all(url.startswith("https://plivo-fake.internal/v1/Account/") for url in application_calls)
-    assert [app["app_name"] for app in fake.applications.values()] == ["Number Masking"]
+    assert len(application_calls) == 1
+    assert application_calls[0].startswith("https://plivo-fake.internal/v1/Account/")
+    assert not fake.applications
+
+
+# The Call API, against a real HTTP server
+
+
+def place(**overrides: object) -> str:
+    fields = {
+        "from_": PROXY,
+        "to": "+14156667777",
+        "answer_url": f"{BASE}/voice/bridge/?order=1&first=customer",
+        "hangup_url": f"{BASE}/voice/hangup/?order=1&first=customer",
+        "time_limit": 60,
+        "ring_timeout": 20,
+        **overrides,
+    }
+    return plivo_api.start_call(plivo_api.connect(), **fields)
+
+
+@pytest.fixture
+def stand_in():
+    with PlivoAPIServer() as server, override_settings(PLIVO_API_URL=server.url):
+        yield server
+
+
+def test_the_call_api_places_a_call_with_one_request(stand_in):
+    request_uuid = place()
+
+    [request] = stand_in.calls
+    assert request_uuid
+    assert (request.fields["from"], request.fields["to"], request.fields["answer_method"]) == (
+        "14155550100",
+        "14156667777",
+        "POST",
+    )
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_every_server_error_of_the_call_api_is_plivo_unavailable_after_one_request(stand_in, status):
+    # A 502 used to come out as a refusal, after the SDK's two retries of its own.
+    stand_in.status = status
+
+    with pytest.raises(plivo_api.PlivoUnavailable, match="server error while placing the call: HTTP|internal error"):
+        place()
+
+    assert len(stand_in.calls) == 1
+
+
+@pytest.mark.parametrize(("status", "message"), [(400, "geo permissions"), (404, "HTTP 404"), (422, "Unprocessable")])
+def test_a_client_error_of_the_call_api_is_a_refusal(stand_in, status, message):
+    stand_in.status = status
+
+    with pytest.raises(plivo_api.PlivoAPIError, match=message) as error:
+        place()
+
+    assert not isinstance(error.value, plivo_api.PlivoUnavailable)
+    assert len(stand_in.calls) == 1
+
+
+def test_the_timeouts_are_settings_for_connecting_and_for_the_answer(stand_in):
+    assert plivo_api.connect().timeout == (3.0, 10.0)
+    stand_in.delay = 3
+
+    started = time.monotonic()
+    with override_settings(PLIVO_CONNECT_TIMEOUT=1, PLIVO_READ_TIMEOUT=0.3):
+        assert plivo_api.connect().timeout == (1, 0.3)
+        with pytest.raises(plivo_api.PlivoUnavailable, match="did not answer in time while placing the call"):
+            place()
+
+    assert time.monotonic() - started < 2
+    assert len(stand_in.calls) == 1
 
 
 def test_the_client_is_built_from_settings_when_called_not_at_import(mocked):

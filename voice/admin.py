@@ -1,8 +1,10 @@
+import logging
 from contextvars import ContextVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -14,9 +16,11 @@ from orders.admin import OrderAdmin
 from orders.models import Order, Role
 
 from . import click_to_call
-from .models import CallRecord, MessageRecord, Recording
+from .models import CallRecord, ClickToCall, MessageRecord, Recording
 
 LISTEN_PERMISSION = "voice.listen_recording"
+
+logger = logging.getLogger(__name__)
 
 # Whether the user viewing this page may play recordings. An inline's read-only
 # fields do not see the request; the page's view sets this for its own
@@ -127,6 +131,21 @@ class MessageRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "received_at"
 
 
+class ClickToCallInline(ReadOnlyMixin, admin.TabularInline):
+    """The order's click-to-call requests: what each came to, and Plivo's reason when it was not placed."""
+
+    model = ClickToCall
+    fields = ["requested_at", "first_role", "state", "why", "attempts", "placed_at"]
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = "click-to-call requests"
+
+    @admin.display(description="reason")
+    def why(self, obj: ClickToCall) -> str:
+        reason = obj.get_reason_display() if obj.reason else ""
+        return ": ".join(part for part in (reason, obj.detail) if part) or "—"
+
+
 class MessageRecordInline(ReadOnlyMixin, admin.TabularInline):
     model = MessageRecord
     fields = ["received_at", "sender_role", "outcome"]
@@ -142,7 +161,7 @@ admin.site.unregister(Order)
 
 @admin.register(Order)
 class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
-    inlines = [CallRecordInline, MessageRecordInline, RecordingInline]
+    inlines = [CallRecordInline, ClickToCallInline, MessageRecordInline, RecordingInline]
     readonly_fields = [*OrderAdmin.readonly_fields, "simulate"]
 
     def get_fieldsets(self, request, obj=None):
@@ -205,16 +224,20 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
         if first is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         try:
-            started = click_to_call.start_call(order, first)
+            reservation = click_to_call.request_call(order, first)
         except ValidationError as error:
             self.message_user(request, " ".join(error.messages), messages.ERROR)
+        except DatabaseError:
+            logger.exception("click-to-call for order %s: database error", order.pk)
+            self.message_user(request, "The database did not answer; try again in a moment.", messages.ERROR)
         else:
-            self.log_change(request, order, f"Click-to-call: rang the {first.value} first.")
+            self.log_change(request, order, f"Click-to-call {reservation.public_id}: the {first.value} first.")
             other = "customer" if first == Role.AGENT else "agent"
             self.message_user(
                 request,
-                f"Calling the {first.value} of order {order.reference} from its proxy number; when they answer, "
-                f"the {other} is dialled (Plivo request {started.request_uuid}).",
+                f"Call queued ({reservation.public_id}): Plivo will ring the {first.value} of order {order.reference} "
+                f"from its proxy number, and when they answer, the {other} is dialled. "
+                "Its state is under “click-to-call requests” below.",
                 messages.SUCCESS,
             )
         return redirect("admin:orders_order_change", order.pk)

@@ -1,21 +1,22 @@
-"""The call endpoints of the dispatch API: /api/v1/orders/{reference}/calls/ and .../call/.
+"""The call endpoints of the dispatch API: /api/v1/orders/{reference}/calls/, .../call/ and .../call-requests/.
 
 They live here because calls are voice's; the project urls put them under
 the orders API's path. They answer no phone number: the serializers do not
 name those fields.
 """
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from orders.api import Pagination, order_or_404
 from orders.api_errors import error_responses
-from orders.models import Order, Role
+from orders.models import Order
 
 from . import click_to_call
-from .models import CallRecord
+from .models import CallRecord, ClickToCall
 
 
 class CallSerializer(serializers.ModelSerializer):
@@ -52,25 +53,34 @@ class CallSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OrderCallsView(generics.GenericAPIView):
-    serializer_class = CallSerializer
-    pagination_class = Pagination
+class OrderRowsView(generics.GenericAPIView):
+    """GET: one page of the order's rows of the serializer's model, in ``ordering`` (newest first)."""
 
-    @extend_schema(
+    pagination_class = Pagination
+    ordering: tuple[str, ...]
+
+    def get(self, request: Request, reference: str) -> Response:
+        order = order_or_404(Order.objects.all(), reference)
+        rows = self.get_serializer_class().Meta.model.objects.filter(order=order).order_by(*self.ordering)
+        return self.get_paginated_response(self.get_serializer(self.paginate_queryset(rows), many=True).data)
+
+
+@extend_schema_view(
+    get=extend_schema(
         summary="The order's calls (no phone numbers)",
         responses={200: CallSerializer(many=True), **error_responses(400, 404)},
     )
-    def get(self, request: Request, reference: str) -> Response:
-        order = order_or_404(Order.objects.all(), reference)
-        calls = CallRecord.objects.filter(order=order).order_by("-started_at", "-pk")
-        page = self.paginate_queryset(calls)
-        return self.get_paginated_response(CallSerializer(page, many=True).data)
+)
+class OrderCallsView(OrderRowsView):
+    serializer_class = CallSerializer
+    ordering = ("-started_at", "-pk")
 
 
-def _first_party_field() -> serializers.ChoiceField:
+def _first_party_field(**kwargs: object) -> serializers.ChoiceField:
     return serializers.ChoiceField(
         choices=[(role.value, role.label) for role in click_to_call.FIRST_PARTIES],
         help_text="The party rung first: `agent` or `customer`.",
+        **kwargs,
     )
 
 
@@ -82,18 +92,60 @@ class ClickToCallSerializer(serializers.Serializer):
         return {"from": _first_party_field()}
 
 
-class StartedCallSerializer(serializers.Serializer):
+def _request_id_field() -> serializers.CharField:
+    return serializers.CharField(source="public_id", help_text="The call request's id: `ctc_` and 24 hex digits.")
+
+
+class QueuedCallSerializer(serializers.Serializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         return {
-            "request_uuid": serializers.CharField(
-                help_text="Plivo's request UUID for the call (its CallUUID comes later)."
-            ),
+            "id": _request_id_field(),
             "state": serializers.ChoiceField(
-                choices=[click_to_call.QUEUED], help_text="`queued`: Plivo is about to ring the first party."
+                choices=[ClickToCall.State.QUEUED.value],
+                help_text="`queued`: reserved; Plivo is asked in the background (see `call-requests/{id}/`).",
             ),
-            "reference": serializers.CharField(),
-            "from": _first_party_field(),
+            "reference": serializers.CharField(source="order.reference"),
+            "from": _first_party_field(source="first_role"),
         }
+
+
+class CallRequestSerializer(serializers.ModelSerializer):
+    """One click-to-call request and what came of it. No phone numbers."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = {
+            **super().get_fields(),
+            "id": _request_id_field(),
+            "from": _first_party_field(source="first_role", read_only=True),
+        }
+        return {name: fields[name] for name in ["id", "state", "from", *self.Meta.fields[1:]]}
+
+    state = serializers.ChoiceField(
+        read_only=True,
+        choices=ClickToCall.State.choices,
+        help_text="`queued` (waiting for the worker, also between retries), `placing` (Plivo is being asked), "
+        "`placed` (Plivo accepted: it rings the first party), `refused` (Plivo said no; not retried), `failed` "
+        "(Plivo unavailable after the last retry), `cancelled` (no longer callable when the worker took it).",
+    )
+    reason = serializers.CharField(
+        read_only=True,
+        help_text="Why it was not placed, once refused, failed or cancelled: `plivo_refused`, `plivo_unavailable`, "
+        "`line_not_live`, `no_agent`, `blocked`; empty otherwise.",
+    )
+    detail = serializers.CharField(
+        read_only=True, help_text="One sentence: Plivo's reason for a refusal, or the last failure; no phone numbers."
+    )
+    attempts = serializers.IntegerField(read_only=True, help_text="Requests made to Plivo's Call API.")
+    request_uuid = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="Plivo's request UUID once it accepted the call (its CallUUID comes later).",
+    )
+
+    class Meta:
+        model = ClickToCall
+        fields = ["state", "reason", "detail", "attempts", "requested_at", "placed_at", "request_uuid"]
+        read_only_fields = fields
 
 
 class OrderCallView(generics.GenericAPIView):
@@ -101,23 +153,46 @@ class OrderCallView(generics.GenericAPIView):
 
     @extend_schema(
         summary="Click-to-call: ring one party from the proxy number, then connect the other",
-        description="Plivo rings `from` (the agent or the customer) from the order's proxy number; when they answer "
-        "they hear which order it is about and the other party is dialled, with the proxy number as caller ID "
-        "(whisper and accept key as for other calls). No PIN is asked. Only on a live line with an active agent; "
-        "at most MASKING_CLICK_TO_CALL_PER_MINUTE calls per order per minute. The call then appears under "
-        "`calls/` (initiated_by `platform`) and raises `call.completed` or `call.missed`.",
+        description="Reserves the call and answers at once; the worker then asks Plivo to ring `from` (the agent or "
+        "the customer) from the order's proxy number. When they answer they hear which order it is about and the "
+        "other party is dialled, with the proxy number as caller ID (whisper and accept key as for other calls). "
+        "No PIN is asked. Only on a live line with an active agent, neither party's number blocked; at most "
+        "MASKING_CLICK_TO_CALL_PER_MINUTE requests per order per minute and MASKING_CLICK_TO_CALL_PER_HOUR for "
+        "the whole service. Follow it at `call-requests/{id}/`: `placed`, or `refused`, `failed`, `cancelled` "
+        "(with the event `call.not_placed`). The call then appears under `calls/` (initiated_by `platform`) and "
+        "raises `call.completed` or `call.missed`.",
         request=ClickToCallSerializer,
-        responses={202: StartedCallSerializer, **error_responses(400, 404, 409, 415, 502, 503)},
+        responses={202: QueuedCallSerializer, **error_responses(400, 404, 409, 415, 503)},
     )
     def post(self, request: Request, reference: str) -> Response:
         order = order_or_404(Order.objects.all(), reference)
         serializer = ClickToCallSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        started = click_to_call.start_call(order, Role(serializer.validated_data["from"]))
-        body = {
-            "request_uuid": started.request_uuid,
-            "state": started.state,
-            "reference": order.reference,
-            "from": started.first.value,
-        }
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+        reservation = click_to_call.request_call(order, serializer.validated_data["from"])
+        return Response(QueuedCallSerializer(reservation).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="The order's click-to-call requests, newest first (no phone numbers)",
+        responses={200: CallRequestSerializer(many=True), **error_responses(400, 404)},
+    )
+)
+class OrderCallRequestsView(OrderRowsView):
+    serializer_class = CallRequestSerializer
+    ordering = ("-requested_at", "-pk")
+
+
+class OrderCallRequestView(generics.GenericAPIView):
+    serializer_class = CallRequestSerializer
+
+    @extend_schema(
+        summary="One click-to-call request: its state and, if it was not placed, why",
+        responses={200: CallRequestSerializer, **error_responses(404)},
+    )
+    def get(self, request: Request, reference: str, id: str) -> Response:
+        order = order_or_404(Order.objects.all(), reference)
+        reservation = ClickToCall.objects.filter(order=order, public_id=id[:28]).first()
+        if reservation is None:
+            raise NotFound(f"Order {order.reference} has no call request {id[:28]!r}.")
+        return Response(CallRequestSerializer(reservation).data)

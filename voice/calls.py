@@ -114,8 +114,9 @@ def bridge(query: Mapping[str, str], params: Mapping[str, str]) -> str:
     ):
         logger.info("bridged %s again with the apology: CallUUID seen before", log_value(params.get("CallUUID")))
         return xml.apology()
-    if route.action == Action.UNKNOWN:
-        # The line closed (or the order went) between the request and the answer.
+    if route.action in (Action.UNKNOWN, Action.BLOCKED):
+        # The line closed (or the order went) between the request and the answer,
+        # or a party's number was blocked: nobody is dialled.
         return xml.say_and_hang_up(settings.MASKING_NOT_AVAILABLE_MESSAGE)
     greeting = xml.bridge_text(route.reference, CALLEE_ROLES[route.role]) if route.action == Action.CONNECT else ""
     return xml_for(route, call_uuid=params.get("CallUUID", ""), greeting=greeting)

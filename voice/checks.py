@@ -40,6 +40,16 @@ def check_voice_settings(app_configs, **kwargs) -> list[Error | Warning]:
                 id="voice.E002",
             )
         )
+    for name in ("PLIVO_CONNECT_TIMEOUT", "PLIVO_READ_TIMEOUT"):
+        if getattr(settings, name) <= 0:
+            problems.append(
+                Error(
+                    f"{name} must be a number of seconds above zero.",
+                    hint="The defaults are 3 (connect) and 10 (read); without a timeout a stalled Plivo holds a "
+                    "worker for ever.",
+                    id="voice.E006",
+                )
+            )
     return problems
 
 

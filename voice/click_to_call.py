@@ -1,93 +1,115 @@
 """Click-to-call: the platform (or a dispatcher) has Plivo ring one party, then the bridge dials the other.
 
-``start_call`` is the one write rule, shared by ``POST /api/v1/orders/{reference}/call/``
-and the order page's buttons. Plivo's Call API rings the first party from the
-proxy number; when they answer, Plivo fetches the signed ``/voice/bridge/``
-with the order and the first party in its query, and that answer dials the
-other party (calls.bridge). No PIN is asked: the platform named the order.
+``request_call`` is the one write rule, shared by ``POST /api/v1/orders/{reference}/call/``
+and the order page's buttons. It checks and stores a reservation (a
+``ClickToCall`` row, state ``queued``) and queues the task that asks Plivo
+(voice.tasks.place_call), in one short transaction, and returns at once: no
+web request waits for Plivo, and no lock is held while Plivo is asked. Plivo's
+Call API then rings the first party from the proxy number; when they answer,
+Plivo fetches the signed ``/voice/bridge/`` with the order and the first party
+in its query, and that answer dials the other party (calls.bridge). No PIN is
+asked: the platform named the order.
+
+The reservation is stored before anything outward happens, so it counts
+towards MASKING_CLICK_TO_CALL_PER_MINUTE (per order) and
+MASKING_CLICK_TO_CALL_PER_HOUR (the whole service) however Plivo answers later.
 """
 
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-from orders.models import Order, Role
-from orders.phones import callable_problem
+from numbermasking import metrics
+from orders.events import emit, order_data
+from orders.models import BlockedNumber, EventType, Order, Role
+from orders.phones import callable_problem, hide_numbers
 from orders.pool import party_countries
+from orders.tasks import enqueue
 
-from . import plivo_api, xml
+from . import plivo_api
 from .models import ClickToCall
 
 logger = logging.getLogger(__name__)
 
 FIRST_PARTIES = (Role.AGENT, Role.CUSTOMER)
 RATE_WINDOW = timedelta(minutes=1)
-# What Plivo's Call API says of a call it accepted: it is queued to ring the first party.
-QUEUED = "queued"
+BUDGET_WINDOW = timedelta(hours=1)
+# Serialises the service-wide budget check across processes on Postgres, for
+# the milliseconds of a reservation's transaction (never across a Plivo
+# request). Taken after the order's row lock, by reservations only. (SQLite
+# runs one write transaction at a time.)
+_RESERVATION_LOCK = 0x6E6D_6332  # any constant shared by every process of the service
+
+State = ClickToCall.State
 
 
 class CallLimitReached(ValidationError):
-    """Too many click-to-calls for one order in the last minute; ``retry_after`` says when one is free (seconds)."""
+    """Too many click-to-calls in a window; ``retry_after`` says when one is free (seconds).
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, code="call_limit")
+    ``call_limit``: one order's per-minute limit; ``call_budget``: the service's hourly budget.
+    """
+
+    def __init__(self, message: str, retry_after: int, code: str = "call_limit") -> None:
+        super().__init__(message, code=code)
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class StartedCall:
-    request_uuid: str
-    state: str
-    first: Role
+def request_call(order: Order, first: Role | str) -> ClickToCall:
+    """Reserve a click-to-call of ``order`` that rings ``first`` (agent or customer), and queue it.
 
-
-def start_call(order: Order, first: Role) -> StartedCall:
-    """Have Plivo ring ``first`` (agent or customer) about ``order``; the bridge then dials the other party.
-
-    Raises ValidationError with code ``line_not_live``, ``no_agent`` or
-    ``party_not_callable`` (a party's phone fails the callable-number rule:
-    the order cannot be called), ``call_limit`` (CallLimitReached: more than
-    MASKING_CLICK_TO_CALL_PER_MINUTE in a minute), ``plivo_unavailable`` (Plivo
-    unreachable or failing: retry) or ``plivo_refused`` (Plivo said no, with
-    its reason). Nothing is stored unless Plivo accepted the call.
+    Raises ValidationError with code ``invalid`` (not a first party),
+    ``line_not_live``, ``no_agent`` or ``party_not_callable`` (a party's phone
+    fails the callable-number rule: the order cannot be called),
+    ``blocked`` (either party's number is on the block list), ``call_limit``
+    or ``call_budget`` (CallLimitReached, with ``retry_after``), or
+    ``plivo_unavailable`` (the Plivo settings are missing: nobody could be
+    rung). Asks nothing of Plivo.
     """
-    first = Role(first)
-    if first not in FIRST_PARTIES:
+    try:
+        return _reserve(order, _first_party(first))
+    except ValidationError as error:
+        metrics.CLICK_TO_CALL_REFUSED.labels(reason=error.code or "invalid").inc()
+        raise
+
+
+def _first_party(first: Role | str) -> Role:
+    if first not in [role.value for role in FIRST_PARTIES]:
         raise ValidationError("The first party must be the agent or the customer.", code="invalid")
+    return Role(first)
+
+
+def _reserve(order: Order, first: Role) -> ClickToCall:
+    from .tasks import place_call  # the task module imports this one
+
+    try:
+        plivo_api.check_settings()
+    except plivo_api.PlivoAPIError as error:
+        raise ValidationError(str(error), code="plivo_unavailable") from error
     with transaction.atomic():
-        # The order's row lock makes the limit hold for concurrent requests:
-        # each counts the others' rows only after they committed.
+        # The order's row lock makes the per-order limit hold for concurrent
+        # requests: each counts the others' rows only after they committed.
         locked = Order.objects.select_for_update(of=("self",)).select_related("agent", "proxy_number").get(pk=order.pk)
-        _check_callable(locked)
+        check_callable(locked)
         now = timezone.now()
         _check_rate(locked, now)
-        first_phone = locked.agent.phone if first == Role.AGENT else locked.customer_phone
-        client = _client()
-        try:
-            request_uuid = plivo_api.start_call(
-                client,
-                from_=str(locked.proxy_number.number),
-                to=str(first_phone),
-                answer_url=xml.webhook_url("voice:bridge", order=locked.pk, first=first.value),
-                hangup_url=xml.webhook_url("voice:hangup", order=locked.pk, first=first.value),
-                time_limit=settings.MASKING_CALL_TIME_LIMIT,
-                ring_timeout=settings.MASKING_RING_TIMEOUT,
-            )
-        except plivo_api.PlivoUnavailable as error:
-            raise ValidationError(str(error), code="plivo_unavailable") from error
-        except plivo_api.PlivoAPIError as error:
-            raise ValidationError(str(error), code="plivo_refused") from error
-        ClickToCall.objects.create(order=locked, first_role=first, request_uuid=request_uuid, requested_at=now)
-    logger.info("click-to-call %s for order %s: ringing the %s first", request_uuid, locked.pk, first.value)
-    return StartedCall(request_uuid=request_uuid, state=QUEUED, first=first)
+        _check_budget(now)
+        reservation = ClickToCall.objects.create(order=locked, first_role=first, requested_at=now, updated_at=now)
+        # On the database queue the task row commits with the reservation, or neither does.
+        enqueue(place_call, reservation.pk, 0)
+    logger.info("click-to-call %s for order %s: queued, the %s first", reservation.public_id, locked.pk, first.value)
+    return reservation
 
 
-def _check_callable(order: Order) -> None:
+def check_callable(order: Order) -> None:
+    """ValidationError (``line_not_live``, ``no_agent``, ``blocked``) unless both parties can be called now.
+
+    ``order`` comes with its agent. Asked when a call is requested, under the
+    order's row lock, and again by the task just before Plivo is asked, without one.
+    """
     if not order.is_line_live:
         raise ValidationError(f"Order {order.reference} has no live line to call through.", code="line_not_live")
     if order.agent is None:
@@ -106,20 +128,20 @@ def _check_callable(order: Order) -> None:
                 f"The {party}'s phone on order {order.reference} cannot be called. {problem}",
                 code="party_not_callable",
             )
+    parties = {str(order.customer_phone): Role.CUSTOMER, str(order.agent.phone): Role.AGENT}
+    blocked = BlockedNumber.objects.in_force().filter(number__in=list(parties)).values_list("number", flat=True)
+    roles = sorted(parties[str(number)].value for number in blocked)
+    if roles:
+        # The role, never the number: this text reaches the API's caller, the admin and the event.
+        raise ValidationError(
+            f"Order {order.reference}'s {' and '.join(roles)} number is on the block list.", code="blocked"
+        )
 
 
-def _check_rate(order: Order, now) -> None:
+def _check_rate(order: Order, now: datetime) -> None:
     limit = settings.MASKING_CLICK_TO_CALL_PER_MINUTE
-    if limit <= 0:
-        return
-    recent = list(
-        ClickToCall.objects.filter(order=order, requested_at__gt=now - RATE_WINDOW)
-        .order_by("-requested_at")
-        .values_list("requested_at", flat=True)[:limit]
-    )
-    if len(recent) >= limit:
-        # A slot frees when the oldest of the last ``limit`` calls leaves the window.
-        retry_after = max(1, int((recent[-1] + RATE_WINDOW - now).total_seconds()) + 1)
+    retry_after = _window_full(ClickToCall.objects.filter(order=order), limit, RATE_WINDOW, now)
+    if retry_after is not None:
         raise CallLimitReached(
             f"Order {order.reference} was called {limit} times in the last minute "
             f"(MASKING_CLICK_TO_CALL_PER_MINUTE); try again in {retry_after} s.",
@@ -127,9 +149,69 @@ def _check_rate(order: Order, now) -> None:
         )
 
 
-def _client():
-    try:
-        return plivo_api.connect()
-    except plivo_api.PlivoAPIError as error:
-        # Missing or malformed credentials: ours to fix, but Plivo cannot be asked.
-        raise ValidationError(str(error), code="plivo_unavailable") from error
+def _check_budget(now: datetime) -> None:
+    budget = settings.MASKING_CLICK_TO_CALL_PER_HOUR
+    if budget <= 0:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RESERVATION_LOCK])
+    retry_after = _window_full(ClickToCall.objects.all(), budget, BUDGET_WINDOW, now)
+    if retry_after is not None:
+        logger.warning(
+            "click-to-call budget reached: %d requests in the last hour (MASKING_CLICK_TO_CALL_PER_HOUR); "
+            "the next is possible in %d s",
+            budget,
+            retry_after,
+        )
+        raise CallLimitReached(
+            f"The service requested {budget} click-to-calls in the last hour (MASKING_CLICK_TO_CALL_PER_HOUR); "
+            f"try again in {retry_after} s.",
+            retry_after,
+            code="call_budget",
+        )
+
+
+def _window_full(requests: models.QuerySet, limit: int, window: timedelta, now: datetime) -> int | None:
+    """Seconds until one of ``limit`` slots in ``window`` is free, or None when one is free now (or no limit)."""
+    if limit <= 0:
+        return None
+    recent = list(
+        requests.filter(requested_at__gt=now - window)
+        .order_by("-requested_at")
+        .values_list("requested_at", flat=True)[limit - 1 : limit]
+    )
+    if not recent:
+        return None
+    # A slot frees when the oldest of the last ``limit`` requests leaves the window.
+    return max(1, int((recent[0] + window - now).total_seconds()) + 1)
+
+
+def end(reservation: ClickToCall, state: str, reason: str, detail: str, *, attempts: int) -> bool:
+    """End a reservation the task holds (``attempts`` made) as refused, failed or cancelled, with ``call.not_placed``.
+
+    A conditional update: a reservation moved on by anyone else is left as it
+    is, and False is returned. The event commits with the state.
+    """
+    held = State.QUEUED if state == State.CANCELLED else State.PLACING
+    detail = hidden(detail)
+    with transaction.atomic():
+        ended = ClickToCall.objects.filter(pk=reservation.pk, state=held, attempts=attempts).update(
+            state=state, reason=reason, detail=detail, updated_at=timezone.now()
+        )
+        if ended:
+            data = order_data(reservation.order, call_request=reservation.public_id, reason=reason, detail=detail)
+            emit(
+                EventType.CALL_NOT_PLACED,
+                {**data, "from": reservation.first_role},
+                dedupe_key=f"{EventType.CALL_NOT_PLACED.value}:{reservation.public_id}",
+            )
+            transaction.on_commit(metrics.CLICK_TO_CALLS.labels(state=state).inc)
+    if ended:
+        logger.warning("click-to-call %s %s (%s): %s", reservation.public_id, state, reason, detail)
+    return bool(ended)
+
+
+def hidden(detail: str) -> str:
+    """A detail fit to store and show: any phone number hidden, one line, clipped to the column."""
+    return " ".join(hide_numbers(detail).split())[:500]

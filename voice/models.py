@@ -1,3 +1,5 @@
+import secrets
+
 from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
@@ -170,26 +172,62 @@ class MessageRecord(models.Model):
         return self.message_uuid
 
 
-class ClickToCall(models.Model):
-    """A call the platform asked Plivo to place (``POST /api/v1/orders/{reference}/call/``, the admin's buttons).
+def new_call_request_id() -> str:
+    """The API's id of a click-to-call request: ``ctc_`` and 24 random hex digits."""
+    return "ctc_" + secrets.token_hex(12)
 
-    Written only once Plivo accepted the request, so a refusal leaves nothing;
-    the rows in the last minute are the per-order rate limit. The call itself
-    is logged as a CallRecord, keyed on the CallUUID Plivo gives it later.
+
+class ClickToCall(models.Model):
+    """A click-to-call request (``POST /api/v1/orders/{reference}/call/``, the admin's buttons): a reservation.
+
+    Stored first, before Plivo is asked anything, so every request counts
+    towards MASKING_CLICK_TO_CALL_PER_MINUTE and MASKING_CLICK_TO_CALL_PER_HOUR
+    whatever Plivo answers later; the task voice.tasks.place_call then asks
+    Plivo and moves it on (voice/click_to_call.py). The call itself is logged
+    as a CallRecord, keyed on the CallUUID Plivo gives it later.
     """
 
+    class State(models.TextChoices):
+        QUEUED = "queued"  # reserved; the task will ask Plivo (again, after a failure)
+        PLACING = "placing"  # the task is asking Plivo right now
+        PLACED = "placed"  # Plivo accepted: it rings the first party
+        REFUSED = "refused"  # Plivo said no; not retried
+        FAILED = "failed"  # Plivo unavailable after the last retry
+        CANCELLED = "cancelled"  # no longer callable when the task ran (line closed, agent, block list)
+
+    class Reason(models.TextChoices):
+        PLIVO_REFUSED = "plivo_refused", "Plivo refused"
+        PLIVO_UNAVAILABLE = "plivo_unavailable", "Plivo unavailable"
+        LINE_NOT_LIVE = "line_not_live", "line not live"
+        NO_AGENT = "no_agent", "no agent"
+        BLOCKED = "blocked"
+        PARTY_NOT_CALLABLE = "party_not_callable", "party not callable"
+
+    public_id = models.CharField("id", max_length=28, unique=True, default=new_call_request_id, editable=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="click_to_calls")
     first_role = models.CharField("called first", max_length=16, choices=Role.choices)
-    request_uuid = models.CharField("request UUID", max_length=64, unique=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
+    # One sentence for staff (Plivo's reason for a refusal), with any phone number hidden.
+    detail = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Requests made to Plivo's Call API.")
+    # Plivo's, once it accepted the call.
+    request_uuid = models.CharField("request UUID", max_length=64, unique=True, null=True, blank=True)
     requested_at = models.DateTimeField(default=timezone.now)
+    placed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-requested_at"]
-        indexes = [models.Index(fields=["order", "requested_at"])]
+        indexes = [
+            models.Index(fields=["order", "requested_at"]),
+            # The service-wide budget counts the last hour's requests.
+            models.Index(fields=["requested_at"], name="clicktocall_requested_at"),
+        ]
         verbose_name = "click-to-call request"
 
     def __str__(self) -> str:
-        return self.request_uuid
+        return self.public_id
 
 
 class WebhookNonce(models.Model):

@@ -1,9 +1,13 @@
-"""The Plivo REST calls the account commands make, through the plivo SDK.
+"""The Plivo REST calls the account commands and the worker's tasks make, through the plivo SDK.
 
-The client is built when a command runs, never at import, from the settings
-``PLIVO_AUTH_ID``, ``PLIVO_AUTH_TOKEN`` and ``PLIVO_API_URL``. Every SDK or
-network failure comes out as a ``PlivoAPIError`` whose message is one line a
-user can act on; the commands turn it into a ``CommandError``.
+The client is built when a command or task runs, never at import (and never
+in a web request), from the settings ``PLIVO_AUTH_ID``, ``PLIVO_AUTH_TOKEN``,
+``PLIVO_API_URL`` and the timeouts ``PLIVO_CONNECT_TIMEOUT`` and
+``PLIVO_READ_TIMEOUT``. Every SDK or network failure comes out as a
+``PlivoAPIError`` whose message is one line a user can act on; the commands
+turn it into a ``CommandError``. ``PlivoUnavailable`` (no connection, no
+answer in time, any 5xx) is the one worth trying again; the SDK's own retries
+are off, so each call here is exactly one HTTP request.
 """
 
 from collections.abc import Iterator
@@ -20,7 +24,6 @@ from orders.phones import plivo_digits, to_e164
 
 # The SDK refuses a larger page size for numbers and applications.
 PAGE_SIZE = 20
-TIMEOUT_SECONDS = 10
 
 
 class PlivoAPIError(Exception):
@@ -45,7 +48,7 @@ class Application:
 
 
 class _Client(plivo.RestClient):
-    """The SDK client, with the account API host taken from ``PLIVO_API_URL``.
+    """The SDK client, with the account API host taken from ``PLIVO_API_URL`` and the SDK's retries off.
 
     ``RestClient.request`` assigns ``base_uri`` from module constants before
     every call (and to its voice fallbacks after a 5xx), so setting it once
@@ -55,7 +58,17 @@ class _Client(plivo.RestClient):
 
     def __init__(self, auth_id: str, auth_token: str, *, api_url: str) -> None:
         self._account_base_uri = f"{api_url.rstrip('/')}/v1/Account"
-        super().__init__(auth_id, auth_token, timeout=TIMEOUT_SECONDS)
+        # requests takes (connect, read): a dead host fails fast, a slow answer gets longer.
+        super().__init__(auth_id, auth_token, timeout=(settings.PLIVO_CONNECT_TIMEOUT, settings.PLIVO_READ_TIMEOUT))
+
+    def request(self, method, path=None, data=None, response_type=None, objects_type=None, files=None, **kwargs):
+        # The SDK sends a "voice request" (calls, applications, recordings) up
+        # to three times when Plivo answers 5xx; a Call API request that Plivo
+        # half-handled then rang the party twice. One request here; the
+        # callers that may retry (the click-to-call and recording tasks) do
+        # so themselves, with backoff and a bound (docs/plivo.md).
+        kwargs.pop("is_voice_request", None)
+        return super().request(method, path, data, response_type, objects_type, files, **kwargs)
 
     @property
     def base_uri(self) -> str:
@@ -66,6 +79,10 @@ class _Client(plivo.RestClient):
         pass  # the SDK's choice of host is replaced by ours on purpose
 
     def process_response(self, method, response, response_type=None, objects_type=None):
+        if response.status_code > 500:
+            # The SDK raises PlivoServerError for 500 only, and a generic
+            # error for 502, 503, 504: every 5xx is Plivo failing, not refusing.
+            raise plivo_errors.PlivoServerError(f"HTTP {response.status_code} {_error_of(response)}".strip())
         if response.status_code >= 400:
             # The SDK wraps an error body in the list type before reading its
             # "error", which raises AttributeError for list calls (a 401 on
@@ -74,17 +91,30 @@ class _Client(plivo.RestClient):
         return super().process_response(method, response, response_type, objects_type)
 
 
-def connect() -> plivo.RestClient:
-    """A client for the configured account; PlivoAPIError when settings are missing."""
-    auth_id, auth_token = settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN
-    if not auth_id or not auth_token:
+def _error_of(response: requests.Response) -> str:
+    """Plivo's one-line reason from an error body (its JSON "error"), or nothing."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return " ".join(str(body.get("error") or "").split()) if isinstance(body, dict) else ""
+
+
+def check_settings() -> None:
+    """PlivoAPIError when the settings cannot make a client; asks nothing of Plivo."""
+    if not settings.PLIVO_AUTH_ID or not settings.PLIVO_AUTH_TOKEN:
         raise PlivoAPIError("PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN must be set (Plivo console: Account > Overview).")
     api_url = settings.PLIVO_API_URL
     parts = urlsplit(api_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise PlivoAPIError(f"PLIVO_API_URL={api_url!r} must be an http(s) URL such as https://api.plivo.com.")
+
+
+def connect() -> plivo.RestClient:
+    """A client for the configured account; PlivoAPIError when settings are missing."""
+    check_settings()
     try:
-        return _Client(auth_id, auth_token, api_url=api_url)
+        return _Client(settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN, api_url=settings.PLIVO_API_URL)
     except plivo_errors.AuthenticationError as error:
         # The SDK checks the id's shape before any request is made.
         raise PlivoAPIError(

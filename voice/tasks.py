@@ -1,6 +1,17 @@
-"""Deleting recordings and voicemails at Plivo, through the task queue (``manage.py worker``).
+"""Voice's outward work, through the task queue (``manage.py worker``): placing click-to-calls, deleting recordings.
 
-Plivo holds the media; we hold its id and URL. A recording's URL is cleared
+Every request to Plivo's REST API is made here (or by a command), never in a
+web request, and never with a transaction or row lock open: the database work
+before and after each request is its own short transaction.
+
+Click-to-call: ``place_call`` takes a reservation that ``click_to_call.request_call``
+stored, asks Plivo's Call API once, and records what came of it. Plivo
+unavailable (no connection, no answer within PLIVO_CONNECT_TIMEOUT /
+PLIVO_READ_TIMEOUT, any 5xx) is tried again after each of
+``PLACE_CALL_RETRY_DELAYS``; a refusal is not. A reservation that ends without
+a call raises ``call.not_placed``.
+
+Recordings: Plivo holds the media; we hold its id and URL. A recording's URL is cleared
 only after Plivo confirmed the deletion (or answered 404: already gone), so
 the admin and the platform never get a URL whose media is gone, and a Plivo
 failure never loses track of media still stored there: the task tries again
@@ -10,19 +21,119 @@ later, and the next ``purge_personal_data`` queues it again after that.
 import logging
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
+from numbermasking import metrics
+from orders.models import Role
 from orders.tasks import enqueue
 
-from . import plivo_api, records
-from .models import Recording
+from . import click_to_call, plivo_api, records, xml
+from .models import ClickToCall, Recording
 
 logger = logging.getLogger(__name__)
 
-# Seconds before each new try after a Plivo failure (the SDK already retried
-# the request itself); after the last, the next daily purge queues it again.
+# Seconds before each new try after a Plivo failure; after the last, the next
+# daily purge queues it again.
 RETRY_DELAYS = (60, 600, 3600, 6 * 3600)
+# Seconds before each new request to Plivo's Call API after Plivo was
+# unavailable: four requests in all, the last about 40 s after the first, while
+# the party is still likely to be waiting; then the reservation is "failed".
+PLACE_CALL_RETRY_DELAYS = (2, 8, 30)
+
+State = ClickToCall.State
+
+
+@task()
+def place_call(click_to_call_pk: int, attempt: int = 0) -> str:
+    """Ask Plivo to ring a reserved click-to-call's first party: placed, retried later, refused, failed or cancelled.
+
+    ``attempt`` counts the requests already made. The reservation is claimed
+    by a conditional update (queued, with that many attempts, becomes
+    placing), so a task run twice asks Plivo once.
+    """
+    reservation = (
+        ClickToCall.objects.select_related("order__agent", "order__proxy_number")
+        .filter(pk=click_to_call_pk, state=State.QUEUED, attempts=attempt)
+        .first()
+    )
+    if reservation is None:
+        return _end_if_abandoned(click_to_call_pk, attempt)
+    order = reservation.order
+    try:
+        # Again, without a lock: the line may have closed, the agent gone, a party been blocked since.
+        click_to_call.check_callable(order)
+    except ValidationError as error:
+        click_to_call.end(reservation, State.CANCELLED, error.code, " ".join(error.messages), attempts=attempt)
+        return "cancelled"
+    claimed = ClickToCall.objects.filter(pk=reservation.pk, state=State.QUEUED, attempts=attempt).update(
+        state=State.PLACING, attempts=attempt + 1, updated_at=timezone.now()
+    )
+    if not claimed:
+        return "nothing to do"
+    first = Role(reservation.first_role)
+    try:
+        request_uuid = plivo_api.start_call(
+            plivo_api.connect(),
+            from_=str(order.proxy_number.number),
+            to=str(order.agent.phone if first == Role.AGENT else order.customer_phone),
+            answer_url=xml.webhook_url("voice:bridge", order=order.pk, first=first.value),
+            hangup_url=xml.webhook_url("voice:hangup", order=order.pk, first=first.value),
+            time_limit=settings.MASKING_CALL_TIME_LIMIT,
+            ring_timeout=settings.MASKING_RING_TIMEOUT,
+        )
+    except plivo_api.PlivoUnavailable as error:
+        return _unavailable(reservation, attempt + 1, str(error))
+    except plivo_api.PlivoAPIError as error:
+        click_to_call.end(reservation, State.REFUSED, "plivo_refused", str(error), attempts=attempt + 1)
+        return "refused"
+    now = timezone.now()
+    with transaction.atomic():
+        if ClickToCall.objects.filter(pk=reservation.pk, state=State.PLACING, attempts=attempt + 1).update(
+            state=State.PLACED, request_uuid=request_uuid, placed_at=now, updated_at=now, detail=""
+        ):
+            transaction.on_commit(metrics.CLICK_TO_CALLS.labels(state=State.PLACED).inc)
+    logger.info("click-to-call %s placed: Plivo request %s", reservation.public_id, request_uuid)
+    return "placed"
+
+
+def _end_if_abandoned(click_to_call_pk: int, attempt: int) -> str:
+    """A task run again by the sweep: its worker died while asking Plivo, so the reservation stayed "placing".
+
+    It is not asked again (Plivo may have rung the party already) but ended
+    as failed, with its event, once it is older than any request to Plivo can be.
+    """
+    stale = timezone.now() - timedelta(seconds=settings.PLIVO_CONNECT_TIMEOUT + settings.PLIVO_READ_TIMEOUT + 30)
+    reservation = (
+        ClickToCall.objects.select_related("order__proxy_number")
+        .filter(pk=click_to_call_pk, state=State.PLACING, attempts=attempt + 1, updated_at__lt=stale)
+        .first()
+    )
+    if reservation is None:
+        return "nothing to do"
+    detail = "The worker stopped while asking Plivo; the call may or may not have been placed."
+    click_to_call.end(reservation, State.FAILED, "plivo_unavailable", detail, attempts=attempt + 1)
+    return "failed"
+
+
+def _unavailable(reservation: ClickToCall, attempts: int, error: str) -> str:
+    """After ``attempts`` requests found Plivo unavailable: queue the next one, or end the reservation as failed."""
+    if attempts > len(PLACE_CALL_RETRY_DELAYS):
+        detail = f"Plivo was unavailable {attempts} times; the call was not placed. Last: {error}"
+        click_to_call.end(reservation, State.FAILED, "plivo_unavailable", detail, attempts=attempts)
+        return "failed"
+    delay = PLACE_CALL_RETRY_DELAYS[attempts - 1]
+    detail = f"Plivo was unavailable (try {attempts}); trying again in {delay} s. {error}"
+    with transaction.atomic():
+        if ClickToCall.objects.filter(pk=reservation.pk, state=State.PLACING, attempts=attempts).update(
+            state=State.QUEUED, detail=click_to_call.hidden(detail), updated_at=timezone.now()
+        ):
+            enqueue(place_call, reservation.pk, attempts, run_after=timezone.now() + timedelta(seconds=delay))
+    logger.warning("click-to-call %s: %s", reservation.public_id, click_to_call.hidden(detail))
+    return "retrying"
 
 
 @task()

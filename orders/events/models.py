@@ -27,6 +27,8 @@ class EventType(models.TextChoices):
     VOICEMAIL_RECEIVED = "voicemail.received"
     RECORDING_READY = "recording.ready"
     CALL_LIMIT_REACHED = "call.limit_reached"
+    # A click-to-call that ended without a call: refused by Plivo, Plivo unavailable, or no longer callable.
+    CALL_NOT_PLACED = "call.not_placed"
 
 
 def new_webhook_secret() -> str:

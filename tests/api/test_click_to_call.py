@@ -1,22 +1,29 @@
-"""Click-to-call: POST /api/v1/orders/{reference}/call/ has Plivo ring one party, /voice/bridge/ dials the other.
+"""Click-to-call: POST /api/v1/orders/{reference}/call/ reserves a call, the worker has Plivo ring one party,
+/voice/bridge/ dials the other.
 
 Plivo's Call API is the fake account (the real SDK through ``responses``); the
-bridge and the callbacks are signed as Plivo signs them.
+worker runs in-process (``run_worker``); the bridge and the callbacks are
+signed as Plivo signs them. What the task does with each of Plivo's answers:
+tests/test_place_call.py.
 """
 
+import re
 from datetime import timedelta
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from django.conf import settings as django_settings
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+from prometheus_client import REGISTRY
 
-from orders.models import Agent, Order
+from orders.models import Agent, BlockedNumber, Order
 from voice.models import CallRecord, ClickToCall
 
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, spoken, xml_of
-from ..events import assert_no_phone_number, events_of
+from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, spoken, xml_of
+from ..events import assert_no_phone_number, events_of, run_worker
 from ..fake_plivo import AUTH_ID
 from ..numbers import GB_MOBILE, ISSUE_AGENT, ISSUE_CUSTOMERS, PREMIUM_RATE, assert_names_the_rule
 from .conftest import assert_error
@@ -24,6 +31,7 @@ from .conftest import assert_error
 pytestmark = pytest.mark.django_db
 
 CALL_API = f"https://api.plivo.com/v1/Account/{AUTH_ID}/Call/"
+PLACE_CALL = "voice.tasks.place_call"
 
 
 @pytest.fixture
@@ -57,21 +65,42 @@ def outbound_params(first_phone: str, call_uuid: str, **extra: str) -> dict:
     )
 
 
-# The request Plivo gets
+# The request: reserved and answered at once, Plivo asked by the worker
 
 
-def test_the_agent_is_rung_from_the_proxy_number_with_a_signed_bridge_as_answer_url(api, order, account, settings):
-    settings.MASKING_CALL_TIME_LIMIT, settings.MASKING_RING_TIMEOUT = 1800, 25
+def queued_tasks() -> list[list]:
+    return [result.args_kwargs["args"] for result in DBTaskResult.objects.filter(task_path=PLACE_CALL, status="READY")]
 
+
+def test_the_request_is_reserved_and_answered_at_once_without_asking_plivo(api, order, account):
     response = call(api)
 
     assert response.status_code == 202, response.content
-    assert response.json() == {
-        "request_uuid": "fake-request-1",
-        "state": "queued",
-        "reference": "K7X4",
-        "from": "agent",
-    }
+    body = response.json()
+    assert re.fullmatch(r"ctc_[0-9a-f]{24}", body["id"])
+    assert body == {"id": body["id"], "state": "queued", "reference": "K7X4", "from": "agent"}
+    assert not account.calls and not account.mocked.calls
+    reservation = ClickToCall.objects.get()
+    assert (reservation.public_id, reservation.order_id, reservation.first_role, reservation.state) == (
+        body["id"],
+        order.pk,
+        "agent",
+        "queued",
+    )
+    assert (reservation.attempts, reservation.request_uuid, reservation.placed_at) == (0, None, None)
+    assert queued_tasks() == [[reservation.pk, 0]]
+    # Nothing is logged as a call until Plivo says the party answered or hung up.
+    assert not CallRecord.objects.exists()
+
+
+def test_the_worker_has_the_agent_rung_from_the_proxy_number_with_a_signed_bridge_as_answer_url(
+    api, order, account, settings
+):
+    settings.MASKING_CALL_TIME_LIMIT, settings.MASKING_RING_TIMEOUT = 1800, 25
+    assert call(api).status_code == 202
+
+    run_worker()
+
     [placed] = account.calls
     base = django_settings.PUBLIC_BASE_URL
     expected = {
@@ -87,15 +116,15 @@ def test_the_agent_is_rung_from_the_proxy_number_with_a_signed_bridge_as_answer_
     }
     # The SDK also sends its own defaults (ring_method, machine_detection_time, ...).
     assert {name: placed.get(name) for name in expected} == expected
-    assert list(ClickToCall.objects.values_list("order", "first_role", "request_uuid")) == [
-        (order.pk, "agent", "fake-request-1")
-    ]
-    # Nothing is logged as a call until Plivo says the party answered or hung up.
-    assert not CallRecord.objects.exists()
+    reservation = ClickToCall.objects.get()
+    assert (reservation.state, reservation.request_uuid, reservation.attempts) == ("placed", "fake-request-1", 1)
+    assert reservation.placed_at is not None and reservation.reason == reservation.detail == ""
+    assert not events_of("call.not_placed")
 
 
 def test_the_customer_can_be_rung_first(api, order, account):
     response = call(api, party="customer")
+    run_worker()
 
     assert response.status_code == 202
     assert response.json()["from"] == "customer"
@@ -108,15 +137,20 @@ def test_a_first_party_other_than_agent_or_customer_is_a_400(api, order, account
     response = api.post("/api/v1/orders/K7X4/call/", body, format="json")
 
     assert_error(response, 400, "invalid", ("from",))
-    assert not account.calls
+    assert not ClickToCall.objects.exists()
 
 
 def test_an_unknown_order_is_a_404(api, order, account):
     assert_error(call(api, "NOPE"), 404, "not_found")
-    assert not account.calls
+    assert not ClickToCall.objects.exists()
 
 
-# Refusals: nothing is placed, nothing is left behind
+# Refusals: nothing is reserved, nothing queued
+
+
+def assert_nothing_reserved() -> None:
+    assert not ClickToCall.objects.exists()
+    assert not queued_tasks()
 
 
 def test_an_order_without_a_live_line_is_a_conflict(api, account, db):
@@ -125,14 +159,14 @@ def test_an_order_without_a_live_line_is_a_conflict(api, account, db):
     body = assert_error(call(api, "NEW1"), 409, "line_not_live")
 
     assert "no live line" in body["detail"]
-    assert not account.calls and not ClickToCall.objects.exists()
+    assert_nothing_reserved()
 
 
 def test_a_line_that_expired_is_a_conflict(api, order, account):
     Order.objects.filter(pk=order.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
 
     assert_error(call(api), 409, "line_not_live")
-    assert not account.calls
+    assert_nothing_reserved()
 
 
 def test_an_order_whose_agent_was_deactivated_has_no_agent_to_call(api, order, account):
@@ -141,7 +175,7 @@ def test_an_order_whose_agent_was_deactivated_has_no_agent_to_call(api, order, a
     body = assert_error(call(api, party="customer"), 409, "no_agent")
 
     assert "deactivated" in body["detail"]
-    assert not account.calls
+    assert_nothing_reserved()
 
 
 def test_an_order_with_no_agent_is_a_conflict(api, order, account):
@@ -151,7 +185,26 @@ def test_an_order_with_no_agent_is_a_conflict(api, order, account):
     body = assert_error(call(api), 409, "no_agent")
 
     assert "no agent" in body["detail"]
-    assert not account.calls
+    assert_nothing_reserved()
+
+
+@pytest.mark.parametrize("blocked", [CUSTOMER, AGENT_PHONE])
+@pytest.mark.parametrize("party", ["customer", "agent"])
+def test_a_blocked_party_is_a_409_whoever_is_rung_first(api, order, account, blocked, party):
+    BlockedNumber.objects.create(number=blocked, reason="abusive calls")
+
+    body = assert_error(call(api, party=party), 409, "blocked")
+
+    role = "customer" if blocked == CUSTOMER else "agent"
+    assert body["detail"] == f"Order K7X4's {role} number is on the block list."
+    assert blocked.lstrip("+") not in body["detail"]
+    assert_nothing_reserved()
+
+
+def test_a_block_that_ended_does_not_stop_the_call(api, order, account):
+    BlockedNumber.objects.create(number=CUSTOMER, reason="spam", until=timezone.now() - timedelta(minutes=1))
+
+    assert call(api, party="customer").status_code == 202
 
 
 def test_a_premium_rate_customer_phone_is_a_conflict_and_plivo_is_not_asked(api, order, account):
@@ -193,11 +246,26 @@ def test_more_than_the_limit_per_minute_is_a_429_with_retry_after(api, order, ac
 
     assert_error(refused, 429, "call_limit")
     assert 1 <= int(refused["Retry-After"]) <= 61
-    assert len(account.calls) == 3
+    assert ClickToCall.objects.count() == 3
 
     # A minute after the first, one slot is free again.
     ClickToCall.objects.update(requested_at=timezone.now() - timedelta(seconds=61))
     assert call(api).status_code == 202
+
+
+def test_requests_count_towards_the_limit_while_plivo_times_out(api, order, mocked, settings):
+    # The finding: nothing was stored until Plivo accepted, so with Plivo timing out every request reached it.
+    settings.MASKING_CLICK_TO_CALL_PER_MINUTE = 3
+    mocked.add(mocked.POST, CALL_API, body=requests.ReadTimeout("Plivo took too long"))
+
+    statuses = []
+    for _ in range(6):
+        statuses.append(call(api).status_code)
+        run_worker()
+
+    assert statuses == [202, 202, 202, 429, 429, 429]
+    assert len(mocked.calls) == 3
+    assert ClickToCall.objects.count() == 3
 
 
 def test_the_limit_is_per_order(api, order, account, agent, settings):
@@ -218,40 +286,51 @@ def test_a_limit_of_zero_is_no_limit(api, order, account, settings):
     assert {call(api).status_code for _ in range(5)} == {202}
 
 
-def test_plivo_rejecting_the_credentials_is_a_502_with_its_reason(api, order, account):
-    account.call_refusal = (401, {"error": "Authentication failed"})
-
-    body = assert_error(call(api), 502, "plivo_refused")
-
-    assert "HTTP 401" in body["detail"] and "PLIVO_AUTH_ID" in body["detail"]
-    assert not ClickToCall.objects.exists() and not CallRecord.objects.exists()
+def refused_total(reason: str) -> float:
+    return REGISTRY.get_sample_value("numbermasking_click_to_call_refused_total", {"reason": reason}) or 0.0
 
 
-def test_plivo_refusing_the_call_is_a_502_with_its_reason(api, order, account):
-    account.call_refusal = (400, {"error": "destination number not allowed by geo permissions"})
+def test_the_hourly_budget_of_the_service_is_a_429_with_retry_after_a_warning_and_a_metric(
+    api, order, account, agent, settings, caplog
+):
+    settings.MASKING_CLICK_TO_CALL_PER_HOUR = 2
+    other = open_line("+14156667799", agent)
+    before = refused_total("call_budget")
+    assert call(api).status_code == 202
+    ClickToCall.objects.update(requested_at=timezone.now() - timedelta(minutes=30))
+    assert call(api, other.reference).status_code == 202
 
-    body = assert_error(call(api), 502, "plivo_refused")
+    refused = call(api, party="customer")
 
-    assert "destination number not allowed by geo permissions" in body["detail"]
-    assert not ClickToCall.objects.exists()
+    body = assert_error(refused, 429, "call_budget")
+    assert "MASKING_CLICK_TO_CALL_PER_HOUR" in body["detail"]
+    # The oldest of the hour's two leaves the window in about 30 minutes.
+    assert 1790 <= int(refused["Retry-After"]) <= 1801
+    assert ClickToCall.objects.count() == 2
+    assert refused_total("call_budget") == before + 1
+    [warning] = [r for r in caplog.records if r.name == "voice.click_to_call" and r.levelname == "WARNING"]
+    assert "budget reached" in warning.getMessage()
+
+    ClickToCall.objects.filter(order=order).update(requested_at=timezone.now() - timedelta(minutes=61))
+    assert call(api).status_code == 202
 
 
-def test_a_plivo_server_error_is_a_503(api, order, account):
-    account.call_refusal = (500, {"error": "internal error"})
+def test_every_reservation_counts_towards_the_budget_whatever_came_of_it(api, order, account, agent, settings):
+    settings.MASKING_CLICK_TO_CALL_PER_HOUR = 2
+    account.call_refusal = (400, {"error": "destination number not allowed"})
+    assert call(api).status_code == 202
+    run_worker()
+    assert ClickToCall.objects.get().state == "refused"
 
-    body = assert_error(call(api), 503, "plivo_unavailable")
-
-    assert "server error" in body["detail"]
-    assert not ClickToCall.objects.exists() and not CallRecord.objects.exists()
+    assert call(api).status_code == 202
+    assert_error(call(api), 429, "call_budget")
 
 
-def test_plivo_unreachable_is_a_503(api, order, mocked):
-    mocked.add(mocked.POST, CALL_API, body=requests.ConnectionError("connection refused"))
+def test_a_budget_of_zero_is_no_budget(api, order, account, settings):
+    settings.MASKING_CLICK_TO_CALL_PER_HOUR = 0
+    settings.MASKING_CLICK_TO_CALL_PER_MINUTE = 0
 
-    body = assert_error(call(api), 503, "plivo_unavailable")
-
-    assert "Could not reach the Plivo API" in body["detail"]
-    assert not ClickToCall.objects.exists()
+    assert {call(api).status_code for _ in range(4)} == {202}
 
 
 def test_missing_credentials_are_a_503_that_says_which_settings(api, order, account, settings):
@@ -260,16 +339,80 @@ def test_missing_credentials_are_a_503_that_says_which_settings(api, order, acco
     body = assert_error(call(api), 503, "plivo_unavailable")
 
     assert "PLIVO_AUTH_TOKEN" in body["detail"]
-    assert not account.calls
+    assert_nothing_reserved()
 
 
-def test_a_refused_call_does_not_count_towards_the_limit(api, order, account, settings):
-    settings.MASKING_CLICK_TO_CALL_PER_MINUTE = 1
-    account.call_refusal = (500, {"error": "internal error"})
-    assert call(api).status_code == 503
+def test_refusals_are_counted_by_code(api, order, account):
+    BlockedNumber.objects.create(number=CUSTOMER, reason="abusive calls")
+    before = refused_total("blocked")
 
-    account.call_refusal = None
-    assert call(api).status_code == 202
+    call(api)
+
+    assert refused_total("blocked") == before + 1
+
+
+# The order's call requests
+
+
+def test_the_call_requests_endpoint_lists_them_newest_first_with_their_state_and_reason(api, order, account):
+    first = call(api).json()["id"]
+    run_worker()
+    account.call_refusal = (400, {"error": "destination 14156667777 not allowed by geo permissions"})
+    second = call(api, party="customer").json()["id"]
+    run_worker()
+
+    listed = api.get("/api/v1/orders/K7X4/call-requests/")
+
+    assert listed.status_code == 200
+    page = listed.json()
+    assert (page["count"], page["next"], page["previous"]) == (2, None, None)
+    refused, placed = page["results"]
+    assert list(refused) == [
+        "id",
+        "state",
+        "from",
+        "reason",
+        "detail",
+        "attempts",
+        "requested_at",
+        "placed_at",
+        "request_uuid",
+    ]
+    assert (refused["id"], refused["state"], refused["from"], refused["reason"]) == (
+        second,
+        "refused",
+        "customer",
+        "plivo_refused",
+    )
+    assert refused["detail"] == (
+        "Plivo answered with an error while placing the call: destination *** not allowed by geo permissions"
+    )
+    assert (refused["attempts"], refused["placed_at"], refused["request_uuid"]) == (1, None, None)
+    assert (placed["id"], placed["state"], placed["from"], placed["reason"], placed["detail"]) == (
+        first,
+        "placed",
+        "agent",
+        "",
+        "",
+    )
+    assert placed["request_uuid"] == "fake-request-1" and placed["placed_at"]
+    assert (
+        CUSTOMER.lstrip("+") not in listed.content.decode() and AGENT_PHONE.lstrip("+") not in listed.content.decode()
+    )
+
+    detail = api.get(f"/api/v1/orders/K7X4/call-requests/{second}/")
+    assert detail.status_code == 200
+    assert detail.json() == refused
+
+
+def test_a_call_request_of_another_order_is_a_404(api, order, account, agent):
+    other = open_line("+14156667799", agent)
+    theirs = call(api, other.reference).json()["id"]
+
+    assert_error(api.get(f"/api/v1/orders/K7X4/call-requests/{theirs}/"), 404, "not_found")
+    assert_error(api.get("/api/v1/orders/K7X4/call-requests/ctc_nope/"), 404, "not_found")
+    assert_error(api.get("/api/v1/orders/NOPE/call-requests/"), 404, "not_found")
+    assert api.get("/api/v1/orders/K7X4/call-requests/").json()["count"] == 0
 
 
 # The bridge
@@ -342,6 +485,41 @@ def test_an_agent_deactivated_before_the_answer_is_not_dialled(plivo, order):
     assert spoken(root) == [django_settings.MASKING_NOT_AVAILABLE_MESSAGE]
 
 
+@pytest.mark.parametrize("first", ["agent", "customer"])
+@pytest.mark.parametrize("blocked", [CUSTOMER, AGENT_PHONE])
+def test_a_blocked_party_is_not_dialled_and_the_call_is_recorded_as_blocked(
+    plivo, order, first, blocked, django_assert_num_queries
+):
+    # Blocked after Plivo placed the call: the bridge, not only the request, asks the block list.
+    BlockedNumber.objects.create(number=blocked, reason="abusive calls")
+    first_phone = AGENT_PHONE if first == "agent" else CUSTOMER
+
+    with django_assert_num_queries(2):
+        response = plivo.signed_post(
+            f"/voice/bridge/?order={order.pk}&first={first}", outbound_params(first_phone, "bridge-blocked")
+        )
+
+    root = xml_of(response)
+    assert root.find("Dial") is None
+    assert spoken(root) == [django_settings.MASKING_NOT_AVAILABLE_MESSAGE]
+    record = CallRecord.objects.get(call_uuid="bridge-blocked")
+    assert (record.order_id, record.caller_role, record.outcome, record.dialled_number) == (
+        order.pk,
+        first,
+        "blocked",
+        "",
+    )
+    assert record.result == CallRecord.Result.BLOCKED
+
+
+def test_a_block_that_ended_does_not_stop_the_bridge(plivo, order):
+    BlockedNumber.objects.create(number=CUSTOMER, reason="spam", until=timezone.now() - timedelta(seconds=1))
+
+    root = xml_of(plivo.signed_post(f"/voice/bridge/?order={order.pk}&first=agent", outbound_params(AGENT_PHONE, "b")))
+
+    assert [number.text for number in root.iter("Number")] == ["14156667777"]
+
+
 @pytest.mark.parametrize("query", ["", "?order=1", "?first=agent", "?order=x&first=agent", "?order=1&first=boss"])
 def test_a_bridge_without_a_proper_order_and_party_dials_no_one(plivo, order, query):
     root = xml_of(plivo.signed_post(f"/voice/bridge/{query}", outbound_params(AGENT_PHONE, "b")))
@@ -371,6 +549,7 @@ def test_an_unsigned_bridge_is_refused(client, order):
 
 def test_end_to_end_the_api_call_is_bridged_and_the_talk_raises_call_completed(api, plivo, order, account):
     assert call(api).status_code == 202
+    run_worker()
     [placed] = account.calls
     params = outbound_params(AGENT_PHONE, "c2c-1")
 
@@ -400,6 +579,7 @@ def test_end_to_end_the_api_call_is_bridged_and_the_talk_raises_call_completed(a
 
 def test_end_to_end_a_customer_who_does_not_answer_the_second_leg_is_a_missed_call(api, plivo, order, account):
     assert call(api).status_code == 202
+    run_worker()
     [placed] = account.calls
     params = outbound_params(AGENT_PHONE, "c2c-2")
     root = xml_of(plivo.signed_post(local(placed["answer_url"]), params))
@@ -421,6 +601,7 @@ def test_end_to_end_a_customer_who_does_not_answer_the_second_leg_is_a_missed_ca
 @pytest.mark.parametrize(("status", "result"), [("no-answer", "no_answer"), ("busy", "busy"), ("weird", "failed")])
 def test_a_first_party_who_never_answers_is_logged_and_raises_call_missed(api, plivo, order, account, status, result):
     assert call(api, party="customer").status_code == 202
+    run_worker()
     [placed] = account.calls
     hangup = {
         **outbound_params(CUSTOMER, "c2c-3"),
@@ -474,25 +655,68 @@ def test_the_calls_endpoint_shows_who_started_the_call(api, plivo, order, accoun
 # The admin's buttons
 
 
-def test_the_order_page_has_call_buttons_that_ring_the_party(admin_client, order, account):
+def test_the_order_page_has_call_buttons_that_queue_the_call(admin_client, order, account):
     page = admin_client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     assert "Call agent" in page and "Call customer" in page
 
     response = admin_client.post(f"/admin/orders/order/{order.pk}/call/customer/", follow=True)
 
     assert response.redirect_chain[-1][0] == f"/admin/orders/order/{order.pk}/change/"
-    assert "Calling the customer of order K7X4" in response.content.decode()
+    reservation = ClickToCall.objects.get()
+    page = response.content.decode()
+    assert f"Call queued ({reservation.public_id}): Plivo will ring the customer of order K7X4" in page
+    assert (reservation.first_role, reservation.state) == ("customer", "queued")
+    assert not account.calls
+    assert "click-to-call requests" in page and "Queued" in page
+
+    run_worker()
+
     assert account.calls[0]["to"] == "14156667777"
-    assert ClickToCall.objects.get().first_role == "customer"
+    assert "Placed" in admin_client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
 
 
-def test_the_buttons_show_a_refusal_as_an_error_message(admin_client, order, account):
-    account.call_refusal = (500, {"error": "internal error"})
+def test_the_order_page_shows_why_a_call_was_not_placed(admin_client, order, account):
+    account.call_refusal = (400, {"error": "destination not allowed by geo permissions"})
+    admin_client.post(f"/admin/orders/order/{order.pk}/call/agent/")
+    run_worker()
+
+    page = admin_client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+
+    assert "Refused" in page
+    assert "Plivo refused: Plivo answered with an error while placing the call: destination not allowed" in page
+
+
+def test_the_buttons_show_a_blocked_party_as_an_error_message(admin_client, order, account):
+    BlockedNumber.objects.create(number=CUSTOMER, reason="abusive calls")
 
     response = admin_client.post(f"/admin/orders/order/{order.pk}/call/agent/", follow=True)
 
-    assert "server error" in response.content.decode()
+    assert response.status_code == 200
+    assert "Order K7X4&#x27;s customer number is on the block list." in response.content.decode()
     assert not ClickToCall.objects.exists()
+
+
+def test_the_buttons_show_the_limits_as_error_messages(admin_client, order, account, settings):
+    settings.MASKING_CLICK_TO_CALL_PER_MINUTE = 1
+    admin_client.post(f"/admin/orders/order/{order.pk}/call/agent/")
+
+    limited = admin_client.post(f"/admin/orders/order/{order.pk}/call/agent/", follow=True).content.decode()
+
+    assert "was called 1 times in the last minute" in limited
+    settings.MASKING_CLICK_TO_CALL_PER_MINUTE, settings.MASKING_CLICK_TO_CALL_PER_HOUR = 0, 1
+    over_budget = admin_client.post(f"/admin/orders/order/{order.pk}/call/agent/", follow=True).content.decode()
+    assert "click-to-calls in the last hour" in over_budget
+    assert ClickToCall.objects.count() == 1
+
+
+def test_the_buttons_show_a_database_error_as_an_error_message(admin_client, order, account):
+    from django.db import OperationalError
+
+    with mock.patch("voice.click_to_call._reserve", side_effect=OperationalError("lock timeout")):
+        response = admin_client.post(f"/admin/orders/order/{order.pk}/call/agent/", follow=True)
+
+    assert response.status_code == 200
+    assert "The database did not answer" in response.content.decode()
 
 
 def test_an_order_without_a_live_line_has_no_call_buttons(admin_client, account, db):

@@ -25,6 +25,7 @@ from schemathesis import GenerationMode
 
 from orders import services
 from orders.models import Agent, BlockedNumber, Order, ProxyNumber, WebhookEndpoint
+from voice.models import ClickToCall
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +85,7 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
     references: list[str] = []
     endpoints: list[int] = []
     blocks: list[int] = []
+    call_requests: list[tuple[str, str]] = []
     # Telling schemathesis which security scheme the key belongs to keeps it
     # from treating the Authorization header as data to generate or drop.
     config = schemathesis.Config.from_dict(
@@ -100,6 +102,11 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
     def flatmap_path_parameters(context, path_parameters):
         if not path_parameters or not swapping["on"]:
             return st.just(path_parameters)
+        if "reference" in path_parameters and "id" in path_parameters:
+            # A click-to-call request of its own order.
+            return st.sampled_from(call_requests).map(
+                lambda pair: {**path_parameters, "reference": pair[0], "id": pair[1]}
+            )
         if "reference" in path_parameters:
             return st.sampled_from(references).map(lambda reference: {**path_parameters, "reference": reference})
         path = context.operation.path if context.operation else ""
@@ -143,6 +150,13 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
 
     for operation in operations:
         references[:] = orders_in_every_state(agent_ids)
+        call_requests[:] = [
+            (
+                reference,
+                ClickToCall.objects.create(order=Order.objects.get(reference=reference), first_role="agent").public_id,
+            )
+            for reference in references
+        ]
         # Fresh for each operation too: a generated DELETE may have removed the last ones.
         endpoints[:] = [WebhookEndpoint.objects.create(url=f"https://platform.example.com/{n}").pk for n in range(3)]
         BlockedNumber.objects.all().delete()
@@ -154,9 +168,9 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
     print(f"\nschemathesis: {len(operations)} operations, {sum(examples.values())} examples")
     for label in sorted(examples):
         print(f"  {label}: {examples[label]} examples, {successes[label]} succeeded")
-    # agents 4, orders 9 (the call log and click-to-call included), webhook endpoints 6 (recover included),
-    # the events feed 1, blocked numbers 5
-    assert len(operations) == 25
+    # agents 4, orders 11 (the call log, click-to-call and its requests included), webhook endpoints 6
+    # (recover included), the events feed 1, blocked numbers 5
+    assert len(operations) == 27
     assert set(successes) == {operation.label for operation in operations}
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0009_abuse_controls'),
+        ('orders', '0010_event_type_call_not_placed'),
     ]
 
     operations = [
