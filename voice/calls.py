@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from numbermasking import metrics
 from orders import services
-from orders.events import emit
+from orders.events import emit, order_data
 from orders.models import EventType, Order, Role, call_limit
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_bridge, resolve_pin
@@ -343,8 +343,9 @@ def _call_event(
         return
     role = Role(record.caller_role)
     payload = {
-        "reference": record.order.reference if record.order else None,
-        "proxy_number": record.proxy_number if record.order else None,
+        # The order's own proxy number, never the request's To or From: a
+        # callback's fields are whatever the sender put there.
+        **(order_data(record.order) if record.order else {"reference": None, "proxy_number": None}),
         "call_uuid": record.call_uuid,
         "caller_role": role.value,
         "callee_role": CALLEE_ROLES[role].value,
