@@ -227,10 +227,22 @@ def test_an_unexpected_error_is_an_apology_too(plivo, live_order, caplog):
 
 
 @pytest.mark.django_db
-def test_a_database_error_at_the_message_url_answers_an_empty_response_not_a_spoken_apology(plivo, live_order):
-    # <Speak> is not allowed in a message answer; an empty one sends nothing.
+def test_a_database_error_at_the_message_url_answers_503_for_plivo_to_retry_not_a_spoken_apology(plivo, live_order):
+    # Plivo retries an SMS callback that gets no 200 (tests/test_callback_queue.py sends the retry).
     with mock.patch("voice.messages.resolve", side_effect=DatabaseError("connection lost")):
         response = plivo.signed_post("/voice/message/", sms_params(CUSTOMER, "hello"))
 
+    assert response.status_code == 503
+    assert b"Speak" not in response.content
+    assert not MessageRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_any_other_error_at_the_message_url_answers_an_empty_response(plivo, live_order):
+    # <Speak> is not allowed in a message answer; an empty one sends nothing. A retry would meet the same bug.
+    with mock.patch("voice.messages.resolve", side_effect=RuntimeError("bug")):
+        response = plivo.signed_post("/voice/message/", sms_params(CUSTOMER, "hello"))
+
+    assert response.status_code == 200
     assert response.content == b"<Response/>"
     assert not MessageRecord.objects.exists()

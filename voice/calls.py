@@ -7,6 +7,7 @@ get; only the webhooks write records (through voice.records).
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -255,15 +256,21 @@ def _keep_recording(
             )
 
 
-def hangup(params: Mapping[str, str], query: Mapping[str, str] | None = None) -> str:
-    """Hangup URL: the call ended. A click-to-call's hangup URL names the order and the first party in its query."""
+def hangup(
+    params: Mapping[str, str], query: Mapping[str, str] | None = None, *, ended_at: datetime | None = None
+) -> str:
+    """Hangup URL: the call ended. A click-to-call's hangup URL names the order and the first party in its query.
+
+    ``ended_at`` is when Plivo sent it, for a hangup the worker records later
+    (voice.tasks.replay_callback); now otherwise.
+    """
     platform_call = _platform_call(query or {})
     with transaction.atomic():
         fields: dict[str, object] = {
             "hangup_cause": clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
             "duration": _whole_number(params.get("Duration")),
             "bill_duration": _whole_number(params.get("BillDuration")),
-            "ended_at": timezone.now(),
+            "ended_at": ended_at or timezone.now(),
         }
         # A click-to-call whose record the hangup creates: the first party
         # never answered, so the bridge never ran and nobody else was dialled.
