@@ -9,13 +9,14 @@ SMS callback answers 503 instead, and Plivo sends it again.
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
@@ -35,6 +36,7 @@ from .conftest import (
     call_params,
     dial_status,
     hangup,
+    postgres_only,
     sms_params,
     xml_of,
 )
@@ -269,3 +271,45 @@ def test_a_text_the_database_failed_answers_503_and_plivo_s_retry_with_the_same_
     assert (record.message_uuid, record.outcome) == ("sms-1", "relayed")
     (event,) = events_of("message.relayed")
     assert event.data["proxy_number"] == PROXY
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_hangup_that_meets_a_real_lock_timeout_is_recorded_by_the_worker_once_the_row_is_free(live_order):
+    plivo = PlivoClient()
+    answer(plivo)
+    dial_status(plivo, "completed")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_order() -> None:
+        try:
+            with transaction.atomic():
+                Order.objects.select_for_update().get(pk=live_order.pk)
+                locked.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_order)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")  # as the web process has DATABASE_LOCK_TIMEOUT
+        assert_apology(hangup(plivo))  # its hourly counter update timed out waiting for the order's row
+    finally:
+        release.set()
+        holder.join(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    record = CallRecord.objects.get()
+    assert (record.ended_at, Order.objects.get().customer_calls, events_of("call.completed")) == (None, 0, [])
+    assert len(queued_callbacks()) == 1
+
+    run_worker()
+
+    record.refresh_from_db()
+    assert (record.duration, record.ended_at is not None) == (42, True)
+    assert Order.objects.get().customer_calls == 1
+    assert len(events_of("call.completed")) == 1
