@@ -5,6 +5,7 @@ Dockerfile, docker-compose.yml, the benchmark and the scale-out test all start
 the same server with ``gunicorn numbermasking.wsgi``.
 """
 
+import contextlib
 import multiprocessing
 import os
 
@@ -39,9 +40,29 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 # Metrics under several workers (README, "Metrics"): prometheus-client keeps
 # each process's counters in a file in PROMETHEUS_MULTIPROC_DIR and a scrape
-# sums them all. A previous run's files would be summed in too, so the
-# directory starts empty; an exited worker's counts stay (they happened).
+# sums them all. A previous run's files would be summed in too, so a start
+# removes the files of processes that are gone; a process still running (the
+# event worker on the same host, sharing the directory) keeps its own, or its
+# counts would drop to 0 on every web restart. An exited worker's counts stay
+# until then (they happened).
 metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
+def _pid_of(name: str) -> int | None:
+    """The process a prometheus-client file belongs to (``counter_123.db``, ``gauge_livesum_123.db``), or None."""
+    stem, extension = os.path.splitext(name)
+    pid = stem.rpartition("_")[2]
+    return int(pid) if extension == ".db" and "_" in stem and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's process
+    return True
 
 
 def on_starting(server) -> None:
@@ -49,8 +70,10 @@ def on_starting(server) -> None:
         os.makedirs(metrics_dir, exist_ok=True)
         # Only prometheus-client's own files, whatever else the directory holds.
         for name in os.listdir(metrics_dir):
-            if name.endswith(".db"):
-                os.remove(os.path.join(metrics_dir, name))
+            pid = _pid_of(name)
+            if pid is not None and not _alive(pid):
+                with contextlib.suppress(FileNotFoundError):  # another server removed it first
+                    os.remove(os.path.join(metrics_dir, name))
 
 
 def child_exit(server, worker) -> None:

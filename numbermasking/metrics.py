@@ -8,8 +8,9 @@ workers (and a ``manage.py worker`` on the same host) prometheus-client's
 multiprocess mode keeps them in memory-mapped files in
 ``PROMETHEUS_MULTIPROC_DIR`` and a scrape sums every process's file, so the
 totals do not depend on which worker answers the scrape. prometheus-client
-reads that variable itself when it is imported; gunicorn.conf.py empties the
-directory when the server starts and marks exited workers dead.
+reads that variable itself when it is imported; gunicorn.conf.py removes the
+files of processes that are gone when the server starts and marks exited
+workers dead.
 
 What is a state rather than a count (queue depth, live lines, pool advice) is
 read from the database when ``/metrics`` is scraped, so it is the same from

@@ -4,12 +4,9 @@ The lost-database tests run the real app under gunicorn in a subprocess, bound
 to a free port on 127.0.0.1, so they see what Plivo would see over HTTP.
 """
 
-import contextlib
 import logging
 import os
 import secrets
-import socket
-import threading
 import xml.etree.ElementTree as ET
 from unittest import mock
 from urllib.parse import urlencode
@@ -21,6 +18,7 @@ from voice import xml
 from voice.models import CallRecord, MessageRecord
 
 from .conftest import AGENT_PHONE, CUSTOMER, assert_apology, call_params, sms_params, xml_of
+from .forwarder import Forwarder
 from .servers import GunicornServer, free_port
 
 PUBLIC_BASE_URL = "http://masking.example.com"
@@ -65,50 +63,6 @@ def app_factory(tmp_path):
         app.stop()
 
 
-class Relay:
-    """A TCP forwarder standing in for the database's network path: "the database is back"."""
-
-    def __init__(self, port: int, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.listener = socket.create_server(("127.0.0.1", port))
-        self.sockets: list[socket.socket] = [self.listener]
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
-        self.threads[0].start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return  # closed by stop()
-            server = socket.create_connection(self.upstream)
-            self.sockets += [client, server]
-            for source, target in ((client, server), (server, client)):
-                thread = threading.Thread(target=self._pump, args=(source, target), daemon=True)
-                self.threads.append(thread)
-                thread.start()
-
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                target.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, target):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def stop(self) -> None:
-        for sock in self.sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        for thread in self.threads:
-            thread.join(timeout=5)
-
-
 def dialled_number(body: bytes) -> str | None:
     number = ET.fromstring(body).find("Dial/Number")
     return None if number is None else number.text
@@ -140,7 +94,8 @@ def test_the_service_recovers_by_itself_when_the_database_comes_back(app_factory
     assert app.request("/healthz")[0] == 503
 
     db = connection.settings_dict
-    relay = Relay(port, (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    relay = Forwarder(port, (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    relay.start()  # the database's network path is back
     try:
         status, body = app.signed_answer()
         health, _ = app.request("/healthz")
@@ -227,10 +182,22 @@ def test_an_unexpected_error_is_an_apology_too(plivo, live_order, caplog):
 
 
 @pytest.mark.django_db
-def test_a_database_error_at_the_message_url_answers_an_empty_response_not_a_spoken_apology(plivo, live_order):
-    # <Speak> is not allowed in a message answer; an empty one sends nothing.
+def test_a_database_error_at_the_message_url_answers_503_for_plivo_to_retry_not_a_spoken_apology(plivo, live_order):
+    # Plivo retries an SMS callback that gets no 200 (tests/test_callback_queue.py sends the retry).
     with mock.patch("voice.messages.resolve", side_effect=DatabaseError("connection lost")):
         response = plivo.signed_post("/voice/message/", sms_params(CUSTOMER, "hello"))
 
+    assert response.status_code == 503
+    assert b"Speak" not in response.content
+    assert not MessageRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_any_other_error_at_the_message_url_answers_an_empty_response(plivo, live_order):
+    # <Speak> is not allowed in a message answer; an empty one sends nothing. A retry would meet the same bug.
+    with mock.patch("voice.messages.resolve", side_effect=RuntimeError("bug")):
+        response = plivo.signed_post("/voice/message/", sms_params(CUSTOMER, "hello"))
+
+    assert response.status_code == 200
     assert response.content == b"<Response/>"
     assert not MessageRecord.objects.exists()

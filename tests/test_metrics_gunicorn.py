@@ -2,8 +2,12 @@
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import CUSTOMER, call_params
-from .servers import GunicornServer
+from .servers import PROJECT, GunicornServer
 from .test_scale_out import _database_url
 
 pytestmark = [
@@ -67,14 +71,48 @@ class Server(GunicornServer):
         )
 
 
-def stale_counts(metrics_dir: Path) -> None:
+def gone_pid() -> int:
+    """The pid of a process that has exited."""
+    process = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    return int(process.stdout)
+
+
+def stale_counts(metrics_dir: Path) -> Path:
     """What a previous run left behind: a file of 1,000 answers by a process long gone."""
-    metrics_dir.mkdir()
-    stale = MmapedDict(str(metrics_dir / "counter_999999.db"))
+    metrics_dir.mkdir(exist_ok=True)
+    path = metrics_dir / f"counter_{gone_pid()}.db"
+    stale = MmapedDict(str(path))
     labels = (["view", "status"], ["answer", "200"])
     key = mmap_key("numbermasking_webhook_requests", "numbermasking_webhook_requests_total", *labels, "stale")
     stale.write_value(key, 1000.0, 0.0)
     stale.close()
+    return path
+
+
+# A worker that delivered 7 events, counted as the real one counts them, and keeps running until told.
+DELIVERING_WORKER = """
+import sys
+from numbermasking import metrics
+metrics.EVENTS_DELIVERED.inc(7)
+metrics.DELIVERY_ATTEMPTS.labels(outcome="delivered").inc(7)
+print("counted", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def running_worker(metrics_dir: Path) -> Iterator[subprocess.Popen]:
+    """An event worker of this host, alive, whose delivery counters are in ``metrics_dir``."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    worker = subprocess.Popen(  # our own interpreter and script
+        [sys.executable, "-c", DELIVERING_WORKER], cwd=PROJECT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert worker.stdout.readline() == b"counted\n"
+        yield worker
+    finally:
+        worker.stdin.close()
+        worker.wait(timeout=10)
 
 
 def calls_from_several_clients(server: Server) -> list[tuple[int, int]]:
@@ -100,11 +138,11 @@ def calls_from_several_clients(server: Server) -> list[tuple[int, int]]:
 
 def test_counters_add_up_over_three_workers_whichever_answers_the_scrape(tmp_path, live_order):
     metrics_dir = tmp_path / "metrics"
-    stale_counts(metrics_dir)
+    stale = stale_counts(metrics_dir)
     server = Server(tmp_path / "gunicorn.log", metrics_dir)
     try:
         server.wait_until_up()
-        assert not (metrics_dir / "counter_999999.db").exists(), "the previous run's counts were summed in"
+        assert not stale.exists(), "the previous run's counts were summed in"
 
         statuses = calls_from_several_clients(server)
         for _ in range(3):
@@ -132,3 +170,32 @@ def test_counters_add_up_over_three_workers_whichever_answers_the_scrape(tmp_pat
         assert "Traceback" not in server.log.read_text()
     finally:
         server.stop()
+
+
+def test_a_gunicorn_start_keeps_a_running_worker_s_counts_and_drops_those_of_gone_processes(tmp_path, live_order):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    stale = stale_counts(metrics_dir)
+    with running_worker(metrics_dir) as worker:
+        live = metrics_dir / f"counter_{worker.pid}.db"
+        assert live.exists()
+
+        previous_run: set[int] = set()
+        for _start in range(2):
+            server = Server(tmp_path / "gunicorn.log", metrics_dir)
+            try:
+                server.wait_until_up()
+                assert live.exists(), "the running worker's counts were removed"
+                assert not stale.exists(), "a gone process's counts were kept"
+                assert not previous_run & server.worker_pids(), "the previous run's web workers' counts were kept"
+                samples = server.scrape()
+                previous_run = server.worker_pids() - {worker.pid}
+            finally:
+                server.stop()
+            assert previous_run, "the web workers wrote no counter files: the second start checks nothing"
+
+            assert samples[("numbermasking_events_delivered_total", frozenset())] == 7
+            delivered = ("numbermasking_event_delivery_attempts_total", frozenset({"outcome": "delivered"}.items()))
+            assert samples[delivered] == 7
+            answered = ("numbermasking_webhook_requests_total", frozenset({"view": "answer", "status": "200"}.items()))
+            assert answered not in samples

@@ -16,6 +16,7 @@ from orders.admin import OrderAdmin
 from orders.models import Order, Role
 
 from . import click_to_call
+from .media import is_plivo_media
 from .models import CallRecord, ClickToCall, MessageRecord, Recording
 
 LISTEN_PERMISSION = "voice.listen_recording"
@@ -72,6 +73,9 @@ class RecordingInline(ReadOnlyMixin, admin.TabularInline):
             return "deleted at Plivo" if recording.deleted_at else "not ready yet"
         if not _may_listen.get():
             return "recorded (playing it needs the “Can listen to recordings” permission)"
+        if not is_plivo_media(recording.url):
+            # Stored before callbacks' URLs were checked (voice.media): not rendered as a source.
+            return "recorded (its URL is not Plivo's media host)"
         return format_html('<audio controls preload="none" src="{}"></audio>', recording.url)
 
 

@@ -7,6 +7,7 @@ get; only the webhooks write records (through voice.records).
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from numbermasking import metrics
 from orders import services
-from orders.events import emit
+from orders.events import emit, order_data
 from orders.models import EventType, Order, Role, call_limit
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_bridge, resolve_pin
@@ -256,15 +257,21 @@ def _keep_recording(
             )
 
 
-def hangup(params: Mapping[str, str], query: Mapping[str, str] | None = None) -> str:
-    """Hangup URL: the call ended. A click-to-call's hangup URL names the order and the first party in its query."""
+def hangup(
+    params: Mapping[str, str], query: Mapping[str, str] | None = None, *, ended_at: datetime | None = None
+) -> str:
+    """Hangup URL: the call ended. A click-to-call's hangup URL names the order and the first party in its query.
+
+    ``ended_at`` is when Plivo sent it, for a hangup the worker records later
+    (voice.tasks.replay_callback); now otherwise.
+    """
     platform_call = _platform_call(query or {})
     with transaction.atomic():
         fields: dict[str, object] = {
             "hangup_cause": clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
             "duration": _whole_number(params.get("Duration")),
             "bill_duration": _whole_number(params.get("BillDuration")),
-            "ended_at": timezone.now(),
+            "ended_at": ended_at or timezone.now(),
         }
         # A click-to-call whose record the hangup creates: the first party
         # never answered, so the bridge never ran and nobody else was dialled.
@@ -344,8 +351,9 @@ def _call_event(
         return
     role = Role(record.caller_role)
     payload = {
-        "reference": record.order.reference if record.order else None,
-        "proxy_number": record.proxy_number if record.order else None,
+        # The order's own proxy number, never the request's To or From: a
+        # callback's fields are whatever the sender put there.
+        **(order_data(record.order) if record.order else {"reference": None, "proxy_number": None}),
         "call_uuid": record.call_uuid,
         "caller_role": role.value,
         "callee_role": CALLEE_ROLES[role].value,

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from numbermasking import metrics
-from orders.events import emit
+from orders.events import emit, order_data
 from orders.models import EventType, Order, Role
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_pin
@@ -85,10 +85,9 @@ def relay(params: Mapping[str, str]) -> str:
 
 def _relayed(params: Mapping[str, str], route: Route) -> None:
     message_uuid = records.clip(params.get("MessageUUID"), records.UUID_LENGTH)
-    order = Order.objects.get(pk=route.order_id)
+    order = Order.objects.select_related("proxy_number").get(pk=route.order_id)
     data = {
-        "reference": order.reference,
-        "proxy_number": route.proxy_number,
+        **order_data(order),
         "message_uuid": message_uuid,
         "sender_role": route.role.value,
         "recipient_role": (Role.AGENT if route.role == Role.CUSTOMER else Role.CUSTOMER).value,

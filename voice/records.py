@@ -22,6 +22,7 @@ from orders.models import Role
 from orders.phones import to_e164
 from orders.routing import Route
 
+from .media import recording_url
 from .models import CallRecord, MessageRecord, Recording
 
 UUID_LENGTH = 64
@@ -212,12 +213,13 @@ def record_recording(params: Mapping[str, str], *, kind: str, call: CallRecord |
     Plivo may post the same recording twice (action and callback, retries) and
     in either order; the action of a recording started on answer carries -1
     for the duration. So a known duration is never replaced by an unknown one,
-    and a recording whose media was deleted never gets its URL back.
+    and a recording whose media was deleted never gets its URL back. A URL
+    that is not on Plivo's media host is not kept (voice.media).
     """
     recording_id = clip(params.get("RecordingID"), UUID_LENGTH)
     if not recording_id:
         return None
-    url = clip(params.get("RecordUrl"), 500)
+    url = recording_url(params.get("RecordUrl"), recording_id=recording_id)
     duration = _duration(params.get("RecordingDuration"))
     with transaction.atomic():
         recording, created = Recording.objects.select_for_update().get_or_create(

@@ -1,4 +1,5 @@
-"""Voice's outward work, through the task queue (``manage.py worker``): placing click-to-calls, deleting recordings.
+"""Voice's work on the task queue (``manage.py worker``): placing click-to-calls, callbacks the database
+failed, and deleting recordings.
 
 Every request to Plivo's REST API is made here (or by a command), never in a
 web request, and never with a transaction or row lock open: the database work
@@ -11,33 +12,42 @@ PLIVO_READ_TIMEOUT, any 5xx) is tried again after each of
 ``PLACE_CALL_RETRY_DELAYS``; a refusal is not. A reservation that ends without
 a call raises ``call.not_placed``.
 
-Recordings: Plivo holds the media; we hold its id and URL. A recording's URL is cleared
-only after Plivo confirmed the deletion (or answered 404: already gone), so
-the admin and the platform never get a URL whose media is gone, and a Plivo
-failure never loses track of media still stored there: the task tries again
-later, and the next ``purge_personal_data`` queues it again after that.
+Callbacks: a callback that only records what happened (a hangup, a dial
+status, a recording or voicemail) and met a database error when Plivo sent
+it is queued by its webhook (voice.webhook, ``OnDatabaseError.QUEUE``) and
+recorded here by the same service function, from the same query and form.
+
+Recordings: Plivo holds the media; we hold its id and URL. A recording's URL
+is cleared only after Plivo confirmed the deletion (or answered 404: already
+gone), so the admin and the platform never get a URL whose media is gone, and
+a Plivo failure never loses track of media still stored there: the task tries
+again later, and the next ``purge_personal_data`` queues it again after that.
 """
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
+from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
 from django_tasks import task
 
 from numbermasking import metrics
 from orders.models import Role
 from orders.tasks import enqueue
 
-from . import click_to_call, plivo_api, records, xml
+from . import calls, click_to_call, plivo_api, records, xml
 from .models import ClickToCall, Recording
 
 logger = logging.getLogger(__name__)
 
-# Seconds before each new try after a Plivo failure; after the last, the next
-# daily purge queues it again.
+# Seconds before each new try after a Plivo failure (after the last, the next
+# daily purge queues it again), or after a database error while recording a
+# queued callback.
 RETRY_DELAYS = (60, 600, 3600, 6 * 3600)
 # Seconds before each new request to Plivo's Call API after Plivo was
 # unavailable: four requests in all, the last about 40 s after the first, while
@@ -134,6 +144,62 @@ def _unavailable(reservation: ClickToCall, attempts: int, error: str) -> str:
             enqueue(place_call, reservation.pk, attempts, run_after=timezone.now() + timedelta(seconds=delay))
     logger.warning("click-to-call %s: %s", reservation.public_id, click_to_call.hidden(detail))
     return "retrying"
+
+
+Params = MultiValueDict  # a request's query or form, as the webhook's view read it (the last value of a key)
+
+# The webhooks that queue a request the database failed, by view name, and the
+# service function each runs, given the query, the form and when Plivo sent it.
+# Each is idempotent per CallUUID or RecordingID (Plivo retries them too), so a
+# replay that runs twice, or after Plivo's own retry got through, adds nothing.
+REPLAYED_CALLBACKS: dict[str, Callable[[Params, Params, datetime], object]] = {
+    "hangup": lambda query, form, received_at: calls.hangup(form, query, ended_at=received_at),
+    "dial_status": lambda query, form, received_at: calls.dial_status(form),
+    "recording": lambda query, form, received_at: calls.recording(query, form),
+    "voicemail": lambda query, form, received_at: calls.voicemail(query, form),
+}
+
+
+def queue_callback(view_name: str, request: HttpRequest) -> None:
+    """Queue ``request`` to ``view_name`` for the worker, in a transaction of its own.
+
+    Its query and form hold phone numbers, as the call record does: the task
+    row is personal data, deleted with finished tasks (docs/architecture.md).
+    """
+    # Outside what failed: that transaction has rolled back, and a connection
+    # the error broke is replaced (not inside an outer transaction, which owns it).
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+    with transaction.atomic():
+        enqueue(
+            replay_callback,
+            view_name,
+            dict(request.GET.lists()),
+            dict(request.POST.lists()),
+            timezone.now().isoformat(),
+        )
+
+
+@task()
+def replay_callback(
+    view_name: str, query: dict[str, list[str]], form: dict[str, list[str]], received_at: str, attempt: int = 0
+) -> str:
+    """Record a callback its webhook could not, as the webhook would have."""
+    replay = REPLAYED_CALLBACKS[view_name]
+    try:
+        replay(MultiValueDict(query), MultiValueDict(form), datetime.fromisoformat(received_at))
+    except DatabaseError as error:
+        if attempt >= len(RETRY_DELAYS):
+            # The failed task row keeps the request until finished tasks are pruned.
+            logger.error("the %s callback could not be recorded after %d tries", view_name, attempt + 1)
+            raise
+        delay = timedelta(seconds=RETRY_DELAYS[attempt])
+        enqueue(replay_callback, view_name, query, form, received_at, attempt + 1, run_after=timezone.now() + delay)
+        logger.warning(
+            "the %s callback met a database error (%s), trying again in %s", view_name, type(error).__name__, delay
+        )
+        return "retrying"
+    return "recorded"
 
 
 @task()

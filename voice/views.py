@@ -7,7 +7,7 @@ from django.views.decorators.http import require_safe
 from orders.models import Order
 
 from . import calls, messages, xml
-from .webhook import plivo_webhook
+from .webhook import OnDatabaseError, plivo_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,9 @@ def pin(request: HttpRequest) -> str:
 
 # Dial status and hangup write the same values again when replayed and answer
 # no number, so Plivo's retries (which may reuse the nonce) must keep working.
-@plivo_webhook()
+# They, the voicemail and the recording only record what happened: what the
+# database failed to record is queued for the worker (voice.tasks).
+@plivo_webhook(on_database_error=OnDatabaseError.QUEUE)
 def dial_status(request: HttpRequest) -> str:
     return calls.dial_status(request.POST)
 
@@ -45,19 +47,19 @@ def whisper(request: HttpRequest) -> str:
     return calls.whisper(request.GET)
 
 
-@plivo_webhook(on_error=xml.voicemail_thanks)
+@plivo_webhook(on_error=xml.voicemail_thanks, on_database_error=OnDatabaseError.QUEUE)
 def voicemail(request: HttpRequest) -> str:
     # The message is at Plivo whatever happens here: on error, thank the caller all the same.
     return calls.voicemail(request.GET, request.POST)
 
 
-@plivo_webhook(on_error=xml.empty)
+@plivo_webhook(on_error=xml.empty, on_database_error=OnDatabaseError.QUEUE)
 def recording(request: HttpRequest) -> str:
     # A background callback: Plivo does not play its reply.
     return calls.recording(request.GET, request.POST)
 
 
-@plivo_webhook()
+@plivo_webhook(on_database_error=OnDatabaseError.QUEUE)
 def hangup(request: HttpRequest) -> str:
     return calls.hangup(request.POST, request.GET)
 
@@ -75,9 +77,10 @@ def fallback(request: HttpRequest) -> str:
     return xml.apology()
 
 
-@plivo_webhook(allow_v2=True, on_error=xml.empty)
+# Plivo retries an SMS callback that gets no 200: a database error answers 503.
+@plivo_webhook(allow_v2=True, on_error=xml.empty, on_database_error=OnDatabaseError.RETRY)
 def message(request: HttpRequest) -> str:
-    # A reply to an incoming SMS may only hold <Message>: on error, say nothing.
+    # A reply to an incoming SMS may only hold <Message>: on any other error, say nothing.
     return messages.relay(request.POST)
 
 

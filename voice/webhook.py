@@ -18,18 +18,24 @@ the body, so a captured pair would sign any text), and a view may make its V3
 nonces single-use too (``single_use_nonce=True``). A replay is answered with
 the view's ``on_error`` XML: it reveals nothing, and Plivo, should its own
 retry ever reuse a nonce, stops retrying (docs/plivo.md, question (c)).
+
+A database error (a lock or statement timeout, a lost connection) must not
+lose what Plivo told us: each view says what happens then
+(``on_database_error``, docs/plivo.md, "Timeouts and retries").
 """
 
 import base64
+import enum
 import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from functools import lru_cache, wraps
 from urllib.parse import parse_qs, urlparse, urlunparse
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -37,7 +43,7 @@ from django.views.decorators.http import require_http_methods
 
 from numbermasking import metrics
 
-from . import replays, xml
+from . import replays, tasks, xml
 
 logger = logging.getLogger(__name__)
 
@@ -227,12 +233,30 @@ def _refusal(request: HttpRequest, *, allow_v2: bool) -> HttpResponseForbidden:
     return HttpResponseForbidden(body, content_type="text/plain; charset=utf-8")
 
 
+class OnDatabaseError(enum.Enum):
+    """What a webhook does when its view meets a database error."""
+
+    # Answer on_error(), 200: a call's next step (the answer, the PIN) is only
+    # worth anything now, and the caller hears the apology.
+    ANSWER = "answer"
+    # Queue the request for the worker (voice.tasks.replay_callback), then
+    # answer on_error(), 200: callbacks that only record what happened.
+    QUEUE = "queue"
+    # Answer 503 so that Plivo sends it again: it retries SMS callbacks that
+    # get no 200 (60 s, 120 s, 240 s later).
+    RETRY = "retry"
+
+
+RETRY_LATER = "The service could not record this request; send it again later.\n"
+
+
 def plivo_webhook(
     methods: Iterable[str] = ("POST",),
     *,
     allow_v2: bool = False,
     single_use_nonce: bool = False,
     on_error: Callable[[], str] = xml.apology,
+    on_database_error: OnDatabaseError = OnDatabaseError.ANSWER,
 ) -> Callable:
     """Decorate a view that returns Plivo XML as a string.
 
@@ -241,10 +265,20 @@ def plivo_webhook(
     alone. ``single_use_nonce`` refuses a V3 nonce seen before (V2 nonces are
     always single-use). ``on_error`` gives the XML answered when the view
     fails or the request is a replay: the spoken apology for calls, an empty
-    response where only ``<Message>`` is allowed.
+    response where only ``<Message>`` is allowed. ``on_database_error`` says
+    whether a database error is only answered, queued for the worker (the
+    view's name must be in ``voice.tasks.REPLAYED_CALLBACKS``) or left to
+    Plivo to retry.
     """
 
     def decorator(view: Callable[..., str]) -> Callable[..., HttpResponse]:
+        if on_database_error is OnDatabaseError.QUEUE and view.__name__ not in tasks.REPLAYED_CALLBACKS:
+            raise ValueError(f"{view.__name__} has no replay in voice.tasks.REPLAYED_CALLBACKS")
+        # Retried by Plivo: the nonce is spent in the transaction of the work it
+        # signed, so a request the database failed leaves it unspent and
+        # Plivo's retry is accepted even if it sends the same nonce again.
+        spend_with_work = transaction.atomic if on_database_error is OnDatabaseError.RETRY else nullcontext
+
         # Outermost, so a refused method (405), body (413, 415) or signature
         # (403) is counted like an answer.
         @csrf_exempt
@@ -264,13 +298,19 @@ def plivo_webhook(
                     return _refusal(request, allow_v2=allow_v2)
             try:
                 version, nonce = signature or ("", "")
-                if (version == "v2" or (version == "v3" and single_use_nonce)) and not replays.first_use(nonce):
-                    logger.warning("refused a replayed %s nonce on %s", version.upper(), request.path)
-                    body = on_error()
-                else:
-                    body = view(request, *args, **kwargs)
+                with spend_with_work():
+                    if (version == "v2" or (version == "v3" and single_use_nonce)) and not replays.first_use(nonce):
+                        logger.warning("refused a replayed %s nonce on %s", version.upper(), request.path)
+                        body = on_error()
+                    else:
+                        body = view(request, *args, **kwargs)
             except DatabaseError:
+                if on_database_error is OnDatabaseError.RETRY:
+                    logger.exception("database error in %s; answered 503 for Plivo to try again", request.path)
+                    return HttpResponse(RETRY_LATER, status=503, content_type="text/plain")
                 logger.exception("database error in %s; answered with the fallback XML", request.path)
+                if on_database_error is OnDatabaseError.QUEUE:
+                    _queue(view.__name__, request)
                 body = on_error()
             except Exception:
                 logger.exception("error in %s; answered with the fallback XML", request.path)
@@ -280,3 +320,16 @@ def plivo_webhook(
         return wrapped
 
     return decorator
+
+
+def _queue(view_name: str, request: HttpRequest) -> None:
+    """Queue a callback the database failed, for the worker to record; say so if even that fails."""
+    try:
+        tasks.queue_callback(view_name, request)
+    except DatabaseError as error:
+        # The form holds phone numbers: neither it nor the error's text (which may quote it) is logged.
+        logger.error(
+            "could not queue the %s callback either (%s): what it reported is lost", view_name, type(error).__name__
+        )
+    else:
+        logger.warning("queued the %s callback for the worker to record", view_name)

@@ -110,8 +110,12 @@ def parse(url: str) -> Destination:
 
 
 def resolve(host: str, port: int) -> list[Address]:
-    """Every address ``host`` resolves to (tests replace this to play DNS)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    """Every address ``host`` resolves to (tests replace this to play DNS); OSError when it cannot."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as error:
+        # The IDNA codec refuses the name (a label over 63 characters): no DNS could resolve it.
+        raise OSError("not a host name") from error
     return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
 
 

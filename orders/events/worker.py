@@ -15,7 +15,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from . import delivery
 from .emit import CHANNEL
@@ -83,8 +83,22 @@ class DeliveryLoop:
         return sum(len(claim.deliveries) for claim in claims) >= delivery.BATCH
 
     def _work(self, claim: delivery.Claim) -> None:
+        # As Django does per request: this thread's connection may have died
+        # since its last batch (the database restarted), and it would fail
+        # only when recording attempts already sent, so they would go twice.
+        # This makes the batch's first query check it and connect afresh.
+        close_old_connections()
         try:
             delivery.work(claim, self.senders)
+        except DatabaseError as error:
+            # The database went away mid-batch: one line, as the loop says it; the leases run out and
+            # these deliveries are claimed (and sent) again.
+            logger.warning(
+                "delivery batch to endpoint %s not recorded: the database is unavailable (%s)",
+                claim.endpoint.pk,
+                type(error).__name__,
+            )
+            connection.close()
         except Exception:
             # Its deliveries' leases run out and they are claimed again.
             logger.exception("delivery batch to endpoint %s failed", claim.endpoint.pk)

@@ -1,7 +1,6 @@
 import logging
 import signal
 import threading
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -128,4 +127,5 @@ def run_tasks(stopping: threading.Event) -> None:
             )
             close_old_connections()
             connection.close()
-            time.sleep(delay)
+            # Not time.sleep: a SIGTERM during a long wait must not hold the exit for it.
+            stopping.wait(delay)
