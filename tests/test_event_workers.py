@@ -16,6 +16,7 @@ from django.db import connection
 from werkzeug import Request, Response
 
 from orders.events import emit
+from orders.events.delivery import RECORD_EVERY
 from orders.models import EventType, WebhookEndpoint
 
 from .receivers import KeepAliveReceiver
@@ -58,6 +59,8 @@ class CountingReceiver:
     def receive(self, request: Request) -> Response:
         with self.lock:
             self.counts[request.headers["webhook-id"]] += 1
+        # A receiver that takes a few milliseconds, as real ones do: the run lasts long enough for a kill mid-run.
+        time.sleep(0.005)
         return Response("ok")
 
     def wait_for(self, count: int, timeout: float) -> None:
@@ -116,8 +119,8 @@ def test_every_event_arrives_after_a_worker_is_killed_mid_run(receiver, workers)
     receiver.wait_for(EVENTS, timeout=120)
 
     assert set(receiver.counts) == ids
-    # At least once: only what the killed worker had in hand may come twice.
-    assert sum(receiver.counts.values()) - EVENTS <= 1
+    # At least once: only what the killed worker had sent and not yet recorded may come twice.
+    assert sum(receiver.counts.values()) - EVENTS <= RECORD_EVERY
 
 
 def test_every_event_arrives_after_a_worker_is_stopped_and_another_takes_over(receiver, workers):

@@ -16,7 +16,7 @@ from orders import services, tasks
 from orders.events import emit
 from orders.models import Event, EventType, Order
 
-from .conftest import CUSTOMER, PROXY, call_params, open_line, postgres_only
+from .conftest import CUSTOMER, PROXY, call_params, open_line, postgres_only, wrong_pin
 from .events import assert_no_phone_number, events_of, run_worker
 
 pytestmark = pytest.mark.django_db
@@ -223,13 +223,13 @@ def test_a_call_the_parties_talked_on_is_completed_once_with_its_duration(plivo,
 
 
 def test_a_caller_who_gets_the_pin_wrong_three_times_has_missed_the_call(plivo, proxy_number, agent):
-    open_line(CUSTOMER, agent)
-    open_line(CUSTOMER, agent, name="Again")
+    orders = open_line(CUSTOMER, agent), open_line(CUSTOMER, agent, name="Again")
     call_uuid = secrets.token_hex(8)
     answer(plivo, CUSTOMER, call_uuid)
 
     for attempt in (1, 2, 3):
-        plivo.signed_post(f"/voice/pin/?attempt={attempt}", call_params(CUSTOMER, call_uuid=call_uuid, Digits="0000"))
+        digits = wrong_pin(*orders)
+        plivo.signed_post(f"/voice/pin/?attempt={attempt}", call_params(CUSTOMER, call_uuid=call_uuid, Digits=digits))
 
     (missed,) = events_of("call.missed")
     assert missed.data["reason"] == "pin_refused"

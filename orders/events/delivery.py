@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -173,41 +173,42 @@ def body_and_headers(event: Event, signer: Webhook) -> tuple[bytes, dict[str, st
 _RECHECK_EVERY = 1.0
 
 
-def send(claim: Claim, sender: Sender) -> list[Attempt]:
+def send(claim: Claim, sender: Sender) -> Iterator[Attempt]:
     """Send the claim's deliveries in order; stop at the first failure (the endpoint backs off) or near the lease."""
     timeout = settings.EVENTS_DELIVERY_TIMEOUT
     signer = Webhook(claim.endpoint.secret)
-    attempts: list[Attempt] = []
     checked_at = time.monotonic()
     for delivery in claim.deliveries:
         started = time.monotonic()
         if started + timeout + LEASE_MARGIN > claim.lease_ends:
-            break
+            return
         if started - checked_at > _RECHECK_EVERY:
             if not WebhookEndpoint.objects.filter(pk=claim.endpoint.pk, is_active=True).exists():
-                break
+                return
             checked_at = started
         body, headers = body_and_headers(delivery.event, signer)
         attempted_at = timezone.now()
         answer = sender.post(body, headers, timeout=timeout)
-        attempts.append(Attempt(delivery, attempted_at, answer))
+        yield Attempt(delivery, attempted_at, answer)
         if not answer.delivered:
-            break
-    return attempts
+            return
 
 
-def record(claim: Claim, attempts: list[Attempt]) -> None:
-    """Log each attempt and settle each delivery of the claim, in one transaction.
+def record(claim: Claim, attempts: list[Attempt], *, unsent: Iterable[Delivery] = ()) -> None:
+    """Log each attempt and settle its delivery, and give back ``unsent`` ones, in one transaction.
 
     Deliveries that are gone (their endpoint was deleted) or no longer ours
     (the endpoint was disabled meanwhile) are skipped, not written.
     """
     now = timezone.now()
     attempted = {attempt.delivery.pk: attempt for attempt in attempts}
+    unsent = list(unsent)
+    if not attempted and not unsent:
+        return
     with transaction.atomic():
         ours = set(
             Delivery.objects.select_for_update()
-            .filter(pk__in=[delivery.pk for delivery in claim.deliveries], claimed_by=claim.token)
+            .filter(pk__in=[*attempted, *(delivery.pk for delivery in unsent)], claimed_by=claim.token)
             .values_list("pk", flat=True)
         )
         logged = [attempt for pk, attempt in attempted.items() if pk in ours]
@@ -232,11 +233,12 @@ def record(claim: Claim, attempts: list[Attempt]) -> None:
             )
         failures = [attempt for attempt in logged if not attempt.answer.delivered]
         given_up = sum(_retry_or_fail(attempt, now) for attempt in failures)
-        release([delivery for delivery in claim.deliveries if delivery.pk not in attempted], claim.token)
+        release(unsent, claim.token)
         if failures:
             _endpoint_failed(claim.endpoint, failures[-1].answer, now)
         elif delivered and claim.endpoint.retry_at is not None:
             _endpoint_recovered(claim.endpoint)
+            claim.endpoint.retry_at = None
         transaction.on_commit(_counter(len(delivered), len(failures) - given_up, given_up))
 
 
@@ -394,16 +396,30 @@ class Senders:
         self.close_idle(idle_for=float("-inf"))
 
 
+# Attempts are recorded every RECORD_EVERY of them (or RECORD_AFTER seconds), not only at the end of a
+# batch: a worker killed mid-batch then sends again at most that many deliveries it had sent.
+RECORD_EVERY = 25
+RECORD_AFTER = 0.5
+
+
 def work(claim: Claim, senders: Senders) -> int:
     """Send and record one claim; how many attempts it made. Whatever goes wrong, its deliveries are settled."""
     sender = senders.take(claim.endpoint)
-    attempts: list[Attempt] = []
+    made: list[Attempt] = []
+    unrecorded: list[Attempt] = []
+    recorded_at = time.monotonic()
     try:
-        attempts = send(claim, sender)
+        for attempt in send(claim, sender):
+            made.append(attempt)
+            unrecorded.append(attempt)
+            if len(unrecorded) >= RECORD_EVERY or time.monotonic() - recorded_at >= RECORD_AFTER:
+                record(claim, unrecorded)
+                unrecorded, recorded_at = [], time.monotonic()
     finally:
         senders.give_back(claim.endpoint, sender)
-        record(claim, attempts)
-    return len(attempts)
+        attempted = {attempt.delivery.pk for attempt in made}
+        record(claim, unrecorded, unsent=[delivery for delivery in claim.deliveries if delivery.pk not in attempted])
+    return len(made)
 
 
 def deliver_due(senders: Senders | None = None) -> int:
