@@ -25,6 +25,7 @@ run out, and another worker sends those deliveries again.
 
 import json
 import logging
+import queue
 import secrets
 import threading
 import time
@@ -35,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -109,11 +110,12 @@ def claim(*, limit: int = BATCH, busy_endpoints: Iterable[int] = ()) -> list[Cla
         )
         if not ids:
             return []
-        # The same conditions again: where the database cannot SKIP LOCKED (SQLite), another
-        # worker may have claimed some of these since; the token says which are ours.
-        Delivery.objects.filter(due, pk__in=ids).update(
-            lease_expires_at=now + timedelta(seconds=lease), claimed_by=token
-        )
+        mine = Delivery.objects.filter(pk__in=ids)
+        if not connection.features.has_select_for_update_skip_locked:
+            # The same conditions again: without SKIP LOCKED (SQLite) another worker may have
+            # claimed some of these since; the token says which are ours.
+            mine = mine.filter(due)
+        mine.update(lease_expires_at=now + timedelta(seconds=lease), claimed_by=token)
     deliveries = Delivery.objects.filter(pk__in=ids, claimed_by=token).select_related("event", "endpoint")
     by_endpoint: dict[int, list[Delivery]] = defaultdict(list)
     for delivery in deliveries.order_by("pk"):
@@ -398,12 +400,24 @@ class Senders:
 
 # Attempts are recorded every RECORD_EVERY of them (or RECORD_AFTER seconds), not only at the end of a
 # batch: a worker killed mid-batch then sends again at most that many deliveries it had sent.
-RECORD_EVERY = 25
+RECORD_EVERY = 100
 RECORD_AFTER = 0.5
 
 
-def work(claim: Claim, senders: Senders) -> int:
-    """Send and record one claim; how many attempts it made. Whatever goes wrong, its deliveries are settled."""
+@dataclass(frozen=True)
+class Sent:
+    """What a batch came to: how many attempts it made, and whether the last of them failed."""
+
+    attempts: int
+    failed: bool
+
+
+def work(claim: Claim, senders: Senders, recorder: "Recorder | None" = None) -> Sent:
+    """Send one claim's deliveries and have them recorded (by ``recorder``'s thread, or here and now).
+
+    Whatever goes wrong, every delivery of the claim is recorded or given back.
+    """
+    write = recorder.record if recorder is not None else record
     sender = senders.take(claim.endpoint)
     made: list[Attempt] = []
     unrecorded: list[Attempt] = []
@@ -413,13 +427,78 @@ def work(claim: Claim, senders: Senders) -> int:
             made.append(attempt)
             unrecorded.append(attempt)
             if len(unrecorded) >= RECORD_EVERY or time.monotonic() - recorded_at >= RECORD_AFTER:
-                record(claim, unrecorded)
+                write(claim, unrecorded)
                 unrecorded, recorded_at = [], time.monotonic()
     finally:
         senders.give_back(claim.endpoint, sender)
         attempted = {attempt.delivery.pk for attempt in made}
-        record(claim, unrecorded, unsent=[delivery for delivery in claim.deliveries if delivery.pk not in attempted])
-    return len(made)
+        write(claim, unrecorded, unsent=[delivery for delivery in claim.deliveries if delivery.pk not in attempted])
+    return Sent(len(made), bool(made) and not made[-1].answer.delivered)
+
+
+class Recorder:
+    """Records attempts in a thread of its own, in the order they were handed in, so sending never waits on it.
+
+    Attempts handed in while it writes are written together next. A database
+    error loses only the record: those deliveries' leases run out and they
+    are sent again.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="record", daemon=True)
+        self._thread.start()
+
+    def record(self, claim: Claim, attempts: list[Attempt], *, unsent: Iterable[Delivery] = ()) -> None:
+        self._queue.put((claim, list(attempts), list(unsent)))
+
+    def stop(self) -> None:
+        """Write what was handed in, then end the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while not self._queue.empty():
+                items.append(self._queue.get())
+            stopping = items[-1] is None
+            for claim, attempts, unsent in _merged([item for item in items if item is not None]):
+                self._record(claim, attempts, unsent)
+            if stopping:
+                return
+
+    def _record(self, claim: Claim, attempts: list[Attempt], unsent: list[Delivery]) -> None:
+        # Once more on a new connection if the database failed: this thread's connection may have died
+        # while the database was away, and what is not recorded is sent again.
+        for last_try in (False, True):
+            close_old_connections()
+            try:
+                record(claim, attempts, unsent=unsent)
+                return
+            except DatabaseError as error:
+                connection.close()
+                if last_try:
+                    logger.warning(
+                        "attempts to endpoint %s not recorded: the database is unavailable (%s)",
+                        claim.endpoint.pk,
+                        type(error).__name__,
+                    )
+            except Exception:
+                logger.exception("attempts to endpoint %s not recorded", claim.endpoint.pk)
+                connection.close()
+                return
+
+
+def _merged(items: list[tuple[Claim, list[Attempt], list[Delivery]]]) -> list[tuple[Claim, list[Attempt], list]]:
+    """Consecutive pieces of one claim as one: one transaction writes them all."""
+    merged: list[tuple[Claim, list[Attempt], list]] = []
+    for claim, attempts, unsent in items:
+        if merged and merged[-1][0] is claim and not merged[-1][2]:
+            merged[-1] = (claim, merged[-1][1] + attempts, unsent)
+        else:
+            merged.append((claim, attempts, unsent))
+    return merged
 
 
 def deliver_due(senders: Senders | None = None) -> int:
@@ -432,7 +511,7 @@ def deliver_due(senders: Senders | None = None) -> int:
     fail_deactivated()
     try:
         while claims := claim():
-            made += sum(work(one, senders) for one in claims)
+            made += sum(work(one, senders).attempts for one in claims)
     finally:
         senders.close_all()
     return made

@@ -3,7 +3,11 @@
 It sleeps until there is work: on Postgres a NOTIFY from ``emit`` (sent as
 the raising transaction commits) wakes it at once; retries that come due and
 other databases are looked for every POLL_SECONDS. A finished batch wakes it
-too, so the next batch to that endpoint is claimed at once.
+too.
+
+Three things overlap so that a busy endpoint's deliveries never wait for the
+database: while a thread sends one batch, the loop claims that endpoint's
+next one (one ahead, no more), and a recorder thread writes the attempts.
 """
 
 import contextlib
@@ -34,6 +38,10 @@ class DeliveryLoop:
         self.stopping = threading.Event()
         self.senders = delivery.Senders()
         self._in_flight: dict[int, Future] = {}
+        # The next claim of an endpoint whose batch is on the wire, taken while it was sent.
+        self._next: dict[int, delivery.Claim] = {}
+        self._next_lock = threading.Lock()
+        self.recorder: delivery.Recorder | None = None
         self._wake_read, self._wake_write = os.pipe()
         # A wake-up already pending is enough: a full pipe must not block a sender's thread.
         os.set_blocking(self._wake_write, False)
@@ -46,6 +54,7 @@ class DeliveryLoop:
 
     def run(self) -> None:
         """Deliver until ``stop()``; database errors are logged and waited out, never fatal."""
+        self.recorder = delivery.Recorder()
         with ThreadPoolExecutor(self.threads, thread_name_prefix="deliver") as pool:
             while not self.stopping.is_set():
                 try:
@@ -60,6 +69,11 @@ class DeliveryLoop:
                     self._sleep()
             for future in list(self._in_flight.values()):
                 future.result()
+        with self._next_lock:
+            waiting, self._next = list(self._next.values()), {}
+        for claim in waiting:
+            self.recorder.record(claim, [], unsent=claim.deliveries)
+        self.recorder.stop()
         self.senders.close_all()
         os.close(self._wake_read)
         os.close(self._wake_write)
@@ -72,29 +86,57 @@ class DeliveryLoop:
             delivery.fail_deactivated()
             self.senders.close_idle()
             self._housekept_at = now
-        self._in_flight = {pk: future for pk, future in self._in_flight.items() if not future.done()}
+        with self._next_lock:
+            self._in_flight = {pk: future for pk, future in self._in_flight.items() if not future.done()}
+            # A claim taken ahead for a batch that ended meanwhile: it goes out now.
+            orphans = [self._next.pop(pk) for pk in list(self._next) if pk not in self._in_flight]
+        for claim in orphans:
+            self._submit(pool, claim)
         if len(self._in_flight) >= self.threads:
             return False
-        claims = delivery.claim(busy_endpoints=self._in_flight)
+        # Endpoints being sent to may have their next batch claimed, one ahead, no more.
+        with self._next_lock:
+            busy = set(self._next)
+        claims = delivery.claim(busy_endpoints=busy)
         for claim in claims:
-            future = pool.submit(self._work, claim)
-            future.add_done_callback(lambda _future: self._wake())
-            self._in_flight[claim.endpoint.pk] = future
+            with self._next_lock:
+                ahead = claim.endpoint.pk in self._in_flight
+                if ahead:
+                    self._next[claim.endpoint.pk] = claim
+            if not ahead:
+                self._submit(pool, claim)
         return sum(len(claim.deliveries) for claim in claims) >= delivery.BATCH
 
+    def _submit(self, pool: ThreadPoolExecutor, claim: delivery.Claim) -> None:
+        future = pool.submit(self._work, claim)
+        future.add_done_callback(lambda _future: self._wake())
+        with self._next_lock:
+            self._in_flight[claim.endpoint.pk] = future
+
     def _work(self, claim: delivery.Claim) -> None:
+        """Send ``claim``, then the endpoint's next claim if the loop took one meanwhile, and so on."""
+        while claim is not None:
+            sent = self._send(claim)
+            with self._next_lock:
+                following = self._next.pop(claim.endpoint.pk, None)
+            if following is not None and (sent is None or sent.failed):
+                # The endpoint just failed (it backs off), or this thread did: give the claim back untried.
+                self.recorder.record(following, [], unsent=following.deliveries)
+                following = None
+            claim = following
+
+    def _send(self, claim: delivery.Claim) -> delivery.Sent | None:
         # As Django does per request: this thread's connection may have died
-        # since its last batch (the database restarted), and it would fail
-        # only when recording attempts already sent, so they would go twice.
-        # This makes the batch's first query check it and connect afresh.
+        # since its last batch (the database restarted). This makes the batch's
+        # first query check it and connect afresh.
         close_old_connections()
         try:
-            delivery.work(claim, self.senders)
+            return delivery.work(claim, self.senders, self.recorder)
         except DatabaseError as error:
             # The database went away mid-batch: one line, as the loop says it; the leases run out and
             # these deliveries are claimed (and sent) again.
             logger.warning(
-                "delivery batch to endpoint %s not recorded: the database is unavailable (%s)",
+                "delivery batch to endpoint %s not sent: the database is unavailable (%s)",
                 claim.endpoint.pk,
                 type(error).__name__,
             )
@@ -103,6 +145,7 @@ class DeliveryLoop:
             # Its deliveries' leases run out and they are claimed again.
             logger.exception("delivery batch to endpoint %s failed", claim.endpoint.pk)
             connection.close()
+        return None
 
     def _listen(self) -> None:
         if connection.vendor != "postgresql":
