@@ -305,16 +305,9 @@ def main() -> None:
     receiver = Receiver()
     try:
         results = []
-        for measure, args in (
-            (floor, ()),
-            (throughput, (1,)),
-            (throughput, (2,)),
-            (floor, ()),
-            (throughput, (1,)),
-            (throughput, (2,)),
-            (latency, ()),
-            (transitions, ()),
-        ):
+        # Alternating, so that the machine's ups and downs hit the floor and the workers alike.
+        alternating = [(floor, ()), (throughput, (1,)), (throughput, (2,))] * 3
+        for measure, args in (*alternating, (latency, ()), (transitions, ())):
             log(f"{measure.__name__} {' '.join(map(str, args))}")
             results.append(measure(receiver, *args))
             log(json.dumps(results[-1]))

@@ -32,15 +32,22 @@ DEFAULT_POLL_SECONDS = 0.1
 HOUSEKEEPING_SECONDS = 5.0
 
 
+# Batches one worker sends to one endpoint at once, each over a connection of its own: a receiver's
+# round trip is the limit of one connection, and two overlap theirs (bench/RESULTS.md, "Event delivery").
+LANES = 2
+
+Lane = tuple[int, int]  # (endpoint id, lane number)
+
+
 class DeliveryLoop:
     def __init__(self, *, threads: int | None = None) -> None:
         self.threads = threads or settings.EVENTS_DELIVERY_CONCURRENCY
         self.stopping = threading.Event()
         self.senders = delivery.Senders()
-        self._in_flight: dict[int, Future] = {}
-        # The next claim of an endpoint whose batch is on the wire, taken while it was sent.
-        self._next: dict[int, delivery.Claim] = {}
-        self._next_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._in_flight: dict[Lane, Future] = {}
+        # The next claim of a lane whose batch is on the wire, taken while it was sent.
+        self._next: dict[Lane, delivery.Claim] = {}
         self.recorder: delivery.Recorder | None = None
         self._wake_read, self._wake_write = os.pipe()
         # A wake-up already pending is enough: a full pipe must not block a sender's thread.
@@ -69,7 +76,7 @@ class DeliveryLoop:
                     self._sleep()
             for future in list(self._in_flight.values()):
                 future.result()
-        with self._next_lock:
+        with self._lock:
             waiting, self._next = list(self._next.values()), {}
         for claim in waiting:
             self.recorder.record(claim, [], unsent=claim.deliveries)
@@ -86,39 +93,42 @@ class DeliveryLoop:
             delivery.fail_deactivated()
             self.senders.close_idle()
             self._housekept_at = now
-        with self._next_lock:
-            self._in_flight = {pk: future for pk, future in self._in_flight.items() if not future.done()}
-            # A claim taken ahead for a batch that ended meanwhile: it goes out now.
-            orphans = [self._next.pop(pk) for pk in list(self._next) if pk not in self._in_flight]
-        for claim in orphans:
-            self._submit(pool, claim)
-        if len(self._in_flight) >= self.threads:
-            return False
-        # Endpoints being sent to may have their next batch claimed, one ahead, no more.
-        with self._next_lock:
-            busy = set(self._next)
+        with self._lock:
+            self._in_flight = {lane: future for lane, future in self._in_flight.items() if not future.done()}
+            # A claim taken ahead for a lane whose batch ended meanwhile: it goes out now.
+            orphans = [(lane, self._next.pop(lane)) for lane in list(self._next) if lane not in self._in_flight]
+            for lane, claim in orphans:
+                self._submit(pool, lane, claim)
+            if len(self._in_flight) >= self.threads:
+                return False
+            # An endpoint is left alone once each of its lanes is busy and has its next batch.
+            busy = {endpoint for endpoint, _ in self._next if all((endpoint, n) in self._next for n in range(LANES))}
         claims = delivery.claim(busy_endpoints=busy)
-        for claim in claims:
-            with self._next_lock:
-                ahead = claim.endpoint.pk in self._in_flight
-                if ahead:
-                    self._next[claim.endpoint.pk] = claim
-            if not ahead:
-                self._submit(pool, claim)
+        with self._lock:
+            for claim in claims:
+                self._place(pool, claim)
         return sum(len(claim.deliveries) for claim in claims) >= delivery.BATCH
 
-    def _submit(self, pool: ThreadPoolExecutor, claim: delivery.Claim) -> None:
-        future = pool.submit(self._work, claim)
-        future.add_done_callback(lambda _future: self._wake())
-        with self._next_lock:
-            self._in_flight[claim.endpoint.pk] = future
+    def _place(self, pool: ThreadPoolExecutor, claim: delivery.Claim) -> None:
+        """Send ``claim`` on a free lane of its endpoint, or hold it as a busy lane's next batch."""
+        lanes = [(claim.endpoint.pk, n) for n in range(LANES)]
+        free = [lane for lane in lanes if lane not in self._in_flight]
+        if free:
+            self._submit(pool, free[0], claim)
+            return
+        self._next[next(lane for lane in lanes if lane not in self._next)] = claim
 
-    def _work(self, claim: delivery.Claim) -> None:
-        """Send ``claim``, then the endpoint's next claim if the loop took one meanwhile, and so on."""
+    def _submit(self, pool: ThreadPoolExecutor, lane: Lane, claim: delivery.Claim) -> None:
+        future = pool.submit(self._work, lane, claim)
+        future.add_done_callback(lambda _future: self._wake())
+        self._in_flight[lane] = future
+
+    def _work(self, lane: Lane, claim: delivery.Claim) -> None:
+        """Send ``claim``, then the lane's next claim if the loop took one meanwhile, and so on."""
         while claim is not None:
             sent = self._send(claim)
-            with self._next_lock:
-                following = self._next.pop(claim.endpoint.pk, None)
+            with self._lock:
+                following = self._next.pop(lane, None)
             if following is not None and (sent is None or sent.failed):
                 # The endpoint just failed (it backs off), or this thread did: give the claim back untried.
                 self.recorder.record(following, [], unsent=following.deliveries)
