@@ -1,6 +1,5 @@
 import logging
 import signal
-import sys
 import threading
 
 from django.conf import settings
@@ -47,9 +46,6 @@ class Command(BaseCommand):
             # A line per task run (the sweep runs every EVENTS_SWEEP_INTERVAL) would bury what matters.
             for name in ("django_tasks", "django_tasks_db"):
                 logging.getLogger(name).setLevel(logging.WARNING)
-        # A sender thread waits for its receiver's answer, then for the interpreter lock while the
-        # loop claims or the recorder writes; a shorter switch interval hands the lock over sooner.
-        sys.setswitchinterval(0.0005)
         stopping = threading.Event()
         deliveries = None if no_deliveries else DeliveryLoop(threads=threads)
 
