@@ -146,6 +146,19 @@ def stop(processes: list[subprocess.Popen]) -> None:
         process.wait()
 
 
+def cpu_times() -> tuple[int, int]:
+    """The machine's (busy, total) CPU time so far, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_since(start: tuple[int, int]) -> float:
+    """The share of the machine's CPU time (all cores) that was busy since ``start``."""
+    busy, total = cpu_times()
+    return round((busy - start[0]) / max(1, total - start[1]), 2)
+
+
 def floor(receiver: Receiver) -> dict:
     """The same events, signed and POSTed in a plain loop over one kept-alive connection."""
     from standardwebhooks.webhooks import Webhook
@@ -157,6 +170,7 @@ def floor(receiver: Receiver) -> dict:
     signer = Webhook(WebhookEndpoint.objects.get().secret)
     payloads = [event.payload for event in Event.objects.order_by("seq")]
     connection = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=15)
+    cpu = cpu_times()
     started = time.time()
     for payload in payloads:
         body = json.dumps(payload, separators=(",", ":"))
@@ -172,7 +186,12 @@ def floor(receiver: Receiver) -> dict:
         response.read()
     elapsed = time.time() - started
     connection.close()
-    return {"round": "floor", "delivered": len(payloads), "events_per_s": round(len(payloads) / elapsed, 1)}
+    return {
+        "round": "floor",
+        "delivered": len(payloads),
+        "events_per_s": round(len(payloads) / elapsed, 1),
+        "cpu_busy": busy_since(cpu),
+    }
 
 
 def throughput(receiver: Receiver, count: int) -> dict:
@@ -181,7 +200,10 @@ def throughput(receiver: Receiver, count: int) -> dict:
     raise_events(EVENTS)
     processes = workers(count)
     try:
+        receiver.wait_for(1, timeout=60)
+        cpu = cpu_times()
         arrivals = receiver.wait_for(EVENTS)
+        cpu_busy = busy_since(cpu)
     finally:
         stop(processes)
     first, last = min(arrivals.values()), max(arrivals.values())
@@ -189,6 +211,7 @@ def throughput(receiver: Receiver, count: int) -> dict:
         "round": f"throughput, {count} worker(s)",
         "delivered": len(arrivals),
         "events_per_s": round((len(arrivals) - 1) / (last - first), 1),
+        "cpu_busy": cpu_busy,
     }
 
 

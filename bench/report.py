@@ -236,6 +236,10 @@ def render_events(run: dict) -> list[str]:
         f"| event-raising API transitions, 8 clients ÷ 1 | report | {transitions['ratio']:.2f} "
         f"({transitions['eight_clients_per_s']:,.0f} ÷ {transitions['one_client_per_s']:,.0f} transitions/s) | |",
         "",
+        "`cpu_busy` is the share of the whole machine's CPU (all cores) in use while a round ran: the receiver, "
+        "Postgres and the workers share the cores, so once one worker is near the floor, two workers can only "
+        "add what the cores have left.",
+        "",
         "Every round:",
         "",
         "```",
