@@ -517,3 +517,18 @@ def test_a_batch_stops_starting_attempts_that_could_outlast_its_lease(settings, 
     # Each attempt may take 1 s and must end 5 s before the 8 s lease: only the first few start.
     assert 2 <= len(httpserver.log) <= 4
     assert Delivery.objects.filter(status="pending", claimed_by="").count() == 40 - len(httpserver.log)
+
+
+def test_the_worker_in_batch_runs_what_is_due_then_exits_with_a_summary(httpserver, capsys):
+    from django.core.management import call_command
+
+    httpserver.expect_request("/events").respond_with_data("ok")
+    WebhookEndpoint.objects.create(url=httpserver.url_for("/events"))
+    emit(EventType.CALL_MISSED, {"reference": "K7X4", "reason": "busy"})
+
+    # The database worker closes stale connections between tasks; here that would end the test's transaction.
+    with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
+        call_command("worker", "--batch")
+
+    assert Delivery.objects.get().status == "delivered"
+    assert capsys.readouterr().out.strip() == "Ran 0 task(s) and made 1 delivery attempt(s)."

@@ -8,6 +8,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
+from orders.events.delivery import deliver_due
 from orders.events.worker import DeliveryLoop
 from orders.tasks import arm_sweep
 
@@ -40,12 +41,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-deliveries", action="store_true", help="Only run tasks; leave deliveries to other workers."
         )
+        parser.add_argument(
+            "--batch",
+            action="store_true",
+            help="Run the tasks and send the events that are due now, then exit (for cron, or to try things out).",
+        )
 
-    def handle(self, *, threads: int | None, no_tasks: bool, no_deliveries: bool, verbosity: int, **options) -> None:
+    def handle(
+        self, *, threads: int | None, no_tasks: bool, no_deliveries: bool, batch: bool, verbosity: int, **options
+    ) -> str | None:
         if verbosity < 2:
             # A line per task run (the sweep runs every EVENTS_SWEEP_INTERVAL) would bury what matters.
             for name in ("django_tasks", "django_tasks_db"):
                 logging.getLogger(name).setLevel(logging.WARNING)
+        if batch:
+            return run_once(tasks=not no_tasks, deliveries=not no_deliveries)
         stopping = threading.Event()
         deliveries = None if no_deliveries else DeliveryLoop(threads=threads)
 
@@ -91,6 +101,30 @@ def wait_for_database(stopping: threading.Event) -> bool:
     return False
 
 
+def run_once(*, tasks: bool, deliveries: bool) -> str:
+    """Run every task that is due, then send every delivery that is due; a one-line summary."""
+    ran = 0
+    if tasks:
+        worker = _tasks_worker(batch=True)
+        worker.run()
+        ran = worker._run_tasks
+    sent = deliver_due() if deliveries else 0
+    return f"Ran {ran} task(s) and made {sent} delivery attempt(s)."
+
+
+def _tasks_worker(*, batch: bool) -> Worker:
+    return Worker(
+        queue_names=["default"],
+        interval=0 if batch else 0.5,
+        batch=batch,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=get_random_string(32),
+        excluded_queue_names=[],
+    )
+
+
 def keep_sweeping(stopping: threading.Event) -> None:
     """Keep the chain of sweeps for tasks whose worker died going (orders.tasks.sweep_tasks)."""
     while not stopping.wait(settings.EVENTS_SWEEP_INTERVAL / 2):
@@ -102,16 +136,7 @@ def keep_sweeping(stopping: threading.Event) -> None:
 
 def run_tasks(stopping: threading.Event) -> None:
     """The Tasks API's database worker, in this thread, outliving database outages."""
-    worker = Worker(
-        queue_names=["default"],
-        interval=0.5,
-        batch=False,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id=get_random_string(32),
-        excluded_queue_names=[],
-    )
+    worker = _tasks_worker(batch=False)
     # Its loop checks this flag; set it from ours.
     threading.Thread(target=lambda: (stopping.wait(), setattr(worker, "running", False)), daemon=True).start()
     failures = 0
