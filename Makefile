@@ -75,7 +75,7 @@ bench: $(VENV)/.installed-dev
 bench-admin: $(VENV)/.installed-dev
 	$(PY) -m bench.admin_pages
 
-# Refreshes docs/dashboard.png, the README's picture of the dashboard, from the browser test.
+# Refreshes docs/dashboard.png, the picture of the dashboard in docs/operating.md, from the browser test.
 screenshots: $(VENV)/.installed-dev
 	UPDATE_DOCS=1 $(PY) -m pytest -q tests/test_dashboard_browser.py
 

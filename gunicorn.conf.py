@@ -38,7 +38,7 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
-# Metrics under several workers (README, "Metrics"): prometheus-client keeps
+# Metrics under several workers (docs/operating.md, "Metrics"): prometheus-client keeps
 # each process's counters in a file in PROMETHEUS_MULTIPROC_DIR and a scrape
 # sums them all. A previous run's files would be summed in too, so a start
 # removes the files of processes that are gone; a process still running (the

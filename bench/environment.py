@@ -38,7 +38,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from voice.webhook import expected_signature  # noqa: E402
+from voice.plivo.webhook import expected_signature  # noqa: E402
 
 
 def answer_params(caller: str, proxy: str) -> dict[str, str]:

@@ -238,14 +238,14 @@ def latency(receiver: Receiver) -> dict:
 
 def transitions(receiver: Receiver) -> dict:
     """Order transitions through the API under gunicorn, by 1 client then 8 at once: transitions per second."""
-    from orders import services
+    from orders.api import keys
     from orders.models import Agent, ProxyNumber
 
     reset(receiver)
     for n in range(40):
         ProxyNumber.objects.create(number=f"+1415555{n:04d}")
     agents = [Agent.objects.create(name=f"Agent {n}", phone=f"+1415666{n:04d}").pk for n in range(8)]
-    _, key = services.create_api_key("bench")
+    _, key = keys.create_api_key("bench")
     port = _free_port()
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "numbermasking.wsgi", "--bind", f"127.0.0.1:{port}"],

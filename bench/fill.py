@@ -15,6 +15,8 @@ Everything is derived from the row number, so a fill is reproducible and
 
 from django.db import connection
 
+from orders.models import Order
+
 PROXY_NUMBERS = 200
 AGENTS = 20_000
 CUSTOMERS = 300_000
@@ -26,6 +28,11 @@ UNKNOWN_PREFIX = "+1646999"
 _CUSTOMER_PHONE = """
 '+1' || (ARRAY{areas})[1 + (c %% {n_areas})] || (2000000 + c / {n_areas})
 """.format(areas=AREA_CODES, n_areas=len(AREA_CODES))
+
+
+# The models' own defaults for the columns the fill has no figure for: bench writes rows as the models
+# would, and the schema keeps no default of its own for bench's sake.
+_CALLS_DEFAULT = int(Order._meta.get_field("customer_calls").default)
 
 
 def fill_pool() -> None:
@@ -63,7 +70,7 @@ def fill_orders(first: int, last: int) -> None:
         FROM s
     )
     INSERT INTO orders_order (reference, customer_name, customer_phone, agent_id, status, created_at, updated_at,
-                              proxy_number_id, pin, masking_expires_at)
+                              proxy_number_id, pin, masking_expires_at, customer_calls, agent_calls)
     SELECT 'B' || lpad(upper(to_hex(i)), 7, '0'),
            'Customer ' || c,
            {_CUSTOMER_PHONE},
@@ -75,7 +82,8 @@ def fill_orders(first: int, last: int) -> None:
            (SELECT min(id) FROM orders_proxynumber) + p,
            lpad(((i * 7) %% 10000)::text, 4, '0'),
            CASE WHEN live THEN now() + interval '1 hour' * (12 + i %% 12)
-                ELSE now() - interval '1 minute' * (60 + i %% 10000) END
+                ELSE now() - interval '1 minute' * (60 + i %% 10000) END,
+           {_CALLS_DEFAULT}, {_CALLS_DEFAULT}
     FROM o
     """
     with connection.cursor() as cursor:

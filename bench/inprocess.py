@@ -19,6 +19,7 @@ from orders import services
 from orders.models import Agent, Order, live_orders
 from orders.routing import resolve
 from voice import calls
+from voice.plivo import params
 
 
 def query_counts() -> dict[str, int]:
@@ -28,7 +29,7 @@ def query_counts() -> dict[str, int]:
     samples["not a number (SIP URI)"] = ("sip:alice@example.com", samples["known"][1])
     for kind, (caller, proxy) in samples.items():
         with CaptureQueriesContext(connection) as queries:
-            calls.answer(answer_params(caller, proxy))
+            calls.answer(params.Call.read(answer_params(caller, proxy)))
         counts[kind] = len(queries)
     return counts
 

@@ -17,7 +17,7 @@ from django.test import Client
 from pyinstrument import Profiler
 
 from bench import fill
-from voice.webhook import expected_signature
+from voice.plivo.webhook import expected_signature
 
 
 def main() -> None:

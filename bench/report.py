@@ -118,7 +118,7 @@ def render(
         lines += [
             "",
             f"floor_durable is the floor with a durable commit for the call record: {durable:.2f} × the floor's "
-            "throughput (see README.md, section 'Call records and synchronous_commit').",
+            "throughput (see docs/performance.md, section 'Call records and synchronous_commit').",
             "",
         ]
     repeated = sum(f["repeated_bodies"] for size in ("1k", "1M") for f in results[size].values())

@@ -1,4 +1,4 @@
-"""Settings, read only from the environment (see .env.example and README)."""
+"""Settings, read only from the environment (see .env.example and docs/deploying.md, "Settings reference")."""
 
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -62,7 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Outermost: every error under /api/ leaves in the API's JSON shape.
-    "orders.api_errors.JsonErrorsMiddleware",
+    "orders.api.errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after security: static files are answered before sessions and auth run.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -157,7 +157,7 @@ if _public.scheme == "https":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     # The load balancer probes over plain http inside the private network.
-    # Prometheus scrapes each web host directly too (README, "Metrics").
+    # Prometheus scrapes each web host directly too (docs/operating.md, "Metrics").
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
@@ -192,13 +192,13 @@ MASKING_UNKNOWN_CALLER_MESSAGE = env.str(
     default="Sorry, we could not find an active delivery for this number. Goodbye.",
 )
 MASKING_SUPPORT_NUMBER = env.str("MASKING_SUPPORT_NUMBER", default="")
-# The countries whose phones a party may have (README, "Callable numbers"), as
+# The countries whose phones a party may have (docs/security.md, "Callable numbers"), as
 # ISO regions; empty: the countries of the active proxy numbers
 # (orders.pool.party_countries). A system check refuses an unknown region.
 MASKING_PARTY_COUNTRIES = [
     code.strip().upper() for code in env.list("MASKING_PARTY_COUNTRIES", default=[]) if code.strip()
 ]
-# Abuse controls (README, "Abuse controls"): calls a party may make through one
+# Abuse controls (docs/security.md, "Abuse controls"): calls a party may make through one
 # order's line in an hour (0: no limit), and what the caller over it hears.
 MASKING_MAX_CALLS_PER_HOUR = env.int("MASKING_MAX_CALLS_PER_HOUR", default=20)
 MASKING_CALL_LIMIT_MESSAGE = env.str(
@@ -206,7 +206,7 @@ MASKING_CALL_LIMIT_MESSAGE = env.str(
     default="You have reached the limit of calls on this line for now. Please try again later. Goodbye.",
 )
 
-# What callers and callees hear (README, "What callers hear"). Every text is a
+# What callers and callees hear (docs/plivo.md, "What callers hear"). Every text is a
 # setting; a system check (voice.E003) refuses one that holds a phone number.
 MASKING_SPEAK_LANGUAGE = env.str("MASKING_SPEAK_LANGUAGE", default="en-US")
 MASKING_SPEAK_VOICE = env.str("MASKING_SPEAK_VOICE", default="WOMAN")
@@ -269,7 +269,7 @@ MASKING_MISSED_CALL_SMS_TEXT = env.str(
     default="Missed call from your {caller} about order {reference}. Call back on {proxy_number}.",
 )
 
-# HTTP API for the dispatch system (orders/api.py). Throttling counts requests
+# HTTP API for the dispatch system (orders/api/). Throttling counts requests
 # per API key in the cache, so several gunicorn workers or hosts need a shared
 # cache (CACHE_URL, e.g. dbcache://api_cache) for the rate to hold overall.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
@@ -279,13 +279,13 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
     CACHES["default"]["BACKEND"] = "numbermasking.cache.AtomicDatabaseCache"
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/min")
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["orders.api_keys.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["orders.api_keys.HasApiKey"],
-    "DEFAULT_THROTTLE_CLASSES": ["orders.api_keys.ApiKeyRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["orders.api.keys.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["orders.api.keys.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["orders.api.keys.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["orders.api_parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["orders.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "orders.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "orders.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Number masking API",
@@ -310,7 +310,7 @@ SPECTACULAR_SETTINGS = {
 # click-to-call, recording deletion) go through Django's Tasks API; the
 # database backend needs no other service and makes a task part of the
 # change's transaction. The worker (`manage.py worker`) runs them and sends
-# event deliveries. See docs: events.
+# event deliveries. See docs/events.md.
 TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 # Seconds of wall clock an attempt may take, however the receiver trickles
 # (Standard Webhooks asks for 15 to 30).

@@ -1,41 +1,50 @@
+"""Every URL of the service: the admin, Plivo's webhooks, the dispatch API built from each app's own routes,
+and what operations tools ask for."""
+
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView, TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from numbermasking.metrics import metrics_view
-from voice import api as voice_api
-from voice import dashboard_page, simulator
-from voice import views as voice_views
+import orders.api.urls
+import voice.api
+from numbermasking import ops
+from orders.api.errors import unknown_endpoint
+from voice.ops import simulator
+from voice.ops import views as ops_views
+from voice.plivo import views as webhooks
 
 # The admin is the dispatchers' product, not "Django administration".
 admin.site.site_header = "Number masking"
 admin.site.site_title = "Number masking"
 admin.site.index_title = "Dispatch"
 
+api = [
+    *orders.api.urls.urlpatterns,
+    *voice.api.urlpatterns,
+    # The schema and its docs hold no data, so they are open: an integrator
+    # can read them before being given a key.
+    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]),
+        name="docs",
+    ),
+    # Last: any other path under /api/v1/ is the API's JSON 404, not Django's HTML page.
+    re_path(r"^(?P<path>.*)$", unknown_endpoint),
+]
+
 urlpatterns = [
     path("admin/call-simulator/", admin.site.admin_view(simulator.call_simulator), name="call_simulator"),
-    path("admin/dashboard/", admin.site.admin_view(dashboard_page.dashboard_page), name="dashboard"),
+    path("admin/dashboard/", admin.site.admin_view(ops_views.dashboard_page), name="dashboard"),
     path("admin/", admin.site.urls),
-    path("voice/", include("voice.urls")),
-    # The dispatch API is orders', except the call log and click-to-call (its requests too), which are voice's.
-    re_path(r"^api/v1/orders/(?P<reference>[^/]+)/calls/$", voice_api.OrderCallsView.as_view(), name="order_calls"),
-    re_path(r"^api/v1/orders/(?P<reference>[^/]+)/call/$", voice_api.OrderCallView.as_view(), name="order_call"),
-    re_path(
-        r"^api/v1/orders/(?P<reference>[^/]+)/call-requests/$",
-        voice_api.OrderCallRequestsView.as_view(),
-        name="order_call_requests",
-    ),
-    re_path(
-        r"^api/v1/orders/(?P<reference>[^/]+)/call-requests/(?P<id>[^/]+)/$",
-        voice_api.OrderCallRequestView.as_view(),
-        name="order_call_request",
-    ),
-    path("api/v1/", include("orders.urls")),
+    path("voice/", include("voice.plivo.urls")),
+    path("api/v1/", include((api, "api"))),
     # The seed tutorial's answer URL, kept so numbers configured from it work.
-    path("numbermasking/handle_incoming/", voice_views.answer, name="handle_incoming"),
-    path("healthz", voice_views.healthz, name="healthz"),
-    # Prometheus' scrape; a 404 unless METRICS_TOKEN is set (README, "Metrics").
-    path("metrics", metrics_view, name="metrics"),
+    path("numbermasking/handle_incoming/", webhooks.answer, name="handle_incoming"),
+    path("healthz", ops.healthz, name="healthz"),
+    # Prometheus' scrape; a 404 unless METRICS_TOKEN is set (docs/operating.md, "Metrics").
+    path("metrics", ops.metrics_view, name="metrics"),
     # Browsers ask for it on every page that names no icon (the webhooks' answers, the API's JSON).
     path(
         "favicon.ico",

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
+from .errors import ServiceError
 from .events.models import (  # noqa: F401  (registered with this app; migrations name them here)
     CurrentTransactionId,
     Delivery,
@@ -34,6 +35,14 @@ class Role(models.TextChoices):
     CUSTOMER = "customer"
     AGENT = "agent"
     UNKNOWN = "unknown"
+
+    def counterpart(self) -> "Role":
+        """The other party of a line: whom this party's call or text reaches (unknown stays unknown)."""
+        return _COUNTERPARTS.get(self, Role.UNKNOWN)
+
+
+# The one place where parties are paired: every "the other party" asks Role.counterpart().
+_COUNTERPARTS = {Role.CUSTOMER: Role.AGENT, Role.AGENT: Role.CUSTOMER}
 
 
 # What the API can address as a path segment and staff can read out: letters,
@@ -137,11 +146,10 @@ class Order(models.Model):
     # Each party's calls through the line in a fixed window of CALL_LIMIT_WINDOW
     # that starts at *_calls_since (MASKING_MAX_CALLS_PER_HOUR). On the order
     # row so the answer's one routing query reads them; the hangup callback
-    # counts (orders.services.count_call). db_default: inserts written out
-    # elsewhere (bench/fill.py) and old code still running mid-deploy need not name them.
-    customer_calls = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # counts (orders.services.count_call).
+    customer_calls = models.PositiveIntegerField(default=0, editable=False)
     customer_calls_since = models.DateTimeField(null=True, blank=True, editable=False)
-    agent_calls = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    agent_calls = models.PositiveIntegerField(default=0, editable=False)
     agent_calls_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OrderQuerySet.as_manager()
@@ -176,7 +184,9 @@ class Order(models.Model):
         if not self._state.adding and not args and kwargs.get("update_fields") is None:
             # The call counters are counted in the database (services.count_call)
             # while an admin form or a service holds this order: saving it must
-            # not write back the counts it read.
+            # not write back the counts it read. So a plain save() quietly becomes
+            # a save of every other field. Known and kept for now: the issue that
+            # gives each line its own counters moves them off this row.
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
@@ -188,6 +198,14 @@ class Order(models.Model):
         _on_field("customer_phone", refuse_pool_number, self.customer_phone)
         if _phone_changed(self, "customer_phone"):
             _on_field("customer_phone", refuse_uncallable, self.customer_phone)
+
+    def phone_of(self, role: Role) -> str:
+        """The phone of the order's party ``role`` in E.164, or "" (no agent, a purged order, an unknown role)."""
+        if role == Role.CUSTOMER:
+            return str(self.customer_phone or "")
+        if role == Role.AGENT and self.agent_id is not None:
+            return str(self.agent.phone)
+        return ""
 
     @property
     def is_line_live(self) -> bool:
@@ -288,14 +306,16 @@ def orders_needing_agent(now: datetime | None = None) -> models.QuerySet[Order]:
 # pool sync).
 
 
-def refuse_pool_number(phone: object) -> None:
-    """ValidationError (``pool_number``) when ``phone`` is a number of the proxy pool, active or not."""
+def refuse_pool_number(phone: object, *, field: str | None = None) -> None:
+    """ServiceError (``pool_number``) when ``phone`` is a number of the proxy pool, active or not."""
     if phone and ProxyNumber.objects.filter(number=str(phone)).exists():
-        raise ValidationError("This is one of the service's proxy numbers, not a party's phone.", code="pool_number")
+        raise ServiceError(
+            "This is one of the service's proxy numbers, not a party's phone.", code="pool_number", field=field
+        )
 
 
-def refuse_uncallable(phone: object) -> None:
-    """ValidationError (``uncallable_number``) when the callable-number rule refuses ``phone`` as a party's phone.
+def refuse_uncallable(phone: object, *, field: str | None = None) -> None:
+    """ServiceError (``uncallable_number``) when the callable-number rule refuses ``phone`` as a party's phone.
 
     Applied wherever a party's phone is saved, beside refuse_pool_number;
     voice checks the stored phones again before it dials.
@@ -305,14 +325,14 @@ def refuse_uncallable(phone: object) -> None:
 
     problem = callable_problem(phone, party_countries()) if phone else None
     if problem is not None:
-        raise ValidationError(problem, code="uncallable_number")
+        raise ServiceError(problem, code="uncallable_number", field=field)
 
 
 def refuse_party_phone(number: object) -> None:
-    """ValidationError (``party_phone``) when ``number`` is an agent's phone or an order's customer phone."""
+    """ServiceError (``party_phone``) when ``number`` is an agent's phone or an order's customer phone."""
     text = str(number or "")
     if text and (Agent.objects.filter(phone=text).exists() or Order.objects.filter(customer_phone=text).exists()):
-        raise ValidationError(
+        raise ServiceError(
             "%(number)s is an agent's or a customer's phone, not a proxy number.",
             code="party_phone",
             params={"number": text},

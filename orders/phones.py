@@ -6,6 +6,8 @@ from functools import lru_cache
 
 import phonenumbers
 
+from numbermasking.logsafe import hide_numbers
+
 # Only what people and Plivo write in a phone number; phonenumbers alone would
 # happily dig a number out of "sip:14156667777@host".
 _NUMBER_CHARS = re.compile(r"\+?[0-9 ()./-]+")
@@ -73,7 +75,7 @@ def nanp_area_code(number: object) -> str | None:
     return str(parsed.national_number)[:3]
 
 
-# The callable-number rule (README, "Callable numbers"): the types of number
+# The callable-number rule (docs/security.md, "Callable numbers"): the types of number
 # whose call costs the caller more than a call to a person, or reaches
 # something other than a person, and so are what toll fraud dials.
 _REFUSED_TYPES = {
@@ -138,11 +140,6 @@ def display(number: object) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL).replace("-", " ")
 
 
-def plivo_digits(e164: str) -> str:
-    """Plivo's own format for numbers we send it: digits, no ``+``."""
-    return e164.lstrip("+")
-
-
 def redact(number: object) -> str:
     """A number fit for a log line: at most the country code and the last two digits.
 
@@ -158,10 +155,6 @@ def redact(number: object) -> str:
     return f"+{country_code}***{e164[-tail:] if tail else ''}"
 
 
-# Runs of digits long enough to be a phone number (with or without +): nearly
-# every number in use has eight digits or more with its country code, and
-# shorter runs (ids, times, counts) stay readable.
-_NUMBER_LIKE = re.compile(r"\+?\d{8,}")
 # Anything that is not a printable character: newlines forge log lines.
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
@@ -174,8 +167,3 @@ def log_value(value: object, length: int = 64) -> str:
     the request says it is.
     """
     return hide_numbers(_UNPRINTABLE.sub("?", str(value if value is not None else ""))[:length])
-
-
-def hide_numbers(text: str) -> str:
-    """``text`` with every run of digits that could be a phone number replaced by ``***``."""
-    return _NUMBER_LIKE.sub("***", text)

@@ -9,10 +9,10 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 
-from .models import Order, ProxyNumber, live_lines_of
+from .models import ProxyNumber, live_lines_of, live_orders
 
 
 def numbers_needed(busiest_party_orders: int) -> int:
@@ -41,30 +41,32 @@ class PoolAdvice:
         return max(0, self.numbers_needed - self.pool_size)
 
 
-# Live orders per party per country, then the largest per country. Two levels
-# of GROUP BY, which the ORM cannot write; both walk live orders only.
-_BUSIEST_PARTY = f"""
-SELECT country, MAX(lines) FROM (
-  SELECT p.country AS country, COUNT(*) AS lines
-  FROM {Order._meta.db_table} o JOIN {ProxyNumber._meta.db_table} p ON p.id = o.proxy_number_id
-  WHERE o.masking_expires_at > %s
-  GROUP BY p.country, o.customer_phone
-  UNION ALL
-  SELECT p.country AS country, COUNT(*) AS lines
-  FROM {Order._meta.db_table} o JOIN {ProxyNumber._meta.db_table} p ON p.id = o.proxy_number_id
-  WHERE o.masking_expires_at > %s AND o.agent_id IS NOT NULL
-  GROUP BY p.country, o.agent_id
-) per_party
-GROUP BY country
-"""  # noqa: S608 - table names from the models, values as parameters
+def _busiest_party(now: datetime) -> dict[str, int]:
+    """N per country: the most live orders one customer or agent holds on the country's numbers.
+
+    Live orders per party per country, then the largest per country: two
+    levels of GROUP BY, which the ORM cannot write, so the outer one wraps the
+    ORM's own queries over live_orders() (the one live-line predicate) and
+    only one row per country comes back.
+    """
+    live = live_orders(now).order_by()
+    per_party = [
+        live.values(country=F("proxy_number__country"), party=F(party))
+        .annotate(lines=Count("*"))
+        .values("country", "lines")
+        for party in ("customer_phone", "agent_id")
+    ]
+    per_party[1] = per_party[1].filter(agent_id__isnull=False)
+    parts = [queryset.query.sql_with_params() for queryset in per_party]
+    sql = f"SELECT country, MAX(lines) FROM ({parts[0][0]} UNION ALL {parts[1][0]}) per_party GROUP BY country"  # noqa: S608 - the ORM's SQL
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*parts[0][1], *parts[1][1]])
+        return dict(cursor.fetchall())
 
 
 def pool_advice(now: datetime | None = None) -> list[PoolAdvice]:
     """The advice for every country with an active proxy number or a live line, by country code."""
-    now = now or timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(_BUSIEST_PARTY, [now, now])
-        busiest = dict(cursor.fetchall())
+    busiest = _busiest_party(now or timezone.now())
     pool = dict(
         ProxyNumber.objects.filter(is_active=True)
         .values("country")

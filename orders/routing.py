@@ -12,7 +12,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from .models import CALL_LIMIT_WINDOW, Agent, BlockedNumber, Order, ProxyNumber, Role, call_limit
-from .phones import callable_problem, to_e164
+from .phones import callable_problem
 from .pool import explicit_party_countries
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def _route_to(row: _Row, caller: str, proxy_number: str, *, hourly_limit: bool) 
     limit = call_limit()
     if hourly_limit and limit > 0 and (row.customer_calls if is_customer else row.agent_calls) >= limit:
         return Route(Action.LIMITED, caller, proxy_number, role, row.order_id)
-    connect_to = row.agent_phone if is_customer else row.customer_phone
+    connect_to = {Role.CUSTOMER: row.customer_phone, Role.AGENT: row.agent_phone}[role.counterpart()]
     if not dialable(connect_to, row.order_id):
         return Route(Action.UNAVAILABLE, caller, proxy_number, role, row.order_id)
     return Route(Action.CONNECT, caller, proxy_number, role, row.order_id, connect_to)
@@ -137,12 +137,12 @@ def dialable(number: str, order_id: int | None) -> bool:
     return problem is None
 
 
-def resolve(caller: str, proxy_number: str, *, hourly_limit: bool = True) -> Route:
-    """Route a call from ``caller`` to ``proxy_number`` (raw webhook values).
+def resolve(caller: str | None, proxy_number: str | None, *, hourly_limit: bool = True) -> Route:
+    """Route a call from ``caller`` to ``proxy_number``, both E.164 (None: not a phone number).
 
     ``hourly_limit=False`` for texts: MASKING_MAX_CALLS_PER_HOUR counts calls only.
     """
-    caller_e164, proxy_e164 = to_e164(caller), to_e164(proxy_number)
+    caller_e164, proxy_e164 = caller, proxy_number
     if caller_e164 is None or proxy_e164 is None:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
     matches = _live_orders_of(caller_e164, proxy_e164, limit=2)
@@ -156,13 +156,13 @@ def resolve(caller: str, proxy_number: str, *, hourly_limit: bool = True) -> Rou
     return _route_to(matches[0], caller_e164, proxy_e164, hourly_limit=hourly_limit)
 
 
-def resolve_pin(caller: str, proxy_number: str, digits: str, *, hourly_limit: bool = True) -> Route:
-    """Route a caller who typed ``digits`` at the PIN prompt.
+def resolve_pin(caller: str | None, proxy_number: str | None, digits: str, *, hourly_limit: bool = True) -> Route:
+    """Route a caller who typed ``digits`` at the PIN prompt; numbers in E.164 (None: not a phone number).
 
     Only a party of the order is connected: a stranger who learnt a PIN still
     resolves to unknown.
     """
-    caller_e164, proxy_e164 = to_e164(caller), to_e164(proxy_number)
+    caller_e164, proxy_e164 = caller, proxy_number
     if caller_e164 is None or proxy_e164 is None or not digits or not digits.isdigit():
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
     matches = _live_orders_of(caller_e164, proxy_e164, pin=digits, limit=1)
@@ -199,7 +199,8 @@ def resolve_bridge(order_id: int | None, first: Role) -> Route:
         return Route(Action.UNKNOWN)
     customer, agent = str(order["customer_phone"]), order["agent__phone"] and str(order["agent__phone"])
     proxy_number, reference = str(order["proxy_number__number"]), order["reference"]
-    caller, callee = (agent, customer) if first == Role.AGENT else (customer, agent)
+    phones = {Role.CUSTOMER: customer, Role.AGENT: agent}
+    caller, callee = phones[first], phones[first.counterpart()]
     if order["party_blocked"]:
         return Route(Action.BLOCKED, caller, proxy_number, first, order_id, reference=reference)
     if not order["agent__is_active"] or not caller or not dialable(callee, order_id):
@@ -215,5 +216,5 @@ def parties_asked_for_pin(order: Order) -> list[Role]:
     if not order.is_line_live:
         return []
     proxy = str(order.proxy_number.number)
-    parties = [(Role.CUSTOMER, order.customer_phone), (Role.AGENT, order.agent.phone if order.agent else None)]
+    parties = [(role, order.phone_of(role)) for role in (Role.CUSTOMER, Role.AGENT)]
     return [role for role, phone in parties if phone and resolve(str(phone), proxy).action == Action.ASK_PIN]

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
+from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -84,13 +85,14 @@ def deliver(delivery_id: int, generation: int) -> str:
     return "sent by the worker's delivery loop"
 
 
-def prune_finished_tasks(*, now: datetime | None = None) -> int:
-    """Delete finished task rows older than ``EVENTS_RETENTION_DAYS``; how many."""
+def prune_finished_tasks() -> int:
+    """Delete finished task rows older than ``EVENTS_RETENTION_DAYS`` with the library's own command; how many."""
     from django_tasks_db.models import DBTaskResult
 
-    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENTS_RETENTION_DAYS)
-    deleted, _ = DBTaskResult.objects.finished().filter(finished_at__lt=cutoff).delete()
-    return deleted
+    days = settings.EVENTS_RETENTION_DAYS
+    old = DBTaskResult.objects.finished().filter(finished_at__lte=timezone.now() - timedelta(days=days)).count()
+    call_command("prune_db_task_results", queue_name="*", min_age_days=days, verbosity=0)
+    return old
 
 
 def _stale_after() -> timedelta:

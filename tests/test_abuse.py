@@ -1,4 +1,4 @@
-"""Abuse controls through signed webhooks: the block list and the hourly call limit (README, "Abuse controls")."""
+"""Abuse controls through signed webhooks: the block list and the hourly limit (docs/security.md, "Abuse controls")."""
 
 from datetime import timedelta
 

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orders import services
-from orders.admin import EstimatedCountPaginator
+from orders.admin.orders import EstimatedCountPaginator
 from orders.models import Agent, Order, ProxyNumber
 from voice.models import CallRecord
 

@@ -100,7 +100,7 @@ def test_without_a_local_number_any_in_the_country_comes_before_one_abroad(agent
     order = open_line(CUSTOMER_SF, agent)
 
     assert number_of(order) == NEW_YORK
-    assert resolve(CUSTOMER_SF, "12125550100").action == Action.CONNECT
+    assert resolve(CUSTOMER_SF, "+12125550100").action == Action.CONNECT
 
 
 def test_a_canadian_customer_gets_a_canadian_number_before_a_us_one_with_another_area_code(agent):
@@ -130,8 +130,8 @@ def test_a_local_number_that_would_need_a_pin_loses_to_another_area_code_that_ne
     assert number_of(second) == NEW_YORK
     assert second.shared_number is None
     assert "pool exhausted" not in caplog.text
-    assert resolve(CUSTOMER_SF, "14155550100").action == Action.CONNECT
-    assert resolve(CUSTOMER_SF, "12125550100").action == Action.CONNECT
+    assert resolve(CUSTOMER_SF, "+14155550100").action == Action.CONNECT
+    assert resolve(CUSTOMER_SF, "+12125550100").action == Action.CONNECT
 
 
 def test_the_agents_live_order_counts_as_a_conflict_too(agent):
@@ -155,7 +155,7 @@ def test_when_every_number_needs_a_pin_the_local_one_is_shared(caplog, agent):
     assert number_of(third) == SAN_FRANCISCO
     assert third.shared_number is not None
     assert "at least 5" in caplog.text
-    assert resolve(CUSTOMER_SF, "14155550100").action == Action.ASK_PIN
+    assert resolve(CUSTOMER_SF, "+14155550100").action == Action.ASK_PIN
 
 
 @pytest.mark.parametrize(

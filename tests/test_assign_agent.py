@@ -99,7 +99,7 @@ def test_it_falls_back_to_a_foreign_number_when_the_country_has_none(agent):
 
     order.refresh_from_db()
     assert order.proxy_number == gb
-    assert resolve(CUSTOMER, "442071838750").action == Action.CONNECT
+    assert resolve(CUSTOMER, "+442071838750").action == Action.CONNECT
 
 
 def test_it_avoids_a_number_on_which_the_customer_has_a_live_order(agent):
@@ -115,8 +115,8 @@ def test_it_avoids_a_number_on_which_the_customer_has_a_live_order(agent):
 
     second.refresh_from_db()
     assert second.proxy_number == second_number
-    assert resolve(CUSTOMER, "14155550100").action == Action.CONNECT
-    assert resolve(CUSTOMER, "14155550101").action == Action.CONNECT
+    assert resolve(CUSTOMER, "+14155550100").action == Action.CONNECT
+    assert resolve(CUSTOMER, "+14155550101").action == Action.CONNECT
 
 
 def test_it_avoids_a_number_on_which_the_agent_has_a_live_order(agent):
@@ -130,8 +130,8 @@ def test_it_avoids_a_number_on_which_the_agent_has_a_live_order(agent):
 
     second.refresh_from_db()
     assert second.proxy_number == second_number
-    assert resolve(str(agent.phone), "14155550100").connect_to == CUSTOMER
-    assert resolve(str(agent.phone), "14155550101").connect_to == "+14156667779"
+    assert resolve(str(agent.phone), "+14155550100").connect_to == CUSTOMER
+    assert resolve(str(agent.phone), "+14155550101").connect_to == "+14156667779"
 
 
 def test_it_picks_the_least_loaded_number(agent):
@@ -188,7 +188,7 @@ def test_an_exhausted_pool_shares_a_number_and_warns_with_the_pool_size_needed(c
     assert "pool has 1 active number" in warnings[0]
     assert "at least 3" in warnings[0]
     assert second.reference in warnings[0]
-    assert resolve(CUSTOMER, "14155550100").action == Action.ASK_PIN
+    assert resolve(CUSTOMER, "+14155550100").action == Action.ASK_PIN
 
 
 def test_the_warning_counts_the_busiest_party(caplog, proxy_number, agent):
@@ -285,8 +285,8 @@ def test_reassigning_the_agent_keeps_the_proxy_number(proxy_number, agent):
     assert order.proxy_number == proxy_number
     assert order.pin == first_pin
     assert order.is_line_live
-    assert resolve(CUSTOMER, "14155550100").connect_to == "+14156667780"
-    assert resolve(str(agent.phone), "14155550100").action == Action.UNKNOWN
+    assert resolve(CUSTOMER, "+14155550100").connect_to == "+14156667780"
+    assert resolve(str(agent.phone), "+14155550100").action == Action.UNKNOWN
 
 
 def test_reassigning_a_picked_up_order_keeps_its_status(proxy_number, agent):

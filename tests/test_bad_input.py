@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
-from voice.webhook import FORM_ENCODING, MAX_BODY_BYTES, NONCE_HEADER, expected_signature
+from voice.plivo.webhook import FORM_ENCODING, MAX_BODY_BYTES, NONCE_HEADER, expected_signature
 
 from .admin_forms import admin_post_data
 from .conftest import AGENT_PHONE, CUSTOMER, GET_WEBHOOKS, PROXY, WEBHOOKS
@@ -159,7 +159,7 @@ def busy_proxy(live_order) -> Order:
 def internal_errors(caplog):
     """Errors the webhook decorator swallowed into the apology: bad input must not cause any."""
     caplog.set_level(logging.INFO)
-    return lambda: [r for r in caplog.records if r.name == "voice.webhook" and r.levelno >= logging.ERROR]
+    return lambda: [r for r in caplog.records if r.name == "voice.plivo.webhook" and r.levelno >= logging.ERROR]
 
 
 def parsed_form(path: str, body: bytes, content_type: str) -> dict[str, list[str]] | None:

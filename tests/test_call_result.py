@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from orders import services
+from orders.api import keys
 from voice.models import CallRecord
 
 Result = CallRecord.Result
@@ -62,7 +62,7 @@ def test_a_dialled_call_nobody_answered_is_no_answer_on_the_order_page_and_call_
 def test_the_api_keeps_its_fields_and_gains_the_result(live_order):
     CallRecord.objects.create(call_uuid="call-1", order=live_order, outcome="connected", dial_status="busy", duration=3)
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {services.create_api_key('tests')[1]}")
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {keys.create_api_key('tests')[1]}")
 
     (call,) = api.get(f"/api/v1/orders/{live_order.reference}/calls/").json()["results"]
 

@@ -24,7 +24,7 @@ from django_tasks_db.models import DBTaskResult
 from orders.models import Order
 from voice import tasks
 from voice.models import CallRecord, MessageRecord, Recording, WebhookNonce
-from voice.webhook import expected_signature_v2
+from voice.plivo.webhook import expected_signature_v2
 
 from .conftest import (
     AGENT_PHONE,

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from orders.checks import check_masking_settings
-from voice.checks import TEXT_SETTINGS, check_spoken_texts, check_voice_settings
+from voice.plivo.checks import TEXT_SETTINGS, check_spoken_texts, check_voice_settings
 
 
 def ids(problems) -> list[str]:

@@ -105,7 +105,7 @@ def test_concurrent_assignments_give_every_order_a_live_unambiguous_line():
             theirs = [
                 o for o in live if o.proxy_number.number == proxy_number and caller in (o.customer_phone, o.agent.phone)
             ]
-            route = resolve(caller.lstrip("+"), proxy_number.lstrip("+"))
+            route = resolve(caller, proxy_number)
             if not theirs:
                 assert route.action == Action.UNKNOWN
             elif len(theirs) == 1:

@@ -10,9 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orders.models import Agent, ProxyNumber
-from voice import dashboard as dash
-from voice.dashboard_page import pool_sentence
 from voice.models import RESULT_BY_DIAL_STATUS, CallRecord, MessageRecord
+from voice.ops import dashboard as dash
+from voice.ops.views import pool_sentence
 
 from .conftest import answer, dial_status, hangup, open_line, type_pin
 

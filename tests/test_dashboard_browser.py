@@ -1,7 +1,7 @@
 """The dashboard on the admin home in a real browser (tests/browser.py skips this module without Chromium).
 
 The screenshot goes to test-artifacts/dashboard.png; ``make screenshots`` (UPDATE_DOCS=1) also
-writes it to docs/dashboard.png, the picture in the README.
+writes it to docs/dashboard.png, the picture in docs/operating.md.
 """
 
 import os

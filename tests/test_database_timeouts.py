@@ -24,7 +24,7 @@ import pytest
 from django.db import connection
 from rest_framework_api_key.models import APIKey
 
-from voice import xml
+from voice.plivo import xml
 
 from .conftest import CUSTOMER, call_params
 from .servers import PROJECT, GunicornServer, free_port

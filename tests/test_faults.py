@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 import pytest
 from django.db import DatabaseError, OperationalError, connection
 
-from voice import xml
 from voice.models import CallRecord, MessageRecord
+from voice.plivo import xml
 
 from .conftest import AGENT_PHONE, CUSTOMER, assert_apology, call_params, sms_params, xml_of
 from .forwarder import Forwarder
@@ -141,7 +141,7 @@ def test_a_database_error_at_answer_is_an_apology_not_a_500(plivo, live_order, c
 
     assert_apology(xml_of(response))
     assert not CallRecord.objects.exists()
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "voice.webhook"]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "voice.plivo.webhook"]
     assert len(errors) == 1
     assert "database error" in errors[0].getMessage()
 

@@ -23,7 +23,7 @@ def test_it_answers_503_when_the_database_does_not(client, caplog):
     broken = mock.Mock()
     broken.cursor.side_effect = OperationalError("connection refused")
 
-    with mock.patch("voice.views.connection", broken):
+    with mock.patch("numbermasking.ops.connection", broken):
         response = client.get("/healthz")
 
     assert response.status_code == 503

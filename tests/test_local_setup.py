@@ -76,7 +76,7 @@ def test_an_explicit_public_url_wins_over_port(tmp_path):
 def test_the_xml_action_urls_name_the_port_served(tmp_path):
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'numbermasking.settings'; django.setup(); "
-        "from voice import xml; print(xml.ask_pin(attempt=1))"
+        "from voice.plivo import xml; print(xml.ask_pin(attempt=1))"
     )
 
     result = python(code, tmp_path, ENV_FILE="", DEBUG="true", PORT="9000")

@@ -1,4 +1,4 @@
-"""voice/plivo_api.py, as both Plivo commands use it: errors in one line, the configured API URL."""
+"""voice/plivo_client.py, as both Plivo commands use it: errors in one line, the configured API URL."""
 
 import socket
 import time
@@ -9,7 +9,7 @@ import responses
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from voice import plivo_api
+from voice.plivo import client as plivo_client
 
 from .conftest import PROXY, pool, run_command
 from .fake_plivo import AUTH_ID, FakePlivoAccount
@@ -150,7 +150,7 @@ def place(**overrides: object) -> str:
         "ring_timeout": 20,
         **overrides,
     }
-    return plivo_api.start_call(plivo_api.connect(), **fields)
+    return plivo_client.start_call(plivo_client.connect(), **fields)
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ def test_every_server_error_of_the_call_api_is_plivo_unavailable_after_one_reque
     # A 502 used to come out as a refusal, after the SDK's two retries of its own.
     stand_in.status = status
 
-    with pytest.raises(plivo_api.PlivoUnavailable, match="server error while placing the call: HTTP|internal error"):
+    with pytest.raises(plivo_client.PlivoUnavailable, match="server error while placing the call: HTTP|internal error"):
         place()
 
     assert len(stand_in.calls) == 1
@@ -186,21 +186,21 @@ def test_every_server_error_of_the_call_api_is_plivo_unavailable_after_one_reque
 def test_a_client_error_of_the_call_api_is_a_refusal(stand_in, status, message):
     stand_in.status = status
 
-    with pytest.raises(plivo_api.PlivoAPIError, match=message) as error:
+    with pytest.raises(plivo_client.PlivoAPIError, match=message) as error:
         place()
 
-    assert not isinstance(error.value, plivo_api.PlivoUnavailable)
+    assert not isinstance(error.value, plivo_client.PlivoUnavailable)
     assert len(stand_in.calls) == 1
 
 
 def test_the_timeouts_are_settings_for_connecting_and_for_the_answer(stand_in):
-    assert plivo_api.connect().timeout == (3.0, 10.0)
+    assert plivo_client.connect().timeout == (3.0, 10.0)
     stand_in.delay = 3
 
     started = time.monotonic()
     with override_settings(PLIVO_CONNECT_TIMEOUT=1, PLIVO_READ_TIMEOUT=0.3):
-        assert plivo_api.connect().timeout == (1, 0.3)
-        with pytest.raises(plivo_api.PlivoUnavailable, match="did not answer in time while placing the call"):
+        assert plivo_client.connect().timeout == (1, 0.3)
+        with pytest.raises(plivo_client.PlivoUnavailable, match="did not answer in time while placing the call"):
             place()
 
     assert time.monotonic() - started < 2
@@ -209,7 +209,7 @@ def test_the_timeouts_are_settings_for_connecting_and_for_the_answer(stand_in):
 
 def test_the_client_is_built_from_settings_when_called_not_at_import(mocked):
     with override_settings(PLIVO_API_URL="https://elsewhere.example"):
-        client = plivo_api.connect()
+        client = plivo_client.connect()
 
     assert client.base_uri == "https://elsewhere.example/v1/Account"
     client.base_uri = "https://api.plivo.com/v1/Account"  # what the SDK does before each request

@@ -104,7 +104,7 @@ def test_purge_leaves_recent_and_live_orders_alone(old_and_recent_orders):
     assert (live.customer_name, live.customer_phone) == ("Live Liz", "+14156667781")
     assert CallRecord.objects.get(call_uuid="recent-call").from_number == CUSTOMER
     assert MessageRecord.objects.get(message_uuid="recent-text").from_number == CUSTOMER
-    assert resolve("14156667781", PROXY).action == Action.CONNECT
+    assert resolve("+14156667781", PROXY).action == Action.CONNECT
 
 
 def test_purge_can_be_rerun_and_then_finds_nothing(old_and_recent_orders, capsys):

@@ -5,8 +5,8 @@ import logging
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from voice.media import is_plivo_media
 from voice.models import CallRecord, Recording
+from voice.plivo.media import is_plivo_media
 
 from .conftest import answer, xml_of
 from .events import events_of

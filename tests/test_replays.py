@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Agent, Order
-from voice import xml
 from voice.models import CallRecord, MessageRecord, WebhookNonce
-from voice.webhook import expected_signature_v2
+from voice.plivo import xml
+from voice.plivo.webhook import expected_signature_v2
 
 from .conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, plivo_signature, xml_of
 

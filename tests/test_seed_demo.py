@@ -121,4 +121,4 @@ def test_seed_demo_restores_demo_customers_after_a_purge(db):
 
     demo = Order.objects.get(reference="DEMO-1")
     assert (demo.customer_phone, demo.is_line_live) == ("+14156667777", True)
-    assert resolve("14156667777", str(ProxyNumber.objects.get().number)).order_id == demo.pk
+    assert resolve("+14156667777", str(ProxyNumber.objects.get().number)).order_id == demo.pk

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
 from voice.models import CallRecord, MessageRecord, Recording
-from voice.webhook import expected_signature, has_valid_signature, signature_base
+from voice.plivo.webhook import expected_signature, has_valid_signature, signature_base
 
 from .conftest import (
     CUSTOMER,
@@ -297,7 +297,9 @@ def test_it_rejects_a_non_ascii_query_string_without_crashing(client, live_order
 
 
 def test_a_request_the_sdk_cannot_sign_is_rejected_not_a_500(plivo, live_order, caplog):
-    with mock.patch("voice.webhook.expected_signature", side_effect=UnicodeEncodeError("ascii", "☎", 0, 1, "bad")):
+    with mock.patch(
+        "voice.plivo.webhook.expected_signature", side_effect=UnicodeEncodeError("ascii", "☎", 0, 1, "bad")
+    ):
         response = plivo.signed_post("/voice/answer/", call_params("14156667777"))
 
     assert response.status_code == 403

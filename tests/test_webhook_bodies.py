@@ -8,7 +8,7 @@ from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
-from voice.webhook import MAX_BODY_BYTES
+from voice.plivo.webhook import MAX_BODY_BYTES
 
 from .conftest import CUSTOMER, WEBHOOKS, call_params, xml_of
 

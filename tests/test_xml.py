@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from plivo import plivoxml
 
 from orders.models import Role
-from voice import xml
+from voice.plivo import xml
 
 numbers = st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True)
 

@@ -16,8 +16,8 @@ from orders.admin import OrderAdmin
 from orders.models import Order, Role
 
 from . import click_to_call
-from .media import is_plivo_media
 from .models import CallRecord, ClickToCall, MessageRecord, Recording
+from .plivo.media import is_plivo_media
 
 LISTEN_PERMISSION = "voice.listen_recording"
 
@@ -74,7 +74,7 @@ class RecordingInline(ReadOnlyMixin, admin.TabularInline):
         if not _may_listen.get():
             return "recorded (playing it needs the “Can listen to recordings” permission)"
         if not is_plivo_media(recording.url):
-            # Stored before callbacks' URLs were checked (voice.media): not rendered as a source.
+            # Stored before callbacks' URLs were checked (voice.plivo.media): not rendered as a source.
             return "recorded (its URL is not Plivo's media host)"
         return format_html('<audio controls preload="none" src="{}"></audio>', recording.url)
 
@@ -236,7 +236,7 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
             self.message_user(request, "The database did not answer; try again in a moment.", messages.ERROR)
         else:
             self.log_change(request, order, f"Click-to-call {reservation.public_id}: the {first.value} first.")
-            other = "customer" if first == Role.AGENT else "agent"
+            other = Role(first).counterpart().value
             self.message_user(
                 request,
                 f"Call queued ({reservation.public_id}): Plivo will ring the {first.value} of order {order.reference} "

@@ -1,18 +1,20 @@
 """The call endpoints of the dispatch API: /api/v1/orders/{reference}/calls/, .../call/ and .../call-requests/.
 
-They live here because calls are voice's; the project urls put them under
-the orders API's path. They answer no phone number: the serializers do not
-name those fields.
+They live here because calls are voice's; ``urlpatterns`` below are mounted
+under /api/v1/ beside the orders app's (numbermasking/urls.py). They answer no
+phone number: the serializers do not name those fields.
 """
 
+from django.urls import re_path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from orders.api import Pagination, order_or_404
-from orders.api_errors import error_responses
+from orders.api.errors import error_responses
+from orders.api.orders import order_or_404
+from orders.api.views import Pagination
 from orders.models import Order
 
 from . import click_to_call
@@ -196,3 +198,13 @@ class OrderCallRequestView(generics.GenericAPIView):
         if reservation is None:
             raise NotFound(f"Order {order.reference} has no call request {id[:28]!r}.")
         return Response(CallRequestSerializer(reservation).data)
+
+
+# Voice's routes under /api/v1/, in the ``api`` namespace with the orders app's.
+ORDER = r"^orders/(?P<reference>[^/]+)/"
+urlpatterns = [
+    re_path(ORDER + r"calls/$", OrderCallsView.as_view(), name="order_calls"),
+    re_path(ORDER + r"call/$", OrderCallView.as_view(), name="order_call"),
+    re_path(ORDER + r"call-requests/$", OrderCallRequestsView.as_view(), name="order_call_requests"),
+    re_path(ORDER + r"call-requests/(?P<id>[^/]+)/$", OrderCallRequestView.as_view(), name="order_call_request"),
+]

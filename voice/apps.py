@@ -7,9 +7,9 @@ class VoiceConfig(AppConfig):
     def ready(self) -> None:
         from orders.signals import purging_personal_data
 
-        from . import checks  # noqa: F401  (registers the system checks)
+        from .plivo import checks  # noqa: F401  (registers the system checks)
+        from .plivo.replays import forget_nonces
         from .privacy import expire_recordings, scrub_call_log
-        from .replays import forget_nonces
 
         purging_personal_data.connect(scrub_call_log, dispatch_uid="voice.scrub_call_log")
         purging_personal_data.connect(expire_recordings, dispatch_uid="voice.expire_recordings")

@@ -1,12 +1,14 @@
 """What each call webhook does, and what it tells the call records.
 
-The views, the admin's call simulator and ``simulate_call`` share
-``xml_for`` and ``pin_xml``, so the simulator shows exactly what Plivo would
-get; only the webhooks write records (through voice.records).
+Each takes what Plivo sent as typed values (voice/plivo/params.py) and
+returns the XML to answer. The views, the admin's call simulator and
+``simulate_call`` share ``xml_for`` and ``pin_xml``, so the simulator shows
+exactly what Plivo would get; only the webhooks write records (through
+voice.records).
 """
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
@@ -20,9 +22,10 @@ from orders.models import EventType, Order, Role, call_limit
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_bridge, resolve_pin
 
-from . import records, xml
+from . import records
 from .models import CallRecord, Recording
-from .records import clip
+from .plivo import xml
+from .plivo.params import Call, DialStatus, Hangup, Pin, PlatformCall, RecordingReady, Whisper
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +45,6 @@ MISSED_DIAL_STATUSES = frozenset({"no-answer", "busy", "failed", "timeout", "can
 # A Dial Plivo reports "completed" although the callee never pressed the accept
 # key: recorded with this status, and raised as a missed call with this reason.
 NOT_ACCEPTED = "not-accepted"
-# Where Plivo may name the hangup cause, and its name and code for a refused
-# confirm key (Hangup Causes page: 9110 "Confirm Key Challenge Failed").
-CONFIRM_CAUSE_FIELDS = (
-    "DialHangupCause",
-    "DialHangupCauseName",
-    "DialHangupCauseCode",
-    "DialBLegHangupCauseName",
-    "DialBLegHangupCauseCode",
-)
-CONFIRM_REFUSED_CAUSES = frozenset({"9110", "confirm key challenge failed"})
-CALLEE_ROLES = {Role.CUSTOMER: Role.AGENT, Role.AGENT: Role.CUSTOMER, Role.UNKNOWN: Role.UNKNOWN}
 
 
 def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "", greeting: str = "") -> str:
@@ -61,7 +53,7 @@ def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "", greeting: st
             route.connect_to,
             caller_id=route.proxy_number,
             order_id=route.order_id,
-            callee=CALLEE_ROLES[route.role],
+            callee=route.role.counterpart(),
             call_uuid=call_uuid,
             greeting=greeting,
         )
@@ -76,7 +68,7 @@ def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "", greeting: st
     return xml.unknown_caller(route.proxy_number)
 
 
-def answer(params: Mapping[str, str]) -> str:
+def answer(call: Call) -> str:
     """Answer webhook: route the call, log it once per CallUUID, return XML.
 
     Only the first answer for a CallUUID reveals a number. The insert that
@@ -87,43 +79,37 @@ def answer(params: Mapping[str, str]) -> str:
     hears the apology the fallback URL would give, and a new call (a new
     CallUUID) goes through. No CallUUID, no record, and no number either.
     """
-    route = resolve(params.get("From", ""), params.get("To", ""))
+    route = resolve(call.caller.e164, call.proxy_number.e164)
     # DEBUG, not INFO: the call record written below is the per-call log (the
     # admin shows it), and a log line per call is a measurable share of the
     # answer (bench/PROFILE.md). LOG_LEVEL=DEBUG brings it back.
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("call from %s to %s: %s", redact(route.caller), redact(route.proxy_number), route.action)
-    if not records.record_answer(params, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN)):
-        logger.info(
-            "answered call %s again with the apology: its CallUUID was seen before", log_value(params.get("CallUUID"))
-        )
+    if not records.record_answer(call, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN)):
+        logger.info("answered call %s again with the apology: its CallUUID was seen before", log_value(call.call_uuid))
         return xml.apology()
-    return xml_for(route, call_uuid=params.get("CallUUID", ""))
+    return xml_for(route, call_uuid=call.call_uuid)
 
 
-def bridge(query: Mapping[str, str], params: Mapping[str, str]) -> str:
+def bridge(platform: PlatformCall, call: Call) -> str:
     """Answer URL of a click-to-call: the party rung first answered; tell them whom they reach and dial the other.
 
     The order and the first party come from the query the service itself gave
     Plivo (signed like the rest of the request). As on the answer, one lookup
     and one insert, and a replayed CallUUID hears the apology and dials no one.
     """
-    first = _FIRST_PARTIES.get(query.get("first", ""))
-    route = resolve_bridge(_whole_number(query.get("order")), first or Role.UNKNOWN)
+    route = resolve_bridge(platform.order_id, platform.first or Role.UNKNOWN)
     if not records.record_answer(
-        params, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN), initiated_by=CallRecord.Initiator.PLATFORM
+        call, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN), initiated_by=CallRecord.Initiator.PLATFORM
     ):
-        logger.info("bridged %s again with the apology: CallUUID seen before", log_value(params.get("CallUUID")))
+        logger.info("bridged %s again with the apology: CallUUID seen before", log_value(call.call_uuid))
         return xml.apology()
     if route.action in (Action.UNKNOWN, Action.BLOCKED):
         # The line closed (or the order went) between the request and the answer,
         # or a party's number was blocked: nobody is dialled.
         return xml.say_and_hang_up(settings.MASKING_NOT_AVAILABLE_MESSAGE)
-    greeting = xml.bridge_text(route.reference, CALLEE_ROLES[route.role]) if route.action == Action.CONNECT else ""
-    return xml_for(route, call_uuid=params.get("CallUUID", ""), greeting=greeting)
-
-
-_FIRST_PARTIES = {Role.AGENT.value: Role.AGENT, Role.CUSTOMER.value: Role.CUSTOMER}
+    greeting = xml.bridge_text(route.reference, route.role.counterpart()) if route.action == Action.CONNECT else ""
+    return xml_for(route, call_uuid=call.call_uuid, greeting=greeting)
 
 
 def pin_xml(route: Route, attempt: int, call_uuid: str = "") -> str:
@@ -134,8 +120,8 @@ def pin_xml(route: Route, attempt: int, call_uuid: str = "") -> str:
     return xml.say_and_hang_up(settings.MASKING_PIN_GOODBYE)
 
 
-def simulate_route(caller: str, proxy_number: str, digits: str = "") -> tuple[Route, str]:
-    """The route and XML the answer webhook (or, with digits, the PIN webhook) would return."""
+def simulate_route(caller: str | None, proxy_number: str | None, digits: str = "") -> tuple[Route, str]:
+    """The route and XML the answer webhook (or, with digits, the PIN webhook) would return; numbers in E.164."""
     if digits:
         route = resolve_pin(caller, proxy_number, digits)
         return route, pin_xml(route, attempt=1)
@@ -143,31 +129,32 @@ def simulate_route(caller: str, proxy_number: str, digits: str = "") -> tuple[Ro
     return route, xml_for(route)
 
 
-def simulate(caller: str, proxy_number: str, digits: str = "") -> str:
+def simulate(caller: str | None, proxy_number: str | None, digits: str = "") -> str:
     """The XML the answer webhook (or, with digits, the PIN webhook) would return."""
     return simulate_route(caller, proxy_number, digits)[1]
 
 
-def whisper(query: Mapping[str, str]) -> str:
+def whisper(asked: Whisper) -> str:
     """confirmSound: tell the callee who is calling about which order; one lookup, off the answer path."""
-    order_id = _whole_number(query.get("order"))
+    order_id = asked.order_id
     reference = Order.objects.filter(pk=order_id).values_list("reference", flat=True).first() if order_id else None
-    return xml.whisper(reference, query.get("callee"))
+    return xml.whisper(reference, asked.callee)
 
 
-def pin(params: Mapping[str, str], attempt: int) -> str:
+def pin(typed: Pin, attempt: int) -> str:
     """GetDigits action: connect on a right PIN, re-prompt, or give up."""
-    route = resolve_pin(params.get("From", ""), params.get("To", ""), params.get("Digits", ""))
+    call = typed.call
+    route = resolve_pin(call.caller.e164, call.proxy_number.e164, typed.digits)
     with transaction.atomic():
-        _pin_record(params, route, attempt)
-    return pin_xml(route, attempt, params.get("CallUUID", ""))
+        _pin_record(call, route, attempt)
+    return pin_xml(route, attempt, call.call_uuid)
 
 
-def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
+def _pin_record(call: Call, route: Route, attempt: int) -> None:
     # asked_pin again: should this callback come before the answer's insert, it creates the row.
     if route.action == Action.CONNECT:
         records.update_call(
-            params,
+            call,
             order_id=route.order_id,
             caller_role=route.role.value,
             dialled_number=route.connect_to,
@@ -175,24 +162,22 @@ def _pin_record(params: Mapping[str, str], route: Route, attempt: int) -> None:
             asked_pin=True,
         )
     elif route.action == Action.LIMITED:
-        records.update_call(
-            params, order_id=route.order_id, caller_role=route.role.value, outcome=Outcome.LIMITED.value
-        )
+        records.update_call(call, order_id=route.order_id, caller_role=route.role.value, outcome=Outcome.LIMITED.value)
     elif route.action == Action.BLOCKED:
-        records.update_call(params, outcome=Outcome.BLOCKED.value)
+        records.update_call(call, outcome=Outcome.BLOCKED.value)
     elif attempt >= xml.PIN_ATTEMPTS:
-        logger.info("call %s rejected after %d wrong PINs", log_value(params.get("CallUUID")), attempt)
-        records.update_call(params, outcome=Outcome.REJECTED.value, asked_pin=True)
-        _call_event(_record_of(params), EventType.CALL_MISSED, reason="pin_refused")
+        logger.info("call %s rejected after %d wrong PINs", log_value(call.call_uuid), attempt)
+        records.update_call(call, outcome=Outcome.REJECTED.value, asked_pin=True)
+        _call_event(_record_by_uuid(call.call_uuid), EventType.CALL_MISSED, reason="pin_refused")
 
 
-def dial_status(params: Mapping[str, str]) -> str:
+def dial_status(typed: DialStatus) -> str:
     """Dial action: the call was taken (hang up), or missed (the text, the voicemail, or "not available")."""
-    status = clip(params.get("DialStatus"), 32)
-    accepted = status == "completed" and not confirm_refused(params)
+    call, status = typed.call, typed.status
+    accepted = status == "completed" and not typed.confirm_refused
     with transaction.atomic():
-        records.update_call(params, dial_status=NOT_ACCEPTED if status == "completed" and not accepted else status)
-        record = _record_of(params)
+        records.update_call(call, dial_status=NOT_ACCEPTED if status == "completed" and not accepted else status)
+        record = _record_by_uuid(call.call_uuid)
         if accepted:
             # Plivo may post the hangup first; the event waits for both.
             _call_event(record, EventType.CALL_COMPLETED, when=lambda record: record.ended_at is not None)
@@ -201,13 +186,7 @@ def dial_status(params: Mapping[str, str]) -> str:
             _call_event(record, EventType.CALL_MISSED, reason=reason)
     if accepted:
         return xml.hang_up()
-    return _missed_call_xml(record, clip(params.get("CallUUID"), records.UUID_LENGTH))
-
-
-def confirm_refused(params: Mapping[str, str]) -> bool:
-    """True when Plivo says the callee answered but did not press the accept key (docs/plivo.md, question (a))."""
-    causes = (params.get(name) for name in CONFIRM_CAUSE_FIELDS)
-    return any(clip(cause, 64).strip().lower() in CONFIRM_REFUSED_CAUSES for cause in causes)
+    return _missed_call_xml(record, call.call_uuid)
 
 
 def _missed_call_xml(record: CallRecord | None, call_uuid: str) -> str:
@@ -222,30 +201,27 @@ def _missed_call_xml(record: CallRecord | None, call_uuid: str) -> str:
     )
 
 
-def voicemail(query: Mapping[str, str], params: Mapping[str, str]) -> str:
+def voicemail(ready: RecordingReady) -> str:
     """Record action and callback of a voicemail: keep it, raise ``voicemail.received``, thank the caller."""
-    _keep_recording(query, params, Recording.Kind.VOICEMAIL, EventType.VOICEMAIL_RECEIVED)
+    _keep_recording(ready, Recording.Kind.VOICEMAIL, EventType.VOICEMAIL_RECEIVED)
     return xml.voicemail_thanks()
 
 
-def recording(query: Mapping[str, str], params: Mapping[str, str]) -> str:
+def recording(ready: RecordingReady) -> str:
     """Record callbackUrl of a recorded call: keep it, raise ``recording.ready``. Plivo ignores the reply."""
-    _keep_recording(query, params, Recording.Kind.CALL, EventType.RECORDING_READY)
+    _keep_recording(ready, Recording.Kind.CALL, EventType.RECORDING_READY)
     return xml.empty()
 
 
-def _keep_recording(
-    query: Mapping[str, str], params: Mapping[str, str], kind: Recording.Kind, event_type: EventType
-) -> None:
+def _keep_recording(ready: RecordingReady, kind: Recording.Kind, event_type: EventType) -> None:
     """Keep the recording once and raise ``event_type`` once, when Plivo has told us its URL and duration.
 
     Plivo may post the action and the callback in either order, and retry
     either; the one that completes the recording raises the event.
     """
-    call_uuid = clip(query.get("call") or params.get("CallUUID"), records.UUID_LENGTH)
     with transaction.atomic():
-        record = _record_by_uuid(call_uuid)
-        kept = records.record_recording(params, kind=kind, call=record)
+        record = _record_by_uuid(ready.call_uuid)
+        kept = records.record_recording(ready, kind=kind, call=record)
         if kept is not None and kept.duration is not None and kept.url:
             _call_event(
                 record,
@@ -257,20 +233,19 @@ def _keep_recording(
             )
 
 
-def hangup(
-    params: Mapping[str, str], query: Mapping[str, str] | None = None, *, ended_at: datetime | None = None
-) -> str:
+def hangup(typed: Hangup, platform: PlatformCall | None = None, *, ended_at: datetime | None = None) -> str:
     """Hangup URL: the call ended. A click-to-call's hangup URL names the order and the first party in its query.
 
     ``ended_at`` is when Plivo sent it, for a hangup the worker records later
     (voice.tasks.replay_callback); now otherwise.
     """
-    platform_call = _platform_call(query or {})
+    call = typed.call
+    platform_call = _platform_call(platform)
     with transaction.atomic():
         fields: dict[str, object] = {
-            "hangup_cause": clip(params.get("HangupCauseName") or params.get("HangupCause"), 64),
-            "duration": _whole_number(params.get("Duration")),
-            "bill_duration": _whole_number(params.get("BillDuration")),
+            "hangup_cause": typed.cause,
+            "duration": typed.duration,
+            "bill_duration": typed.bill_duration,
             "ended_at": ended_at or timezone.now(),
         }
         # A click-to-call whose record the hangup creates: the first party
@@ -278,7 +253,7 @@ def hangup(
         first_leg: dict[str, object] = {}
         if platform_call is not None:
             order_id, first = platform_call
-            status = clip(params.get("CallStatus"), 32)
+            status = call.call_status
             first_leg = {
                 "order_id": order_id,
                 "caller_role": first.value,
@@ -286,8 +261,8 @@ def hangup(
                 "outcome": Outcome.NOT_ANSWERED.value,
                 "dial_status": status if status in MISSED_DIAL_STATUSES else "failed",
             }
-        first_hangup = records.record_hangup(params, on_insert=first_leg, **fields)
-        record = _record_of(params)
+        first_hangup = records.record_hangup(call, on_insert=first_leg, **fields)
+        record = _record_by_uuid(call.call_uuid)
         if record is not None and record.outcome == Outcome.NOT_ANSWERED:
             _call_event(record, EventType.CALL_MISSED, reason=f"first_party_{record.dial_status}")
         else:
@@ -299,12 +274,13 @@ def hangup(
     return xml.empty()
 
 
-def _platform_call(query: Mapping[str, str]) -> tuple[int, Role] | None:
+def _platform_call(platform: PlatformCall | None) -> tuple[int, Role] | None:
     """The (order id, first party) a click-to-call's hangup URL names, when that order still exists."""
-    order_id, first = _whole_number(query.get("order")), _FIRST_PARTIES.get(query.get("first", ""))
-    if order_id is None or first is None or not Order.objects.filter(pk=order_id).exists():
+    if platform is None or platform.order_id is None or platform.first is None:
         return None
-    return order_id, first
+    if not Order.objects.filter(pk=platform.order_id).exists():
+        return None
+    return platform.order_id, platform.first
 
 
 def _apply_call_limit(record: CallRecord) -> None:
@@ -326,10 +302,6 @@ def _apply_call_limit(record: CallRecord) -> None:
             dedupe_key=f"{EventType.CALL_LIMIT_REACHED.value}:{record.order_id}:{role.value}:{window}",
             limit=call_limit(),
         )
-
-
-def _record_of(params: Mapping[str, str]) -> CallRecord | None:
-    return _record_by_uuid(clip(params.get("CallUUID"), records.UUID_LENGTH))
 
 
 def _record_by_uuid(call_uuid: str) -> CallRecord | None:
@@ -356,7 +328,7 @@ def _call_event(
         **(order_data(record.order) if record.order else {"reference": None, "proxy_number": None}),
         "call_uuid": record.call_uuid,
         "caller_role": role.value,
-        "callee_role": CALLEE_ROLES[role].value,
+        "callee_role": role.counterpart().value,
         "initiated_by": record.initiated_by,
         **data,
     }
@@ -364,12 +336,3 @@ def _call_event(
         payload["duration"] = record.duration
     # Both call events share the key: a call ends once, completed or missed.
     emit(event_type, payload, dedupe_key=dedupe_key or f"call:{record.call_uuid}")
-
-
-def _whole_number(value: object) -> int | None:
-    """A webhook's count (seconds, an id) that fits a database integer, or None."""
-    try:
-        number = int(str(value))
-    except ValueError:
-        return None
-    return number if 0 <= number < 2**31 else None

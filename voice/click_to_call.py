@@ -24,14 +24,16 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from numbermasking import metrics
+from numbermasking.logsafe import hide_numbers
+from orders.errors import ServiceError
 from orders.events import emit, order_data
 from orders.models import BlockedNumber, EventType, Order, Role
-from orders.phones import callable_problem, hide_numbers
+from orders.phones import callable_problem
 from orders.pool import party_countries
 from orders.tasks import enqueue
 
-from . import plivo_api
 from .models import ClickToCall
+from .plivo import client as plivo_client
 
 logger = logging.getLogger(__name__)
 
@@ -47,21 +49,21 @@ _RESERVATION_LOCK = 0x6E6D_6332  # any constant shared by every process of the s
 State = ClickToCall.State
 
 
-class CallLimitReached(ValidationError):
+class CallLimitReached(ServiceError):
     """Too many click-to-calls in a window; ``retry_after`` says when one is free (seconds).
 
     ``call_limit``: one order's per-minute limit; ``call_budget``: the service's hourly budget.
     """
 
     def __init__(self, message: str, retry_after: int, code: str = "call_limit") -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, status=429, retry_after=retry_after)
         self.retry_after = retry_after
 
 
 def request_call(order: Order, first: Role | str) -> ClickToCall:
     """Reserve a click-to-call of ``order`` that rings ``first`` (agent or customer), and queue it.
 
-    Raises ValidationError with code ``invalid`` (not a first party),
+    Raises ServiceError with code ``invalid`` (not a first party),
     ``line_not_live``, ``no_agent`` or ``party_not_callable`` (a party's phone
     fails the callable-number rule: the order cannot be called),
     ``blocked`` (either party's number is on the block list), ``call_limit``
@@ -78,7 +80,7 @@ def request_call(order: Order, first: Role | str) -> ClickToCall:
 
 def _first_party(first: Role | str) -> Role:
     if first not in [role.value for role in FIRST_PARTIES]:
-        raise ValidationError("The first party must be the agent or the customer.", code="invalid")
+        raise ServiceError("The first party must be the agent or the customer.", code="invalid", field="from")
     return Role(first)
 
 
@@ -86,9 +88,9 @@ def _reserve(order: Order, first: Role) -> ClickToCall:
     from .tasks import place_call  # the task module imports this one
 
     try:
-        plivo_api.check_settings()
-    except plivo_api.PlivoAPIError as error:
-        raise ValidationError(str(error), code="plivo_unavailable") from error
+        plivo_client.check_settings()
+    except plivo_client.PlivoAPIError as error:
+        raise ServiceError(str(error), code="plivo_unavailable", status=503) from error
     with transaction.atomic():
         # The order's row lock makes the per-order limit hold for concurrent
         # requests: each counts the others' rows only after they committed.
@@ -105,18 +107,22 @@ def _reserve(order: Order, first: Role) -> ClickToCall:
 
 
 def check_callable(order: Order) -> None:
-    """ValidationError (``line_not_live``, ``no_agent``, ``blocked``) unless both parties can be called now.
+    """ServiceError (409) unless both parties can be called now.
+
+    Its code is ``line_not_live``, ``no_agent``, ``party_not_callable`` or ``blocked``.
 
     ``order`` comes with its agent. Asked when a call is requested, under the
     order's row lock, and again by the task just before Plivo is asked, without one.
     """
     if not order.is_line_live:
-        raise ValidationError(f"Order {order.reference} has no live line to call through.", code="line_not_live")
+        raise ServiceError(
+            f"Order {order.reference} has no live line to call through.", code="line_not_live", status=409
+        )
     if order.agent is None:
-        raise ValidationError(f"Order {order.reference} has no agent to connect.", code="no_agent")
+        raise ServiceError(f"Order {order.reference} has no agent to connect.", code="no_agent", status=409)
     if not order.agent.is_active:
-        raise ValidationError(
-            f"Order {order.reference}'s agent is deactivated; assign another agent first.", code="no_agent"
+        raise ServiceError(
+            f"Order {order.reference}'s agent is deactivated; assign another agent first.", code="no_agent", status=409
         )
     # Phones were checked when they were saved; the pool or MASKING_PARTY_COUNTRIES
     # may have changed since, and a row may have been written around the rule.
@@ -124,17 +130,18 @@ def check_callable(order: Order) -> None:
     for party, phone in (("customer", order.customer_phone), ("agent", order.agent.phone)):
         problem = callable_problem(phone, countries)
         if problem is not None:
-            raise ValidationError(
+            raise ServiceError(
                 f"The {party}'s phone on order {order.reference} cannot be called. {problem}",
                 code="party_not_callable",
+                status=409,
             )
     parties = {str(order.customer_phone): Role.CUSTOMER, str(order.agent.phone): Role.AGENT}
     blocked = BlockedNumber.objects.in_force().filter(number__in=list(parties)).values_list("number", flat=True)
     roles = sorted(parties[str(number)].value for number in blocked)
     if roles:
         # The role, never the number: this text reaches the API's caller, the admin and the event.
-        raise ValidationError(
-            f"Order {order.reference}'s {' and '.join(roles)} number is on the block list.", code="blocked"
+        raise ServiceError(
+            f"Order {order.reference}'s {' and '.join(roles)} number is on the block list.", code="blocked", status=409
         )
 
 

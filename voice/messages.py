@@ -7,19 +7,20 @@ stripped before the text is relayed. The text is never logged or stored.
 
 import logging
 import re
-from collections.abc import Mapping
 
 from django.conf import settings
 from django.db import transaction
 
 from numbermasking import metrics
 from orders.events import emit, order_data
-from orders.models import EventType, Order, Role
+from orders.models import EventType, Order
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
-from . import records, xml
+from . import records
 from .models import MessageRecord
+from .plivo import xml
+from .plivo.params import Message
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +37,12 @@ def _split_pin(text: str) -> tuple[str, str]:
     return (match.group(1), match.group(2)) if match else ("", text)
 
 
-def relay(params: Mapping[str, str]) -> str:
+def relay(message: Message) -> str:
     """Message webhook: relay the text, ask for the PIN, or stay silent; record it once per MessageUUID.
 
     Only a text whose MessageUUID is new is answered: the record's insert says so.
     """
-    sender, proxy_number, text = params.get("From", ""), params.get("To", ""), params.get("Text", "")
+    sender, proxy_number, text = message.sender.e164, message.proxy_number.e164, message.text
     # The hourly limit is on calls; a blocked sender is still refused.
     route = resolve(sender, proxy_number, hourly_limit=False)
     prompt = PIN_PROMPT
@@ -69,28 +70,28 @@ def relay(params: Mapping[str, str]) -> str:
     # DEBUG like the answer's line: the message record is the per-message log.
     logger.debug("sms from %s to %s: %s", redact(route.caller), redact(route.proxy_number), outcome)
     with transaction.atomic():
-        if not records.record_message(params, route, outcome):
+        if not records.record_message(message, route, outcome):
             # A MessageUUID seen before is a replay (or a retry of a text already
             # relayed): relaying again would send it twice, and to whoever is the
             # other party by now.
             logger.info(
-                "did not relay message %s again: its MessageUUID was seen before", log_value(params.get("MessageUUID"))
+                "did not relay message %s again: its MessageUUID was seen before", log_value(message.message_uuid)
             )
             return xml.empty()
         if outcome == Outcome.RELAYED:
-            _relayed(params, route)
+            _relayed(message, route)
             transaction.on_commit(metrics.TEXTS_RELAYED.inc)
     return body
 
 
-def _relayed(params: Mapping[str, str], route: Route) -> None:
-    message_uuid = records.clip(params.get("MessageUUID"), records.UUID_LENGTH)
+def _relayed(message: Message, route: Route) -> None:
+    message_uuid = message.message_uuid
     order = Order.objects.select_related("proxy_number").get(pk=route.order_id)
     data = {
         **order_data(order),
         "message_uuid": message_uuid,
         "sender_role": route.role.value,
-        "recipient_role": (Role.AGENT if route.role == Role.CUSTOMER else Role.CUSTOMER).value,
+        "recipient_role": route.role.counterpart().value,
     }
     # Only a new MessageUUID gets here, but the key keeps the rule in one place: one text, one event.
     emit(EventType.MESSAGE_RELAYED, data, dedupe_key=f"message:{message_uuid}")

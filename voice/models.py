@@ -33,19 +33,14 @@ class CallRecord(models.Model):
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
     # For a platform-started call the "caller" is the party rung first.
     caller_role = models.CharField(max_length=16, choices=Role.choices, default=Role.UNKNOWN)
-    # db_default too, as for asked_pin: inserts written out elsewhere need not name it.
-    initiated_by = models.CharField(
-        max_length=16, choices=Initiator.choices, default=Initiator.CALLER, db_default=Initiator.CALLER
-    )
+    initiated_by = models.CharField(max_length=16, choices=Initiator.choices, default=Initiator.CALLER)
     from_number = models.CharField(max_length=64, blank=True)
     proxy_number = models.CharField(max_length=64, blank=True)
     dialled_number = models.CharField(max_length=32, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.UNKNOWN)
     # The PIN webhook overwrites "pin_prompted" with "connected" on a right
     # PIN, so the prompt is remembered here, for the dashboard's PIN-prompt rate.
-    # db_default too: inserts written out elsewhere (bench/views.py) and old
-    # code still running during a deploy need not name the column.
-    asked_pin = models.BooleanField("asked for a PIN", default=False, db_default=False)
+    asked_pin = models.BooleanField("asked for a PIN", default=False)
     dial_status = models.CharField(max_length=32, blank=True)
     hangup_cause = models.CharField(max_length=64, blank=True)
     duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")
@@ -69,7 +64,7 @@ class CallRecord(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
-        # The dashboard reads the last days of calls as a range scan (voice/dashboard.py).
+        # The dashboard reads the last days of calls as a range scan (voice/ops/dashboard.py).
         indexes = [models.Index(fields=["started_at"], name="callrecord_started_at")]
 
     def __str__(self) -> str:
@@ -165,7 +160,7 @@ class MessageRecord(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        # The dashboard counts the last days' texts as a range scan (voice/dashboard.py).
+        # The dashboard counts the last days' texts as a range scan (voice/ops/dashboard.py).
         indexes = [models.Index(fields=["received_at"], name="messagerecord_received_at")]
 
     def __str__(self) -> str:
@@ -235,7 +230,7 @@ class WebhookNonce(models.Model):
 
     Plivo's signatures carry no timestamp, so a captured request stays valid
     forever; a unique key shared by every worker and host is what makes a
-    nonce single-use (voice/replays.py). Stored hashed: fixed length, and
+    nonce single-use (voice/plivo/replays.py). Stored hashed: fixed length, and
     nothing in it is worth reading.
     """
 

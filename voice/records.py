@@ -3,7 +3,8 @@
 Each record is keyed on Plivo's UUID for the call or text, and every write is
 one ``INSERT … ON CONFLICT (uuid)``: the first callback to arrive creates the
 row, a retried or later one completes it (or, for the answer and texts,
-leaves it as it was). Values from the webhook pass through ``clip`` first.
+leaves it as it was). What Plivo sent arrives typed and clipped
+(voice/plivo/params.py).
 
 The statements are written out rather than built by the ORM because the
 answer's insert is on the webhook's hot path (see bench/PROFILE.md). Their
@@ -19,13 +20,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.models import Role
-from orders.phones import to_e164
 from orders.routing import Route
 
-from .media import recording_url
 from .models import CallRecord, MessageRecord, Recording
-
-UUID_LENGTH = 64
+from .plivo.params import Call, Message, RecordingReady
 
 # Every column of each record with the value a row starts with; the UUID and
 # the time are filled in per write. Mirrors the models' defaults (tested).
@@ -63,29 +61,8 @@ MESSAGE_RECORD_DEFAULTS: dict[str, object] = {
 # statement string as the INSERT, it stays one round trip and applies only to
 # that statement's implicit transaction: orders keep durable commits. (Two
 # statements in one execute need client-side binding: psycopg2, or psycopg 3
-# with Django's default cursor.) See README.md, "Call records and synchronous_commit".
+# with Django's default cursor.) See docs/performance.md, "Call records and synchronous_commit".
 ASYNC_COMMIT_PREFIX = "SET LOCAL synchronous_commit TO OFF; "
-
-
-def clip(value: object, length: int) -> str:
-    """A webhook field made fit for a CharField of ``length``.
-
-    Postgres text cannot hold NUL; a field with one would turn a routable
-    call or text into an error.
-    """
-    return str(value or "").replace("\x00", "")[:length]
-
-
-def party_numbers(params: Mapping[str, str]) -> tuple[str, str]:
-    """The caller and the proxy number a record keeps: E.164 where they parse, else as sent.
-
-    A call Plivo placed for click-to-call (Direction=outbound) goes from the
-    proxy number to the party it rings first, who is the record's caller.
-    """
-    sender, proxy_number = params.get("From", ""), params.get("To", "")
-    if params.get("Direction") == "outbound":
-        sender, proxy_number = proxy_number, sender
-    return to_e164(sender) or clip(sender, 64), to_e164(proxy_number) or clip(proxy_number, 64)
 
 
 @lru_cache(maxsize=32)
@@ -111,25 +88,21 @@ def _now() -> object:
     return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
-def record_answer(
-    params: Mapping[str, str], route: Route, outcome: str, *, initiated_by: str = CallRecord.Initiator.CALLER
-) -> bool:
+def record_answer(call: Call, route: Route, outcome: str, *, initiated_by: str = CallRecord.Initiator.CALLER) -> bool:
     """The answer's record of a call; a retried answer keeps the first. True when the record is new.
 
     No CallUUID (a hand-made request), no record.
     """
-    call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)
-    if not call_uuid:
+    if not call.call_uuid:
         return False
-    from_number, proxy_number = party_numbers(params)
     row = {
         **CALL_RECORD_DEFAULTS,
-        "call_uuid": call_uuid,
+        "call_uuid": call.call_uuid,
         "order_id": route.order_id,
         "caller_role": route.role.value,
         "initiated_by": str(initiated_by),
-        "from_number": from_number,
-        "proxy_number": proxy_number,
+        "from_number": call.caller.text,
+        "proxy_number": call.proxy_number.text,
         "dialled_number": route.connect_to or "",
         "outcome": outcome,
         "asked_pin": outcome == CallRecord.Outcome.PIN_PROMPTED,
@@ -139,25 +112,23 @@ def record_answer(
     return _write(CallRecord._meta.db_table, row, key="call_uuid", prefix=prefix)
 
 
-def update_call(params: Mapping[str, str], *, on_insert: Mapping[str, object] | None = None, **fields: object) -> None:
+def update_call(call: Call, *, on_insert: Mapping[str, object] | None = None, **fields: object) -> None:
     """Set ``fields`` on the call's record, creating it if this callback came before the answer's.
 
     ``on_insert`` holds values only a record this callback creates gets; an
     existing record keeps its own.
     """
-    call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)
-    if not call_uuid:
+    if not call.call_uuid:
         return
-    from_number, proxy_number = party_numbers(params)
     values = {
         name: connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
         for name, value in fields.items()
     }
     row = {
         **CALL_RECORD_DEFAULTS,
-        "call_uuid": call_uuid,
-        "from_number": from_number,
-        "proxy_number": proxy_number,
+        "call_uuid": call.call_uuid,
+        "from_number": call.caller.text,
+        "proxy_number": call.proxy_number.text,
         "started_at": _now(),
         **(on_insert or {}),
         **values,
@@ -165,41 +136,38 @@ def update_call(params: Mapping[str, str], *, on_insert: Mapping[str, object] | 
     _write(CallRecord._meta.db_table, row, key="call_uuid", update=tuple(values))
 
 
-def record_hangup(
-    params: Mapping[str, str], *, on_insert: Mapping[str, object] | None = None, **fields: object
-) -> bool:
+def record_hangup(call: Call, *, on_insert: Mapping[str, object] | None = None, **fields: object) -> bool:
     """Set the hangup's ``fields`` on the call's record. True on the call's first hangup.
 
     Plivo retries callbacks; what must happen once per call (counting it
     towards the hourly limit, in the metrics) asks this. The record's row lock makes two
     copies of one hangup take turns, so only one of them is the first.
     """
-    call_uuid = clip(params.get("CallUUID"), UUID_LENGTH)
-    if not call_uuid:
+    if not call.call_uuid:
         return False
     with transaction.atomic():
-        ended = CallRecord.objects.select_for_update().filter(call_uuid=call_uuid).values_list("ended_at", flat=True)
+        ended = (
+            CallRecord.objects.select_for_update().filter(call_uuid=call.call_uuid).values_list("ended_at", flat=True)
+        )
         ended_before = [ended_at for ended_at in ended[:1] if ended_at is not None]
-        update_call(params, on_insert=on_insert, **fields)
+        update_call(call, on_insert=on_insert, **fields)
     return not ended_before
 
 
-def record_message(params: Mapping[str, str], route: Route, outcome: str) -> bool:
+def record_message(message: Message, route: Route, outcome: str) -> bool:
     """The record of a text; a retried callback keeps the first. True when the record is new.
 
     No MessageUUID, no record.
     """
-    message_uuid = clip(params.get("MessageUUID"), UUID_LENGTH)
-    if not message_uuid:
+    if not message.message_uuid:
         return False
-    from_number, proxy_number = party_numbers(params)
     row = {
         **MESSAGE_RECORD_DEFAULTS,
-        "message_uuid": message_uuid,
+        "message_uuid": message.message_uuid,
         "order_id": route.order_id,
         "sender_role": route.role.value,
-        "from_number": from_number,
-        "proxy_number": proxy_number,
+        "from_number": message.sender.text,
+        "proxy_number": message.proxy_number.text,
         "relayed_to": route.connect_to if outcome == MessageRecord.Outcome.RELAYED else "",
         "outcome": outcome,
         "received_at": _now(),
@@ -207,20 +175,18 @@ def record_message(params: Mapping[str, str], route: Route, outcome: str) -> boo
     return _write(MessageRecord._meta.db_table, row, key="message_uuid")
 
 
-def record_recording(params: Mapping[str, str], *, kind: str, call: CallRecord | None) -> Recording | None:
+def record_recording(ready: RecordingReady, *, kind: str, call: CallRecord | None) -> Recording | None:
     """The recording Plivo posted (a Record action or callbackUrl), once per RecordingID. None without an id.
 
     Plivo may post the same recording twice (action and callback, retries) and
     in either order; the action of a recording started on answer carries -1
     for the duration. So a known duration is never replaced by an unknown one,
     and a recording whose media was deleted never gets its URL back. A URL
-    that is not on Plivo's media host is not kept (voice.media).
+    that is not on Plivo's media host is not kept (voice.plivo.media).
     """
-    recording_id = clip(params.get("RecordingID"), UUID_LENGTH)
+    recording_id, url, duration = ready.recording_id, ready.url, ready.duration
     if not recording_id:
         return None
-    url = recording_url(params.get("RecordUrl"), recording_id=recording_id)
-    duration = _duration(params.get("RecordingDuration"))
     with transaction.atomic():
         recording, created = Recording.objects.select_for_update().get_or_create(
             recording_id=recording_id,
@@ -249,11 +215,3 @@ def record_recording(params: Mapping[str, str], *, kind: str, call: CallRecord |
 def forget_recording_media(recording: Recording) -> None:
     """Plivo confirmed the media is gone: clear its URL and say when."""
     Recording.objects.filter(pk=recording.pk).update(url="", deleted_at=timezone.now())
-
-
-def _duration(value: object) -> int | None:
-    try:
-        seconds = int(str(value))
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < 2**31 else None

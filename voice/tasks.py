@@ -14,7 +14,7 @@ a call raises ``call.not_placed``.
 
 Callbacks: a callback that only records what happened (a hangup, a dial
 status, a recording or voicemail) and met a database error when Plivo sent
-it is queued by its webhook (voice.webhook, ``OnDatabaseError.QUEUE``) and
+it is queued by its webhook (voice.plivo.webhook, ``OnDatabaseError.QUEUE``) and
 recorded here by the same service function, from the same query and form.
 
 Recordings: Plivo holds the media; we hold its id and URL. A recording's URL
@@ -40,8 +40,10 @@ from numbermasking import metrics
 from orders.models import Role
 from orders.tasks import enqueue
 
-from . import calls, click_to_call, plivo_api, records, xml
+from . import calls, click_to_call, records
 from .models import ClickToCall, Recording
+from .plivo import client as plivo_client
+from .plivo import params, xml
 
 logger = logging.getLogger(__name__)
 
@@ -86,18 +88,18 @@ def place_call(click_to_call_pk: int, attempt: int = 0) -> str:
         return "nothing to do"
     first = Role(reservation.first_role)
     try:
-        request_uuid = plivo_api.start_call(
-            plivo_api.connect(),
+        request_uuid = plivo_client.start_call(
+            plivo_client.connect(),
             from_=str(order.proxy_number.number),
-            to=str(order.agent.phone if first == Role.AGENT else order.customer_phone),
+            to=order.phone_of(first),
             answer_url=xml.webhook_url("voice:bridge", order=order.pk, first=first.value),
             hangup_url=xml.webhook_url("voice:hangup", order=order.pk, first=first.value),
             time_limit=settings.MASKING_CALL_TIME_LIMIT,
             ring_timeout=settings.MASKING_RING_TIMEOUT,
         )
-    except plivo_api.PlivoUnavailable as error:
+    except plivo_client.PlivoUnavailable as error:
         return _unavailable(reservation, attempt + 1, str(error))
-    except plivo_api.PlivoAPIError as error:
+    except plivo_client.PlivoAPIError as error:
         click_to_call.end(reservation, State.REFUSED, "plivo_refused", str(error), attempts=attempt + 1)
         return "refused"
     now = timezone.now()
@@ -153,10 +155,12 @@ Params = MultiValueDict  # a request's query or form, as the webhook's view read
 # Each is idempotent per CallUUID or RecordingID (Plivo retries them too), so a
 # replay that runs twice, or after Plivo's own retry got through, adds nothing.
 REPLAYED_CALLBACKS: dict[str, Callable[[Params, Params, datetime], object]] = {
-    "hangup": lambda query, form, received_at: calls.hangup(form, query, ended_at=received_at),
-    "dial_status": lambda query, form, received_at: calls.dial_status(form),
-    "recording": lambda query, form, received_at: calls.recording(query, form),
-    "voicemail": lambda query, form, received_at: calls.voicemail(query, form),
+    "hangup": lambda query, form, received_at: calls.hangup(
+        params.Hangup.read(form), params.PlatformCall.read(query), ended_at=received_at
+    ),
+    "dial_status": lambda query, form, received_at: calls.dial_status(params.DialStatus.read(form)),
+    "recording": lambda query, form, received_at: calls.recording(params.RecordingReady.read(query, form)),
+    "voicemail": lambda query, form, received_at: calls.voicemail(params.RecordingReady.read(query, form)),
 }
 
 
@@ -209,8 +213,8 @@ def delete_recording(recording_pk: int, attempt: int = 0) -> str:
     if recording is None:
         return "nothing to do"
     try:
-        existed = plivo_api.delete_recording(plivo_api.connect(), recording.recording_id)
-    except plivo_api.PlivoAPIError as error:
+        existed = plivo_client.delete_recording(plivo_client.connect(), recording.recording_id)
+    except plivo_client.PlivoAPIError as error:
         if attempt < len(RETRY_DELAYS):
             delay = timedelta(seconds=RETRY_DELAYS[attempt])
             enqueue(delete_recording, recording_pk, attempt + 1, run_after=timezone.now() + delay)

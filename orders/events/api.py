@@ -1,6 +1,6 @@
 """The platform's side of events in the API: its webhook endpoints, and the events feed."""
 
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -11,13 +11,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ..api import Pagination
-from ..api_errors import error_responses
-from ..serializers import TextField
+from ..api.errors import error_responses
+from ..api.serializers import StrictModelSerializer
+from ..api.views import NumericIdLookup, Pagination
 from . import delivery
 from .models import Event, EventType, WebhookEndpoint
 
@@ -25,8 +25,7 @@ FEED_PAGE_SIZE = 100
 FEED_MAX_PAGE_SIZE = 500
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
-    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.CharField: TextField}
+class WebhookEndpointSerializer(StrictModelSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EventType.choices),
         required=False,
@@ -114,6 +113,7 @@ class RecoveringSerializer(serializers.Serializer):
     ),
 )
 class WebhookEndpointViewSet(
+    NumericIdLookup,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -122,20 +122,11 @@ class WebhookEndpointViewSet(
     viewsets.GenericViewSet,
 ):
     queryset = WebhookEndpoint.objects.order_by("pk")
+    named = "webhook endpoint"
     serializer_class = WebhookEndpointSerializer
     pagination_class = Pagination
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def get_object(self) -> WebhookEndpoint:
-        pk = self.kwargs["pk"]
-        # Only a plain id can name one; anything else (or an id past the column's range) is a JSON 404.
-        endpoint = None
-        if pk.isascii() and pk.isdigit() and len(pk) <= 18:
-            endpoint = self.get_queryset().filter(pk=int(pk)).first()
-        if endpoint is None:
-            raise NotFound(f"No webhook endpoint with id {pk!r}.")
-        return endpoint
 
     def create(self, request: Request) -> Response:
         serializer = WebhookEndpointSerializer(data=request.data)

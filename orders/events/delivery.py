@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -43,6 +42,7 @@ from standardwebhooks.webhooks import Webhook
 
 from numbermasking import metrics
 
+from ..errors import ServiceError
 from .emit import wake_deliveries
 from .models import Delivery, DeliveryAttempt, WebhookEndpoint
 from .transport import Answer, Sender
@@ -363,9 +363,10 @@ def _counter(delivered: int, retried: int, failed: int) -> Callable[[], None]:
 def recover(endpoint: WebhookEndpoint, since: datetime) -> int:
     """Send again the endpoint's failed deliveries of events since ``since``, from the start of the schedule."""
     if not endpoint.is_active:
-        raise ValidationError(
+        raise ServiceError(
             "Webhook endpoint %(pk)s is not active: turn it on first, then recover its deliveries.",
             code="endpoint_inactive",
+            status=409,
             params={"pk": endpoint.pk},
         )
     with transaction.atomic():

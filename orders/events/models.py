@@ -15,7 +15,7 @@ from django.utils import timezone
 
 
 class EventType(models.TextChoices):
-    """The catalogue of events the platform hears about (docs: events). Adding one is a line here."""
+    """The catalogue of events the platform hears about (docs/events.md, "Catalogue"). Adding one is a line here."""
 
     LINE_OPENED = "line.opened"
     LINE_CLOSED = "line.closed"

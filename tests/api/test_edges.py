@@ -10,7 +10,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework.validators import UniqueValidator
 
-from orders.api import OrderViewSet
+from orders.api.orders import OrderViewSet
 from orders.models import Agent, Order
 
 from ..conftest import AGENT_PHONE, run_concurrently

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from orders import services
-from orders.api_errors import SERVICE_ERRORS
+from orders.api import keys
+from orders.events import delivery
 from orders.models import Order
 from voice import click_to_call
 
@@ -17,14 +18,33 @@ from .conftest import assert_error
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("module", [services, click_to_call])
-def test_every_code_the_services_raise_has_its_status(module):
-    source = Path(module.__file__).read_text()
-    # "invalid" is a 400 without a line of its own.
-    codes = set(re.findall(r'code="(\w+)"', source)) - {"invalid"}
+REFUSING_MODULES = [
+    *sorted(Path(services.__file__).parent.glob("*.py")),
+    Path(click_to_call.__file__),
+    Path(delivery.__file__),
+    Path(keys.__file__),
+]
 
-    assert codes
-    assert codes <= set(SERVICE_ERRORS), codes - set(SERVICE_ERRORS)
+
+@pytest.mark.parametrize("path", REFUSING_MODULES, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_every_refusal_of_a_write_rule_carries_its_own_status(path):
+    source = path.read_text()
+
+    # A refusal is a ServiceError (or a subclass of it), which says how the API answers it; no table elsewhere does.
+    assert not re.search(r"(raise|return) ValidationError\(", source), path
+    for call in re.findall(r"ServiceError\((.*?)\n\s*\)", source, flags=re.S):
+        assert "code=" in call
+
+
+def test_a_service_error_answers_with_the_status_and_field_it_carries(api, proxy_number, agent):
+    order = Order.objects.create(reference="R-1", customer_name="Alice", customer_phone=CUSTOMER)
+    services.cancel_order(order)
+
+    assert_error(api.post("/api/v1/orders/R-1/assign/", {"agent": agent.pk}, format="json"), 409, "invalid_transition")
+    duplicate = api.post(
+        "/api/v1/orders/", {"reference": "R-1", "customer_name": "Bob", "customer_phone": CUSTOMER}, format="json"
+    )
+    assert_error(duplicate, 409, "reference_exists", ("reference",))
 
 
 def test_assigning_a_purged_order_is_a_conflict_like_other_refused_transitions(api, proxy_number, agent):

@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from orders import services
+from orders.api import keys
 
 
 class Command(BaseCommand):
@@ -15,7 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, name: str, **options) -> str:
         try:
-            api_key, key = services.create_api_key(name)
+            api_key, key = keys.create_api_key(name)
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error
         # The explanation goes to stderr so that `KEY=$(manage.py create_api_key NAME)` captures the key alone.

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         "Scrub customer names and phone numbers from orders delivered or cancelled more than DAYS ago, and "
         "the parties' numbers from their call and message records; durations, outcomes and statuses stay. "
         "It also deletes events and finished task rows older than EVENTS_RETENTION_DAYS. "
-        "Rerunnable: run it daily (see the data retention policy in README)."
+        "Rerunnable: run it daily (see the data retention policy in docs/operating.md)."
     )
 
     def add_arguments(self, parser) -> None:

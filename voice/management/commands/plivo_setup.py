@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from orders.models import ProxyNumber
-from voice import plivo_api
+from voice.plivo import client as plivo_client
 
 DEFAULT_APP_NAME = "Number Masking"
 
@@ -52,8 +52,8 @@ class Command(BaseCommand):
         urls = {field: base + reverse(name) for field, name in WEBHOOKS.items()}
         pool = [str(number) for number in ProxyNumber.objects.filter(is_active=True).values_list("number", flat=True)]
         try:
-            client = plivo_api.connect()
-            account = {entry.number: entry for entry in plivo_api.voice_numbers(client)}
+            client = plivo_client.connect()
+            account = {entry.number: entry for entry in plivo_client.voice_numbers(client)}
             # Checked before anything changes on Plivo, so a stray number does
             # not leave the account half set up.
             missing = [number for number in pool if number not in account]
@@ -62,7 +62,7 @@ class Command(BaseCommand):
                     f"Not a voice number in your Plivo account: {', '.join(missing)}. "
                     "Run plivo_sync_numbers (it deactivates them) or deactivate them in the admin."
                 )
-            app, created = plivo_api.save_application(client, app_name, urls)
+            app, created = plivo_client.save_application(client, app_name, urls)
             self.stdout.write(f"{'Created' if created else 'Updated'} Plivo application {app_name!r} ({app.app_id}):")
             for field, url in urls.items():
                 self.stdout.write(f"  {field:<20} POST {url}")
@@ -71,10 +71,10 @@ class Command(BaseCommand):
                 if account[number].app_id == app.app_id:
                     self.stdout.write(f"{number} is already linked.")
                     continue
-                plivo_api.link_number(client, number, app.app_id)
+                plivo_client.link_number(client, number, app.app_id)
                 self.stdout.write(f"Linked {number}.")
                 linked += 1
-        except plivo_api.PlivoAPIError as error:
+        except plivo_client.PlivoAPIError as error:
             raise CommandError(str(error)) from error
         if not pool:
             self.stderr.write("No active proxy numbers to link: run plivo_sync_numbers first, then this again.")

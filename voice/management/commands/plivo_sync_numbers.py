@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from orders import services
-from voice import plivo_api
+from voice.plivo import client as plivo_client
 
 
 class Command(BaseCommand):
@@ -13,11 +13,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> str:
         try:
-            client = plivo_api.connect()
+            client = plivo_client.connect()
             # Every page is read before the database is touched, so a failure
             # half way through the listing changes nothing.
-            rented = plivo_api.voice_numbers(client)
-        except plivo_api.PlivoAPIError as error:
+            rented = plivo_client.voice_numbers(client)
+        except plivo_client.PlivoAPIError as error:
             raise CommandError(str(error)) from error
 
         try:

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 
+from orders.phones import to_e164
 from voice import calls
-from voice.simulator import summary
+from voice.ops.simulator import summary
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, caller: str, proxy_number: str, digits: str, **options) -> str:
         # No check that --from is a number: a SIP URI or garbage is a call the
         # webhook answers too (as an unknown caller), and this prints that answer.
-        route, answer = calls.simulate_route(caller, proxy_number, digits)
+        route, answer = calls.simulate_route(to_e164(caller), to_e164(proxy_number), digits)
         # On stderr, so that stdout stays exactly the XML Plivo would get.
         self.stderr.write(summary(route, digits=digits))
         return answer

@@ -1,3 +1,5 @@
+"""The admin's order pages: the dispatchers' list, the order form, and the buttons that change an order."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -10,147 +12,17 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
 
-from . import api_keys_admin, services  # api_keys_admin re-registers the API keys' admin page
-from .models import Agent, Order, ProxyNumber, Role, live_lines_of, orders_needing_agent
-from .phones import display
-from .routing import parties_asked_for_pin
-
-__all__ = ["api_keys_admin"]
-
-
-class ActiveFilter(admin.BooleanFieldListFilter):
-    """Headed "Active", not after the field's name ("is active")."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.title = "active"
-
-
-class ProxyNumberFilter(admin.RelatedFieldListFilter):
-    """The orders' proxy-number filter, with its entry for orders without one named instead of "-"."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.empty_value_display = "none yet"
+from .. import services
+from ..models import Order, Role
+from ..phones import display
+from ..routing import parties_asked_for_pin
+from .filters import LineLiveFilter, NeedsAgentFilter, ProxyNumberFilter
 
 
 def local_time(value) -> str:
     """A time as the admin shows it, in TIME_ZONE with the zone named."""
     return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
-
-
-class LiveLinesMixin:
-    """A "live lines" column on the list of a model that orders point at (agents, proxy numbers)."""
-
-    live_lines_field: str  # the Order foreign key to this model
-
-    @admin.display(description="live lines", ordering="live_lines")
-    def live_lines(self, obj) -> int:
-        return obj.live_lines
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)
-        # Only the list shows the count. The change pages and the order form's
-        # agent autocomplete (AutocompleteJsonView calls get_queryset too) would
-        # pay for it on every page and every keystroke.
-        match = request.resolver_match
-        if match is not None and match.url_name == f"{self.opts.app_label}_{self.opts.model_name}_changelist":
-            queryset = queryset.annotate(live_lines=live_lines_of(self.live_lines_field))
-        return queryset
-
-
-class AgentForm(forms.ModelForm):
-    class Meta:
-        model = Agent
-        fields = ["name", "phone", "is_active"]
-        error_messages = {"phone": {"unique": "Another agent already has this phone number."}}
-        labels = {"is_active": "Active"}
-
-
-@admin.register(Agent)
-class AgentAdmin(LiveLinesMixin, admin.ModelAdmin):
-    form = AgentForm
-    list_display = ["name", "phone", "is_active", "live_lines"]
-    live_lines_field = "agent"
-    ordering = ["name"]  # explicit: the order form's agent autocomplete pages through this order
-    list_filter = [("is_active", ActiveFilter)]
-    search_fields = ["name", "phone"]
-
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        # The order form offers only agents who can take the order; the agent
-        # list itself still finds everyone.
-        if request.GET.get("model_name") == "order" and request.GET.get("field_name") == "agent":
-            queryset = queryset.filter(is_active=True)
-        return queryset, may_have_duplicates
-
-    def save_model(self, request: HttpRequest, obj: Agent, form: forms.ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        # Routing stops connecting an inactive agent at once; staff must know
-        # whose customers now reach no one.
-        stranded = orders_needing_agent().filter(agent=obj).count() if not obj.is_active else 0
-        if stranded:
-            url = reverse("admin:orders_order_changelist") + f"?{NeedsAgentFilter.parameter_name}=yes"
-            self.message_user(
-                request,
-                format_html(
-                    "{} is inactive: calls to and from them stop now. {} live order(s) need a new agent: "
-                    '<a href="{}">assign one</a>.',
-                    obj.name,
-                    stranded,
-                    url,
-                ),
-                messages.WARNING,
-            )
-
-
-class ProxyNumberForm(forms.ModelForm):
-    class Meta:
-        model = ProxyNumber
-        fields = ["number", "label", "is_active"]
-        error_messages = {"number": {"unique": "This number is already in the proxy-number pool."}}
-        labels = {"is_active": "Active"}
-
-
-@admin.register(ProxyNumber)
-class ProxyNumberAdmin(LiveLinesMixin, admin.ModelAdmin):
-    form = ProxyNumberForm
-    list_display = ["number", "label", "country", "is_active", "live_lines"]
-    live_lines_field = "proxy_number"
-    ordering = ["number"]  # explicit, as for agents
-    list_filter = [("is_active", ActiveFilter), "country"]
-    search_fields = ["number", "label"]
-    readonly_fields = ["country"]
-
-
-class LineLiveFilter(admin.SimpleListFilter):
-    title = "masked line"
-    parameter_name = "line"
-
-    def lookups(self, request, model_admin):
-        return [("live", "Live"), ("closed", "Closed")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "live":
-            return queryset.live()
-        if self.value() == "closed":
-            return queryset.closed()
-        return queryset
-
-
-class NeedsAgentFilter(admin.SimpleListFilter):
-    title = "needs a new agent"
-    parameter_name = "needs_agent"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Live line, agent inactive")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(pk__in=orders_needing_agent().values("pk"))
-        return queryset
 
 
 class OrderForm(forms.ModelForm):
@@ -414,7 +286,3 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected orders (line closes now)")
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(request, queryset, services.cancel_order, "cancelled")
-
-
-from . import blocked_admin  # noqa: E402,F401  (the block list and events pages register themselves)
-from .events import admin as events_admin  # noqa: E402,F401

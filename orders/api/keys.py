@@ -14,6 +14,8 @@ from rest_framework.request import Request
 from rest_framework_api_key.models import APIKey
 from rest_framework_api_key.permissions import KeyParser
 
+from ..errors import ServiceError
+
 KEYWORD = "Api-Key"
 
 
@@ -122,3 +124,44 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": f"`{KEYWORD} <key>`, with a key from `manage.py create_api_key NAME`.",
         }
+
+
+# Keys are made by hand (create_api_key, the admin), one at a time; these are their write rules.
+API_KEY_NAME_MAX_LENGTH = APIKey._meta.get_field("name").max_length
+
+
+def validate_api_key_name(name: str, *, exclude_pk: str | None = None) -> str:
+    """The name stripped, or ServiceError: a key is found and revoked by its name, so names are unique.
+
+    Revoked keys keep their name too, so the admin's list never shows two keys
+    of one name; delete the revoked key to reuse it.
+    """
+    name = name.strip()
+    if not name or len(name) > API_KEY_NAME_MAX_LENGTH:
+        raise ServiceError(
+            "Give the key a name of 1 to %(max)d characters.",
+            code="api_key_name_invalid",
+            field="name",
+            params={"max": API_KEY_NAME_MAX_LENGTH},
+        )
+    existing = APIKey.objects.filter(name=name).exclude(pk=exclude_pk).first()
+    if existing is not None:
+        raise ServiceError(
+            "An API key named %(name)r already exists (prefix %(prefix)s): choose another name, or delete "
+            "that key in the admin under API keys first.",
+            code="api_key_name_taken",
+            status=409,
+            field="name",
+            params={"name": name, "prefix": existing.prefix},
+        )
+    return name
+
+
+def create_api_key(name: str) -> tuple[APIKey, str]:
+    """A new key for one integration: ``(api_key, key)``; the key itself is shown once, only its hash is kept.
+
+    Two requests racing with one new name could both pass the check (there is
+    no database constraint on the library's table); keys are created by hand,
+    one at a time.
+    """
+    return APIKey.objects.create_key(name=validate_api_key_name(name))

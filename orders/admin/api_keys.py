@@ -5,7 +5,7 @@ from django.contrib import admin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from . import services
+from ..api import keys
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -14,7 +14,7 @@ class ApiKeyForm(forms.ModelForm):
         fields = ["name", "expiry_date", "revoked"]
 
     def clean_name(self) -> str:
-        return services.validate_api_key_name(self.cleaned_data["name"], exclude_pk=self.instance.pk)
+        return keys.validate_api_key_name(self.cleaned_data["name"], exclude_pk=self.instance.pk)
 
 
 admin.site.unregister(APIKey)

@@ -43,7 +43,8 @@ from django.views.decorators.http import require_http_methods
 
 from numbermasking import metrics
 
-from . import replays, tasks, xml
+from .. import tasks
+from . import replays, xml
 
 logger = logging.getLogger(__name__)
 

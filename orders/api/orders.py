@@ -1,78 +1,28 @@
-"""The dispatch system's HTTP API under /api/v1/ (routes in orders/urls.py).
+"""/api/v1/orders/: orders and their transitions, which open and close masked lines.
 
 Views parse the request, call the same orders.services functions as the admin
-and answer the order. They never touch Plivo. Errors raised by the services
-become HTTP statuses in orders.api_errors, so the views need no try/except.
+and answer the order. They never touch Plivo. A service's refusal carries its
+HTTP status (orders/errors.py), so the views need no try/except.
 """
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import services
-from .api_errors import error_responses
-from .models import Agent, Order
+from .. import services
+from ..models import Order
+from .errors import error_responses
 from .serializers import (
-    AgentSerializer,
     AssignSerializer,
     OrderCreateSerializer,
     OrderFilterSerializer,
     OrderSerializer,
 )
-
-
-class Pagination(PageNumberPagination):
-    """DRF's page numbers, minus its leniency: an empty or non-numeric page is a 400, not page 1 or a 404."""
-
-    page_size = 50
-    last_page_strings = ()
-
-    def get_page_number(self, request: Request, paginator: object) -> int:
-        raw = request.query_params.get(self.page_query_param, "1")
-        digits = raw.lstrip("0")
-        if not (raw.isascii() and raw.isdecimal()) or not digits:
-            raise ValidationError({self.page_query_param: ["A page number is a whole number, 1 or more."]})
-        # No list has a billion pages; skipping int() on longer input keeps absurd input cheap.
-        return int(digits) if len(digits) <= 9 else paginator.num_pages + 1
-
-    def get_schema_operation_parameters(self, view: object) -> list[dict]:
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == self.page_query_param:
-                parameter["schema"]["minimum"] = 1
-        return parameters
-
-
-@extend_schema_view(
-    list=extend_schema(summary="List agents", responses={200: AgentSerializer(many=True), **error_responses(400, 404)}),
-    create=extend_schema(summary="Create an agent", responses={201: AgentSerializer, **error_responses(400, 415)}),
-    retrieve=extend_schema(summary="Get an agent", responses={200: AgentSerializer, **error_responses(404)}),
-    partial_update=extend_schema(
-        summary="Change an agent's name, phone or active flag",
-        responses={200: AgentSerializer, **error_responses(400, 404, 415)},
-    ),
-)
-class AgentViewSet(
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
-    # An agent is one row, so the model serializer writes it, as the admin's form does.
-    queryset = Agent.objects.order_by("name", "pk")
-    serializer_class = AgentSerializer
-    pagination_class = Pagination
-    # Whatever the id looks like, DRF answers (a JSON 404), not Django's HTML page.
-    lookup_value_regex = "[^/]+"
-    http_method_names = ["get", "post", "patch", "head", "options"]
+from .views import Pagination
 
 
 def order_or_404(queryset: QuerySet[Order], reference: str) -> Order:
@@ -172,13 +122,3 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, reference: str) -> Response:
         return _order_response(services.cancel_order(self.get_object()))
-
-
-# Exempt like every DRF view: a POST to a path that names no endpoint (a
-# missing trailing slash) is a JSON 404, not a CSRF refusal.
-@csrf_exempt
-def unknown_endpoint(request: HttpRequest, path: str = "") -> JsonResponse:
-    """JSON, not Django's HTML page, for a path under /api/v1/ that names no endpoint."""
-    hint = "" if request.path.endswith("/") else " API paths end with a slash."
-    body = {"code": "not_found", "detail": f"No API endpoint at {request.path}.{hint}", "fields": {}}
-    return JsonResponse(body, status=404)

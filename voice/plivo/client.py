@@ -20,7 +20,9 @@ import requests
 from django.conf import settings
 from plivo import exceptions as plivo_errors
 
-from orders.phones import plivo_digits, to_e164
+from orders.phones import to_e164
+
+from .params import plivo_digits
 
 # The SDK refuses a larger page size for numbers and applications.
 PAGE_SIZE = 20

@@ -1,30 +1,24 @@
-"""The block list in the API: numbers whose calls and texts reach no one (README, "Abuse controls").
+"""The block list in the API: numbers whose calls and texts reach no one (docs/security.md, "Abuse controls").
 
 The same rows as the admin's block list; routing reads them in its one query.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
-from .api import Pagination
-from .api_errors import error_responses
-from .models import BlockedNumber
-from .serializers import PhoneField, TextField
+from ..models import BlockedNumber
+from .errors import error_responses
+from .serializers import PhoneField, StrictModelSerializer, taken_is_a_field_error
+from .views import NumericIdLookup, Pagination
 
 NUMBER_TAKEN = "This number is already blocked; change or remove its block instead."
 
 
-class BlockedNumberSerializer(serializers.ModelSerializer):
-    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.CharField: TextField}
+class BlockedNumberSerializer(StrictModelSerializer):
     number = PhoneField(validators=[UniqueValidator(BlockedNumber.objects.all(), message=NUMBER_TAKEN)])
     until = serializers.DateTimeField(
         required=False, allow_null=True, help_text="When the block ends; null or omitted: until it is removed."
@@ -47,21 +41,12 @@ class BlockedNumberSerializer(serializers.ModelSerializer):
     # The unique index settles two concurrent requests for one number: the
     # same refusal as the validator's, not a server error.
     def create(self, validated_data: dict) -> BlockedNumber:
-        with _number_taken_is_a_field_error():
+        with taken_is_a_field_error("number", NUMBER_TAKEN):
             return super().create(validated_data)
 
     def update(self, instance: BlockedNumber, validated_data: dict) -> BlockedNumber:
-        with _number_taken_is_a_field_error():
+        with taken_is_a_field_error("number", NUMBER_TAKEN):
             return super().update(instance, validated_data)
-
-
-@contextmanager
-def _number_taken_is_a_field_error() -> Iterator[None]:
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError as error:
-        raise serializers.ValidationError({"number": [NUMBER_TAKEN]}) from error
 
 
 class BlockedNumberFilterSerializer(serializers.Serializer):
@@ -88,6 +73,7 @@ class BlockedNumberFilterSerializer(serializers.Serializer):
     destroy=extend_schema(summary="Unblock a number", responses={204: None, **error_responses(404)}),
 )
 class BlockedNumberViewSet(
+    NumericIdLookup,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -96,20 +82,11 @@ class BlockedNumberViewSet(
     viewsets.GenericViewSet,
 ):
     queryset = BlockedNumber.objects.select_related("added_by").order_by("-created_at", "-pk")
+    named = "blocked number"
     serializer_class = BlockedNumberSerializer
     pagination_class = Pagination
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def get_object(self) -> BlockedNumber:
-        pk = self.kwargs["pk"]
-        # Only a plain id can name one; anything else (or an id past the column's range) is a JSON 404.
-        blocked = None
-        if pk.isascii() and pk.isdigit() and len(pk) <= 18:
-            blocked = self.get_queryset().filter(pk=int(pk)).first()
-        if blocked is None:
-            raise NotFound(f"No blocked number with id {pk!r}.")
-        return blocked
 
     def list(self, request: Request) -> Response:
         # A plain dict, so that "?number=" is a wrong value, not no filter.

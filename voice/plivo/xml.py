@@ -6,6 +6,7 @@ digits without ``+``, Plivo's own format.
 
 import re
 from functools import lru_cache
+from string import Template
 from xml.sax.saxutils import escape
 
 from django.conf import settings
@@ -13,7 +14,9 @@ from django.urls import get_script_prefix, reverse
 from plivo import plivoxml
 
 from orders.models import Role
-from orders.phones import display, plivo_digits, to_e164
+from orders.phones import display, to_e164
+
+from .params import plivo_digits
 
 # Every spoken text is a setting (MASKING_*_MESSAGE, _PROMPT, ...); this
 # one starts the SMS relay's own request for an order code.
@@ -66,22 +69,50 @@ def _camel(name: str) -> str:
     return head + "".join(word.title() for word in rest)
 
 
-# Every connected call answers a Dial: building it with plivoxml each time
-# cost more than the rest of the view's Python (bench/PROFILE.md). Its fixed
-# attributes are escaped once per settings values; per call only the numbers
-# go in, as checked ASCII digits, which need no escaping. The result is
-# compared with plivoxml's own output in tests/test_xml.py.
-@lru_cache(maxsize=32)
-def _dial_attributes(timeout: int, time_limit: int, action: str) -> str:
-    return _attributes(action=action, method="POST", time_limit=time_limit, timeout=timeout)
-
-
 def _digits(e164: str) -> str:
     """Plivo's form of an E.164 number, refusing anything that is not ASCII digits: it goes into XML unescaped."""
     digits = plivo_digits(e164)
     if not (digits.isascii() and digits.isdigit()):
         raise ValueError("not an E.164 number")
     return digits
+
+
+def _fixed(text: str) -> str:
+    """Text that goes into a Template as it is: its own ``$`` kept."""
+    return text.replace("$", "$$")
+
+
+# Every connected call answers a Dial: building it with plivoxml each time cost
+# more than the rest of the view's Python (bench/PROFILE.md). So the whole
+# answer is one template per settings values (and per kind of Dial: with the
+# whisper, with the recording), everything in it escaped once; per call only
+# named slots are filled, each with a checked value that needs no escaping:
+# ASCII digits, an int, a fixed role name, a plain CallUUID, or a Speak
+# element plivoxml built. tests/test_xml.py compares it with plivoxml's output.
+@lru_cache(maxsize=64)
+def _dial_template(dial: tuple, confirm: tuple | None, record: tuple | None) -> Template:
+    timeout, time_limit, action = dial
+    attributes = _fixed(_attributes(action=action, method="POST", time_limit=time_limit, timeout=timeout))
+    if confirm is not None:
+        whisper_url, key, confirm_timeout = confirm
+        attributes += f' confirmSound="{_fixed(_escape(whisper_url))}?order=$order_id&amp;callee=$callee"'
+        attributes += _fixed(_attributes(confirm_key=key or None, confirm_timeout=confirm_timeout if key else None))
+    recording = ""
+    if record is not None:
+        notice, voice, language, callback_url, max_length = record
+        speak = f"<Speak{_attributes(voice=voice, language=language)}>{escape(notice)}</Speak>"
+        element = _attributes(
+            start_on_dial_answer="true",
+            redirect="false",
+            file_format="mp3",
+            # Record's own default is 60 s; the conversation may last the whole call.
+            max_length=max_length,
+            callback_method="POST",
+        )
+        recording = _fixed(f'{speak}<Record{element} callbackUrl="{_escape(callback_url)}') + '$call_query"/>'
+    return Template(
+        f"<Response>$greeting{recording}<Dial{attributes}$caller_id><Number>$number</Number></Dial></Response>"
+    )
 
 
 def dial(
@@ -102,18 +133,27 @@ def dial(
     MASKING_RECORD_CALLS the caller hears the notice and the conversation is
     recorded, its file posted to ``/voice/recording/?call=<call_uuid>``.
     """
-    attributes = _dial_attributes(
-        settings.MASKING_RING_TIMEOUT, settings.MASKING_CALL_TIME_LIMIT, webhook_url("voice:dial_status")
+    about_order = order_id is not None and callee is not None
+    confirm = record = None
+    if about_order and (settings.MASKING_WHISPER or settings.MASKING_ACCEPT_KEY or settings.MASKING_RECORD_CALLS):
+        confirm = (webhook_url("voice:whisper"), settings.MASKING_ACCEPT_KEY, settings.MASKING_ACCEPT_TIMEOUT)
+    if about_order and settings.MASKING_RECORD_CALLS:
+        notice = settings.MASKING_RECORDING_NOTICE
+        record = (notice, *_voice(), webhook_url("voice:recording"), settings.MASKING_CALL_TIME_LIMIT)
+    template = _dial_template(
+        (settings.MASKING_RING_TIMEOUT, settings.MASKING_CALL_TIME_LIMIT, webhook_url("voice:dial_status")),
+        confirm,
+        record,
     )
-    if caller_id:
-        attributes += f' callerId="{_digits(caller_id)}"'
-    recording = ""
-    if order_id is not None and callee is not None:
-        attributes += _confirm(order_id, callee)
-        if settings.MASKING_RECORD_CALLS:
-            recording = _recording(call_uuid)
-    head = _speak(greeting).to_string(pretty=False) if greeting else ""
-    return f"<Response>{head}{recording}<Dial{attributes}><Number>{_digits(number)}</Number></Dial></Response>"
+    return template.substitute(
+        greeting=_speak(greeting).to_string(pretty=False) if greeting else "",
+        caller_id=f' callerId="{_digits(caller_id)}"' if caller_id else "",
+        # int() and the fixed role names: nothing unescaped comes from outside.
+        order_id=f"{int(order_id):d}" if about_order else "",
+        callee=_CALLEE_QUERY[callee] if about_order else "",
+        call_query=f"?call={call_uuid}" if _PLAIN_UUID.fullmatch(call_uuid) else "",
+        number=_digits(number),
+    )
 
 
 def bridge_text(reference: str, callee: Role) -> str:
@@ -121,62 +161,12 @@ def bridge_text(reference: str, callee: Role) -> str:
     return settings.MASKING_BRIDGE_TEXT.format(callee=_role_word(callee), reference=spell(reference))
 
 
-# The notice and the Record element before the Dial, escaped once per
-# settings values up to the callback URL's query; per call only a checked
-# CallUUID goes in. Compared with plivoxml's output in tests/test_xml.py.
-@lru_cache(maxsize=32)
-def _recording_head(notice: str, voice: str, language: str, callback_url: str, max_length: int) -> str:
-    speak = f"<Speak{_attributes(voice=voice, language=language)}>{escape(notice)}</Speak>"
-    record = _attributes(
-        start_on_dial_answer="true",
-        redirect="false",
-        file_format="mp3",
-        # Record's own default is 60 s; the conversation may last the whole call.
-        max_length=max_length,
-        callback_method="POST",
-    )
-    return f'{speak}<Record{record} callbackUrl="{_escape(callback_url)}'
-
-
-def _recording(call_uuid: str) -> str:
-    head = _recording_head(
-        settings.MASKING_RECORDING_NOTICE,
-        *_voice(),
-        webhook_url("voice:recording"),
-        settings.MASKING_CALL_TIME_LIMIT,
-    )
-    query = f"?call={call_uuid}" if _PLAIN_UUID.fullmatch(call_uuid) else ""
-    return f'{head}{query}"/>'
-
-
-# The whisper URL names the order and the callee's role in its query, both
-# known from routing, so the answer needs no query of its own for it (Plivo
-# signs the URL with its query, so neither can be forged). As for the Dial,
-# everything but the order id is escaped once per settings values.
-@lru_cache(maxsize=32)
-def _confirm_attributes(whisper_url: str, key: str, timeout: int) -> tuple[str, str]:
-    head = f' confirmSound="{_escape(whisper_url + "?order=")}'
-    tail = '"' + _attributes(confirm_key=key or None, confirm_timeout=timeout if key else None)
-    return head, tail
-
-
 _CALLEE_QUERY = {Role.CUSTOMER: "customer", Role.AGENT: "agent"}
-
-
-def _confirm(order_id: int, callee: Role) -> str:
-    if not (settings.MASKING_WHISPER or settings.MASKING_ACCEPT_KEY or settings.MASKING_RECORD_CALLS):
-        return ""
-    head, tail = _confirm_attributes(
-        webhook_url("voice:whisper"), settings.MASKING_ACCEPT_KEY, settings.MASKING_ACCEPT_TIMEOUT
-    )
-    # int() and the fixed role names: nothing unescaped comes from outside.
-    return f"{head}{int(order_id):d}&amp;callee={_CALLEE_QUERY[callee]}{tail}"
 
 
 # How the other party hears a caller named, by the caller's role.
 CALLER_WORDS = {Role.CUSTOMER: "your customer", Role.AGENT: "your delivery agent"}
 # The whisper URL names the callee; the caller is the other party.
-_CALLER_OF_CALLEE = {"agent": Role.CUSTOMER, "customer": Role.AGENT}
 _KEY_WORDS = {"#": "the hash key", "*": "the star key"}
 
 
@@ -193,7 +183,7 @@ def _speak(text: str) -> plivoxml.SpeakElement:
 def whisper_texts(reference: str | None, callee: str | None) -> list[str]:
     """What the callee hears before being connected; the order's part only when the order is known."""
     texts = []
-    caller = _CALLER_OF_CALLEE.get(callee or "")
+    caller = Role(callee).counterpart() if callee in _CALLEE_QUERY.values() else None
     if settings.MASKING_WHISPER and reference and caller:
         texts.append(settings.MASKING_WHISPER_TEXT.format(caller=_role_word(caller), reference=spell(reference)))
     if settings.MASKING_RECORD_CALLS:
@@ -322,12 +312,17 @@ def empty() -> str:
     return _render()
 
 
-def unknown_caller(proxy_number: str | None) -> str:
-    """Unknown callers reach support when there is one, else a message."""
+def _support_or(proxy_number: str | None, message: str) -> str:
+    """Put the caller through to MASKING_SUPPORT_NUMBER when there is one, else speak ``message`` and hang up."""
     support = to_e164(settings.MASKING_SUPPORT_NUMBER)
     if support:
         return dial(support, caller_id=proxy_number)
-    return say_and_hang_up(settings.MASKING_UNKNOWN_CALLER_MESSAGE)
+    return say_and_hang_up(message)
+
+
+def unknown_caller(proxy_number: str | None) -> str:
+    """Unknown callers reach support when there is one, else a message."""
+    return _support_or(proxy_number, settings.MASKING_UNKNOWN_CALLER_MESSAGE)
 
 
 def blocked_caller() -> str:
@@ -341,10 +336,7 @@ def call_limit_reached() -> str:
 
 def party_unavailable(proxy_number: str | None) -> str:
     """The order's agent was deactivated: support when there is one, else "not available"."""
-    support = to_e164(settings.MASKING_SUPPORT_NUMBER)
-    if support:
-        return dial(support, caller_id=proxy_number)
-    return say_and_hang_up(settings.MASKING_NOT_AVAILABLE_MESSAGE)
+    return _support_or(proxy_number, settings.MASKING_NOT_AVAILABLE_MESSAGE)
 
 
 def sms(text: str, *, src: str, dst: str) -> str:

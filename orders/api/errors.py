@@ -1,12 +1,13 @@
-"""One JSON shape for every API error, and the HTTP status of each service error.
+"""One JSON shape for every API error.
 
 Every error body is ``{"code": ..., "detail": ..., "fields": {...}}``: ``code``
 is stable and machine-readable, ``detail`` is a sentence for the developer,
 ``fields`` maps each invalid input field to its reasons (empty when the error
 is not about a field).
 
-The services raise Django's ValidationError with a code; mapping the codes
-here keeps the views free of try/except and the services free of HTTP.
+A service's refusal is a ``ServiceError`` that carries its own HTTP status and
+field (orders/errors.py); any other ValidationError is a 400. So the views
+need no try/except, and no table here lists another module's codes.
 """
 
 import logging
@@ -16,38 +17,11 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
-
-# Every code orders.services raises -> (HTTP status, the request field it is about).
-# tests/test_api_errors.py checks that no code of the services is missing.
-SERVICE_ERRORS: dict[str, tuple[int, str | None]] = {
-    "invalid_transition": (status.HTTP_409_CONFLICT, None),
-    "purged": (status.HTTP_409_CONFLICT, None),
-    "reference_exists": (status.HTTP_409_CONFLICT, "reference"),
-    "inactive_agent": (status.HTTP_400_BAD_REQUEST, "agent"),
-    "pool_number": (status.HTTP_400_BAD_REQUEST, "customer_phone"),
-    "uncallable_number": (status.HTTP_400_BAD_REQUEST, "customer_phone"),
-    "party_phone": (status.HTTP_400_BAD_REQUEST, None),
-    "empty_pool": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
-    "pins_exhausted": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
-    # API keys are made by hand (create_api_key, the admin), not through the API; mapped all the same.
-    "api_key_name_invalid": (status.HTTP_400_BAD_REQUEST, "name"),
-    "api_key_name_taken": (status.HTTP_409_CONFLICT, "name"),
-    # Webhook endpoints (orders.events.delivery).
-    "endpoint_inactive": (status.HTTP_409_CONFLICT, None),
-    # Click-to-call's refusals (voice.click_to_call). What Plivo answers later
-    # is the call request's state (plivo_refused, plivo_unavailable), not an HTTP error.
-    "line_not_live": (status.HTTP_409_CONFLICT, None),
-    "no_agent": (status.HTTP_409_CONFLICT, None),
-    "blocked": (status.HTTP_409_CONFLICT, None),
-    "party_not_callable": (status.HTTP_409_CONFLICT, None),
-    "call_limit": (status.HTTP_429_TOO_MANY_REQUESTS, None),
-    "call_budget": (status.HTTP_429_TOO_MANY_REQUESTS, None),
-    "plivo_unavailable": (status.HTTP_503_SERVICE_UNAVAILABLE, None),
-}
 
 NON_FIELD = "non_field_errors"
 
@@ -119,7 +93,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 def _from_service_error(error: DjangoValidationError) -> exceptions.APIException:
     code = getattr(error, "code", None) or "invalid"
-    http_status, field = SERVICE_ERRORS.get(code, (status.HTTP_400_BAD_REQUEST, None))
+    http_status, field = getattr(error, "status", status.HTTP_400_BAD_REQUEST), getattr(error, "field", None)
     message = " ".join(error.messages)
     if http_status == status.HTTP_400_BAD_REQUEST:
         return exceptions.ValidationError({field or NON_FIELD: [message]}, code=code)
@@ -188,3 +162,13 @@ class JsonErrorsMiddleware:
                     json[header] = response[header]
             return json
         return response
+
+
+# Exempt like every DRF view: a POST to a path that names no endpoint (a
+# missing trailing slash) is a JSON 404, not a CSRF refusal.
+@csrf_exempt
+def unknown_endpoint(request: HttpRequest, path: str = "") -> JsonResponse:
+    """JSON, not Django's HTML page, for a path under /api/v1/ that names no endpoint."""
+    hint = "" if request.path.endswith("/") else " API paths end with a slash."
+    body = {"code": "not_found", "detail": f"No API endpoint at {request.path}.{hint}", "fields": {}}
+    return JsonResponse(body, status=404)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from .models import WebhookNonce
+from ..models import WebhookNonce
 
 _INSERT = (
     f"INSERT INTO {WebhookNonce._meta.db_table} (digest, seen_at) VALUES (%s, %s) "  # noqa: S608 - table from the model

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from orders.pool import NumberLoad, PoolAdvice, live_lines_per_number, pool_advice
 
-from .models import CallRecord, MessageRecord
+from ..models import CallRecord, MessageRecord
 
 Outcome, Result = CallRecord.Outcome, CallRecord.Result
 

@@ -1,4 +1,4 @@
-"""The admin's block list: numbers whose calls and texts reach no one (README, "Abuse controls")."""
+"""The admin's block list: numbers whose calls and texts reach no one (docs/security.md, "Abuse controls")."""
 
 from django import forms
 from django.conf import settings
@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import BlockedNumber
-from .phones import to_e164
+from ..models import BlockedNumber
+from ..phones import to_e164
 
 
 class BlockedNumberForm(forms.ModelForm):

@@ -1,7 +1,7 @@
 """The API's request parser (REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"]).
 
 Its own module: DRF reads the setting while rest_framework.views loads, which
-orders.api_errors imports.
+orders.api.errors imports.
 """
 
 from rest_framework import exceptions, parsers

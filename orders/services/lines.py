@@ -1,10 +1,4 @@
-"""Write rules for orders and their masked lines.
-
-The admin, the commands, the API and the tests all call these functions, so
-every path follows the same rules (docs/architecture.md, "Allocation"). Every
-refusal is a ValidationError with a code; orders/api_errors.py gives each code
-its HTTP status once.
-"""
+"""Write rules for masked lines: assigning an agent (which opens the line), allocation, PINs, call counts, the pool."""
 
 import logging
 import secrets
@@ -14,14 +8,13 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db import transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
-from rest_framework_api_key.models import APIKey
 
-from . import events, tasks
-from .models import (
+from .. import events, tasks
+from ..errors import ServiceError
+from ..models import (
     CALL_LIMIT_WINDOW,
     Agent,
     EventType,
@@ -31,71 +24,24 @@ from .models import (
     live_lines_of,
     live_orders,
     refuse_party_phone,
-    refuse_pool_number,
-    refuse_uncallable,
 )
-from .phones import NANP_COUNTRY_CODE, nanp_area_code, redact
-from .pool import numbers_needed
-from .signals import purging_personal_data
+from ..phones import NANP_COUNTRY_CODE, nanp_area_code, redact
+from ..pool import numbers_needed
+from .orders import ASSIGNABLE, Status, _status_changed, _transition_error
 
 logger = logging.getLogger(__name__)
 
-Status = Order.Status
 
-ASSIGNABLE = {Status.PLACED, Status.ASSIGNED, Status.PICKED_UP}
-# The statuses each transition starts from; the admin offers a button only where it applies.
-PICK_UP_FROM = {Status.ASSIGNED}
-DELIVER_FROM = {Status.ASSIGNED, Status.PICKED_UP}
-CANCEL_FROM = ASSIGNABLE
-
-
-def _transition_error(order: Order, action: str) -> ValidationError:
-    return ValidationError(
-        "Order %(reference)s is %(status)s and cannot be %(action)s.",
-        code="invalid_transition",
-        params={"reference": order.reference, "status": order.get_status_display().lower(), "action": action},
-    )
-
-
-def _empty_pool_error() -> ValidationError:
-    return ValidationError(
+def _empty_pool_error() -> ServiceError:
+    return ServiceError(
         "The proxy-number pool is empty: add an active proxy number before assigning agents.",
         code="empty_pool",
-    )
-
-
-def create_order(*, customer_name: str, customer_phone: str, reference: str = "") -> tuple[Order, bool]:
-    """Create an order (no line yet), or return the one an earlier try of the same request created.
-
-    Returns ``(order, created)``. A reference is generated when none is given;
-    a given reference already used for other details is refused
-    (``reference_exists``), and so is a phone the service may not call
-    (``pool_number``, ``uncallable_number``).
-    """
-    refuse_pool_number(customer_phone)
-    refuse_uncallable(customer_phone)
-    try:
-        # The savepoint keeps a duplicate reference from breaking a surrounding transaction.
-        with transaction.atomic():
-            return Order.objects.create(
-                reference=reference, customer_name=customer_name, customer_phone=customer_phone
-            ), True
-    except IntegrityError:
-        # Only the reference is unique, and only a given reference can collide.
-        if not reference:
-            raise
-    existing = Order.objects.select_related("proxy_number").get(reference=reference)
-    if existing.customer_name == customer_name and str(existing.customer_phone) == str(customer_phone):
-        return existing, False
-    raise ValidationError(
-        "An order with reference %(reference)s already exists with other details.",
-        code="reference_exists",
-        params={"reference": reference},
+        status=503,
     )
 
 
 def validate_assignment(order: Order, agent: Agent) -> None:
-    """Raise ValidationError when ``agent`` cannot be assigned to ``order``.
+    """Raise ServiceError when ``agent`` cannot be assigned to ``order``.
 
     The admin form calls this to show errors beside the field; ``assign_agent``
     calls it again under lock.
@@ -103,7 +49,9 @@ def validate_assignment(order: Order, agent: Agent) -> None:
     if order.status not in ASSIGNABLE:
         raise _transition_error(order, "assigned an agent")
     if not agent.is_active:
-        raise ValidationError("Agent %(name)s is inactive.", code="inactive_agent", params={"name": agent.name})
+        raise ServiceError(
+            "Agent %(name)s is inactive.", code="inactive_agent", params={"name": agent.name}, field="agent"
+        )
     keeps_number = order.proxy_number_id is not None and order.proxy_number.is_active
     if not keeps_number and not ProxyNumber.objects.filter(is_active=True).exists():
         raise _empty_pool_error()
@@ -133,9 +81,10 @@ def assign_agent(
         order = Order.objects.select_for_update().get(pk=order.pk)
         if not order.customer_phone:
             # A purged order has no one left to connect; it must never open a line.
-            raise ValidationError(
+            raise ServiceError(
                 "Order %(reference)s has no customer phone number (its personal data was purged).",
                 code="purged",
+                status=409,
                 params={"reference": order.reference},
             )
         validate_assignment(order, agent)
@@ -276,82 +225,16 @@ def _new_pin(used: set[str]) -> str:
     length = settings.MASKING_PIN_LENGTH
     capacity = 10**length
     if len(used) >= capacity:
-        raise ValidationError(
+        raise ServiceError(
             "Every %(length)d-digit PIN is in use on this proxy number; add proxy numbers to the pool.",
             code="pins_exhausted",
+            status=503,
             params={"length": length},
         )
     while True:
         pin = f"{secrets.randbelow(capacity):0{length}d}"
         if pin not in used:
             return pin
-
-
-def _transition(
-    order: Order, *, allowed: set[str], action: str, status: str, expires_at: datetime | None = None
-) -> Order:
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
-        # A repeated request (a retry, a second click) finds the order where
-        # the first one left it: that is success, not a refusal. Decided under
-        # the lock, so two concurrent requests cannot both change the order.
-        if order.status == status:
-            return order
-        if order.status not in allowed:
-            raise _transition_error(order, action)
-        previous_status, was_live = order.status, order.is_line_live
-        order.status = status
-        if expires_at is not None and order.masking_expires_at is not None:
-            order.masking_expires_at = min(order.masking_expires_at, expires_at)
-        order.save()
-        _status_changed(order, previous_status)
-        if was_live and expires_at is not None:
-            events.emit(
-                EventType.LINE_CLOSED,
-                events.order_data(order, reason=status, expires_at=order.masking_expires_at.isoformat()),
-            )
-            if status != Status.CANCELLED:
-                # A delivered order's line expires at the end of its grace period.
-                tasks.line_expiry_scheduled(order)
-    logger.info("order %s %s", order.reference, order.get_status_display().lower())
-    return order
-
-
-def _status_changed(order: Order, previous_status: str) -> None:
-    events.emit(
-        EventType.ORDER_STATUS_CHANGED, events.order_data(order, **{"from": previous_status, "to": order.status})
-    )
-
-
-def mark_picked_up(order: Order) -> Order:
-    return _transition(
-        order,
-        allowed=PICK_UP_FROM,
-        action="marked picked up",
-        status=Status.PICKED_UP,
-    )
-
-
-def mark_delivered(order: Order) -> Order:
-    """Deliver; the line stays open for the grace period for drop-off questions."""
-    return _transition(
-        order,
-        allowed=DELIVER_FROM,
-        action="marked delivered",
-        status=Status.DELIVERED,
-        expires_at=timezone.now() + timedelta(seconds=settings.MASKING_GRACE_PERIOD),
-    )
-
-
-def cancel_order(order: Order) -> Order:
-    """Cancel; the line closes at once."""
-    return _transition(
-        order,
-        allowed=CANCEL_FROM,
-        action="cancelled",
-        status=Status.CANCELLED,
-        expires_at=timezone.now(),
-    )
 
 
 def count_call(order_id: int, role: Role, now: datetime | None = None) -> None:
@@ -418,78 +301,3 @@ def sync_pool(rented: Mapping[str, str]) -> PoolSync:
         len(result.left_inactive),
     )
     return result
-
-
-def closed_orders(cutoff: datetime) -> QuerySet[Order]:
-    """Orders delivered or cancelled whose line closed before ``cutoff``.
-
-    A cancelled order that never had a line counts from its last change.
-    """
-    return Order.objects.filter(status__in=[Status.DELIVERED, Status.CANCELLED]).filter(
-        Q(masking_expires_at__lt=cutoff) | Q(masking_expires_at__isnull=True, updated_at__lt=cutoff)
-    )
-
-
-def purge_personal_data(*, older_than: timedelta, now: datetime | None = None) -> dict[str, int]:
-    """Scrub customer names and numbers from orders closed longer than ``older_than``.
-
-    Status, timestamps, agent and proxy number stay, so counts and durations
-    still add up. Scrubbed values are empty strings: no phone number parses
-    to one, so routing can never match a purged order, and assign_agent
-    refuses to reopen one. Rerunning scrubs nothing new.
-
-    Other apps keep personal data about orders too (voice keeps callers'
-    numbers in its call log) but orders must not import them: they receive
-    ``signals.purging_personal_data`` in the same transaction and report what
-    they scrubbed. Returns counts by kind, e.g. {"orders": 2, "call records": 5}.
-    """
-    cutoff = (now or timezone.now()) - older_than
-    orders = closed_orders(cutoff)
-    with transaction.atomic():
-        counts: dict[str, int] = {}
-        for _receiver, scrubbed in purging_personal_data.send(sender=Order, orders=orders, cutoff=cutoff):
-            counts.update(scrubbed or {})
-        # update(), not save(): updated_at keeps the closing time the cutoff is measured from.
-        counts = {
-            "orders": orders.exclude(customer_name="", customer_phone="").update(customer_name="", customer_phone=""),
-            **counts,
-        }
-    logger.info("purged personal data closed before %s: %s", cutoff.isoformat(), counts)
-    return counts
-
-
-API_KEY_NAME_MAX_LENGTH = APIKey._meta.get_field("name").max_length
-
-
-def validate_api_key_name(name: str, *, exclude_pk: str | None = None) -> str:
-    """The name stripped, or ValidationError: a key is found and revoked by its name, so names are unique.
-
-    Revoked keys keep their name too, so the admin's list never shows two keys
-    of one name; delete the revoked key to reuse it.
-    """
-    name = name.strip()
-    if not name or len(name) > API_KEY_NAME_MAX_LENGTH:
-        raise ValidationError(
-            "Give the key a name of 1 to %(max)d characters.",
-            code="api_key_name_invalid",
-            params={"max": API_KEY_NAME_MAX_LENGTH},
-        )
-    existing = APIKey.objects.filter(name=name).exclude(pk=exclude_pk).first()
-    if existing is not None:
-        raise ValidationError(
-            "An API key named %(name)r already exists (prefix %(prefix)s): choose another name, or delete "
-            "that key in the admin under API keys first.",
-            code="api_key_name_taken",
-            params={"name": name, "prefix": existing.prefix},
-        )
-    return name
-
-
-def create_api_key(name: str) -> tuple[APIKey, str]:
-    """A new key for one integration: ``(api_key, key)``; the key itself is shown once, only its hash is kept.
-
-    Two requests racing with one new name could both pass the check (there is
-    no database constraint on the library's table); keys are created by hand,
-    one at a time.
-    """
-    return APIKey.objects.create_key(name=validate_api_key_name(name))

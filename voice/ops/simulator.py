@@ -13,7 +13,8 @@ from orders.models import Order, Role, call_limit
 from orders.phones import display, to_e164
 from orders.routing import Action, Route, resolve, resolve_pin
 
-from . import calls, xml
+from .. import calls
+from ..plivo import xml
 
 
 class CallSimulatorForm(forms.Form):
@@ -27,11 +28,12 @@ class CallSimulatorForm(forms.Form):
         value = self.cleaned_data[name]
         # The webhook answers such a call as an unknown caller; here it is a
         # typing mistake to point out, not a call to simulate.
-        if to_e164(value) is None:
+        e164 = to_e164(value)
+        if e164 is None:
             raise forms.ValidationError(
                 "Not a phone number: give it with its country code, as Plivo sends it (14156667777 or +14156667777)."
             )
-        return value
+        return e164
 
     def clean_caller(self) -> str:
         return self._phone("caller")
@@ -50,7 +52,8 @@ def summary(route: Route, *, digits: str = "") -> str:
     showing = display(route.proxy_number) if route.proxy_number else "this number"
     if route.action == Action.CONNECT:
         order = Order.objects.select_related("agent").get(pk=route.order_id)
-        callee = order.agent.name if route.role == Role.CUSTOMER else order.customer_name
+        names = {Role.CUSTOMER: order.customer_name, Role.AGENT: order.agent.name}
+        callee = names[route.role.counterpart()]
         return f"Would ring {callee} for {order.reference}, showing {showing}."
     if route.action == Action.ASK_PIN:
         return (
@@ -82,8 +85,7 @@ def _initial_for_order(request: HttpRequest) -> dict[str, str] | None:
     order = Order.objects.select_related("agent", "proxy_number").filter(reference=request.GET["order"]).first()
     if order is None or order.proxy_number is None:
         return None
-    agent_phone = order.agent.phone if order.agent else ""
-    caller = agent_phone if request.GET.get("party") == "agent" else order.customer_phone
+    caller = order.phone_of(Role.AGENT if request.GET.get("party") == "agent" else Role.CUSTOMER)
     return {"caller": str(caller), "proxy_number": str(order.proxy_number.number), "digits": ""}
 
 
@@ -93,7 +95,7 @@ def call_plan(caller: str, proxy_number: str, digits: str = "") -> list[tuple[st
     if route.action != Action.CONNECT or route.order_id is None:
         return []
     reference = Order.objects.filter(pk=route.order_id).values_list("reference", flat=True).first() or ""
-    callee = calls.CALLEE_ROLES[route.role]
+    callee = route.role.counterpart()
     plan = []
     whisper = xml.whisper_texts(reference, callee.value)
     if whisper:

@@ -1,4 +1,4 @@
-"""What the dispatch API reads and writes (see orders/api.py)."""
+"""What the dispatch API reads and writes (see orders/api/orders.py)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +12,7 @@ from phonenumbers import NumberParseException, ValidationResult
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from .models import Agent, Order, refuse_pool_number, refuse_uncallable, validate_reference
+from ..models import Agent, Order, refuse_pool_number, refuse_uncallable, validate_reference
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "it has no valid country code; write it as +<country code><number>",
@@ -78,11 +78,32 @@ class PhoneField(serializers.CharField):
         return getattr(value, "as_e164", None) or str(value)
 
 
+class StrictModelSerializer(serializers.ModelSerializer):
+    """The base of every model serializer of the API: a text column takes JSON strings only (TextField)."""
+
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.CharField: TextField}
+
+
+@contextmanager
+def taken_is_a_field_error(field: str, message: str) -> Iterator[None]:
+    """A unique index refusing the write is ``field``'s 400, not a server error.
+
+    A UniqueValidator reads before the write, so two concurrent requests with
+    the same value both pass it and one of them hits the index: that is the
+    same refusal.
+    """
+    try:
+        # The savepoint keeps a surrounding transaction usable after the refusal.
+        with transaction.atomic():
+            yield
+    except IntegrityError as error:
+        raise serializers.ValidationError({field: [message]}) from error
+
+
 PHONE_TAKEN = "An agent with this phone number already exists."
 
 
-class AgentSerializer(serializers.ModelSerializer):
-    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.CharField: TextField}
+class AgentSerializer(StrictModelSerializer):
     phone = PhoneField(validators=[UniqueValidator(Agent.objects.all(), message=PHONE_TAKEN)])
 
     class Meta:
@@ -92,15 +113,12 @@ class AgentSerializer(serializers.ModelSerializer):
     def validate_phone(self, phone: str) -> str:
         return _party_phone(phone)
 
-    # UniqueValidator reads before the write, so two concurrent requests with
-    # the same phone both pass it and one hits the unique index: that is the
-    # same refusal, not a server error.
     def create(self, validated_data: dict) -> Agent:
-        with _phone_taken_is_a_field_error():
+        with taken_is_a_field_error("phone", PHONE_TAKEN):
             return super().create(validated_data)
 
     def update(self, instance: Agent, validated_data: dict) -> Agent:
-        with _phone_taken_is_a_field_error():
+        with taken_is_a_field_error("phone", PHONE_TAKEN):
             return super().update(instance, validated_data)
 
 
@@ -112,16 +130,6 @@ def _party_phone(phone: str) -> str:
     except DjangoValidationError as error:
         raise serializers.ValidationError(error.messages) from error
     return phone
-
-
-@contextmanager
-def _phone_taken_is_a_field_error() -> Iterator[None]:
-    try:
-        # The savepoint keeps a surrounding transaction usable after the refusal.
-        with transaction.atomic():
-            yield
-    except IntegrityError as error:
-        raise serializers.ValidationError({"phone": [PHONE_TAKEN]}) from error
 
 
 class MaskingSerializer(serializers.Serializer):

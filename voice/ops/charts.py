@@ -1,9 +1,4 @@
-"""The dashboard page: its view, and its charts as SVG drawn on the server by pygal.
-
-The admin home loads the dashboard after the page (templates/admin/index.html
-and voice/static/voice/dashboard.js), so the home page costs what it did and
-the dashboard's queries run only for the staff who may see it; opened
-directly, ``/admin/dashboard/`` is a page of its own.
+"""The dashboard's charts, as SVG drawn on the server by pygal.
 
 ``js=[]`` drops pygal's default ``<script>`` from its CDN; what stays is an
 inline script that only stores the chart's options (JSON), which does nothing
@@ -16,16 +11,12 @@ numbers (the business's numbers, never a party's).
 from datetime import datetime
 
 import pygal
-from django.contrib import admin
-from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from pygal.style import Style
 
-from orders.pool import NumberLoad, PoolAdvice
+from orders.pool import NumberLoad
 
-from .dashboard import CATEGORIES, Window, dashboard
+from .dashboard import CATEGORIES, Window
 
 # One colour per category, in CATEGORIES' order: talked green, missed red,
 # PIN prompted amber, PIN refused purple, unknown grey, blocked black, limit
@@ -106,44 +97,3 @@ def lines_chart(lines: list[NumberLoad]) -> str:
         chart.y_labels = list(range(busiest + 1))
     chart.add("live lines", [load.live_lines for load in shown])
     return chart.render(is_unicode=True)
-
-
-def _percent(rate: float | None) -> str:
-    return "–" if rate is None else f"{rate:.0%}"
-
-
-def pool_sentence(advice: PoolAdvice) -> str:
-    """The advice for one country in a sentence: today's N, 2N − 1, the pool size, and what to add."""
-    n, needed, size = advice.busiest_party_orders, advice.numbers_needed, advice.pool_size
-    if n == 0:
-        return f"No live orders today; you have {size} number{'s' if size != 1 else ''}."
-    enough = f"add {advice.numbers_to_add}" if advice.numbers_to_add else "enough"
-    return (
-        f"N = {n} (the most live orders one customer or agent holds), so 2N − 1 = {needed} "
-        f"number{'s are' if needed != 1 else ' is'} needed; you have {size}: {enough}."
-    )
-
-
-# The figures are call records, the same permission as the call log. Staff
-# without it get a 403 (the home page does not even ask for it).
-@permission_required("voice.view_callrecord", raise_exception=True)
-def dashboard_page(request: HttpRequest) -> HttpResponse:
-    figures = dashboard()
-    windows = [figures.day, figures.week]
-    context = {
-        "title": "Dashboard",
-        "figures": figures,
-        "charts": [calls_chart(window) for window in windows],
-        "lines_chart": lines_chart(figures.lines) if figures.lines else None,
-        "rows": [
-            ("Calls", [f"{window.total():,}" for window in windows]),
-            ("Answer rate", [_percent(window.answer_rate) for window in windows]),
-            ("Missed-call rate", [_percent(window.missed_rate) for window in windows]),
-            ("PIN-prompt rate", [_percent(window.pin_prompt_rate) for window in windows]),
-            ("Texts relayed", [f"{window.texts_relayed:,}" for window in windows]),
-        ],
-        "pool": [(advice, pool_sentence(advice)) for advice in figures.pool],
-    }
-    if request.GET.get("part") == "panel":
-        return TemplateResponse(request, "admin/dashboard_panel.html", context)
-    return TemplateResponse(request, "admin/dashboard.html", {**admin.site.each_context(request), **context})
