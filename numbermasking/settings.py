@@ -350,6 +350,9 @@ EVENTS_SWEEP_INTERVAL = env.int("EVENTS_SWEEP_INTERVAL", default=30)
 # A task shown running this long (seconds) lost its worker; the sweep runs it again.
 EVENTS_ORPHAN_AFTER = env.int("EVENTS_ORPHAN_AFTER", default=60)
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=30)
+# The worker runs purge_personal_data every day at this time (HH:MM in
+# TIME_ZONE), so no cron is needed; empty: never (run the command yourself).
+MASKING_PURGE_AT = env.str("MASKING_PURGE_AT", default="03:30")
 
 # /metrics (numbermasking/metrics.py) answers only a bearer of this token; empty, it does not exist.
 # prometheus-client reads PROMETHEUS_MULTIPROC_DIR from the environment itself.

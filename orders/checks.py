@@ -4,6 +4,8 @@ import phonenumbers
 from django.conf import settings
 from django.core.checks import Error, register
 
+from .tasks import purge_time
+
 
 @register()
 def check_masking_settings(app_configs, **kwargs) -> list[Error]:
@@ -43,6 +45,16 @@ def check_masking_settings(app_configs, **kwargs) -> list[Error]:
                 "MASKING_MAX_CALLS_PER_HOUR must be a number of calls, zero or more.",
                 hint="Use 0 for no limit; the default is 20.",
                 id="orders.E005",
+            )
+        )
+    try:
+        purge_time()
+    except ValueError:
+        errors.append(
+            Error(
+                f"MASKING_PURGE_AT={settings.MASKING_PURGE_AT!r} is not a time of day.",
+                hint="Use HH:MM in TIME_ZONE, such as 03:30; leave it empty to turn the worker's daily purge off.",
+                id="orders.E007",
             )
         )
     if not _is_throttle_rate(settings.API_THROTTLE_RATE):
