@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -122,9 +123,22 @@ class Caddy:
             stderr=subprocess.STDOUT,
         )
         wait_for_port(self.port, "caddy", self.log_path)
-        deadline = time.monotonic() + 15
-        while not self.root_certificate.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self._wait_for_certificate(public_base_url.split("//", 1)[1].rsplit(":", 1)[0])
+
+    def _wait_for_certificate(self, host: str, timeout: float = 20) -> None:
+        """Caddy listens before its CA has issued the site's certificate: wait until a handshake succeeds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.root_certificate.exists():
+                context = ssl.create_default_context(cafile=str(self.root_certificate))
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+                        context.wrap_socket(sock, server_hostname=host).close()
+                    return
+                except (OSError, ssl.SSLError):
+                    pass
+            time.sleep(0.1)
+        raise RuntimeError(f"caddy served no certificate for {host}: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
         self.process.terminate()
