@@ -112,7 +112,7 @@ def test_the_page_s_steps_deploy_a_service_whose_admin_and_api_docs_answer(fresh
     timings["release"] = time.monotonic() - started
 
     (start,) = commands(processes_block)
-    assert start == "honcho start web worker"
+    assert start == ".venv/bin/honcho start web worker"
     log = (tmp_path / "honcho.log").open("w")
     started = time.monotonic()
     honcho = subprocess.Popen(  # noqa: S602 - the page's command
