@@ -23,5 +23,6 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only DATABASE_URL=sqlite:////tmp/build.
 USER app
 EXPOSE 8000
 
-# Settings (workers, threads, timeouts) come from gunicorn.conf.py and the environment.
-CMD ["gunicorn", "numbermasking.wsgi", "--bind", "0.0.0.0:8000"]
+# The Procfile's web. Settings (the port from PORT, workers, threads, timeouts) come from
+# gunicorn.conf.py and the environment.
+CMD ["gunicorn", "numbermasking.wsgi"]

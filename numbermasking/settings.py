@@ -108,8 +108,12 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # rightly run longer. Seconds; 0 turns a limit off.
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
 DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=3.0)
-DATABASE_LOCK_TIMEOUT = env.float("DATABASE_LOCK_TIMEOUT", default=2.0)
 _database = DATABASES["default"]
+# On SQLite every writer queues for the one write lock, so under a burst of
+# writes the wait is a queue, not a stall: the web's default there is longer,
+# still within Plivo's patience.
+_sqlite = _database["ENGINE"] == "django.db.backends.sqlite3"
+DATABASE_LOCK_TIMEOUT = env.float("DATABASE_LOCK_TIMEOUT", default=10.0 if _sqlite else 2.0)
 _options = _database.setdefault("OPTIONS", {})
 if _database["ENGINE"] == "django.db.backends.postgresql":
     if DATABASE_CONNECT_TIMEOUT:
@@ -121,9 +125,23 @@ if _database["ENGINE"] == "django.db.backends.postgresql":
         limits = f"-c statement_timeout={int(DATABASE_STATEMENT_TIMEOUT * 1000)} "
         limits += f"-c lock_timeout={int(DATABASE_LOCK_TIMEOUT * 1000)}"
         _options["options"] = f"{_options['options']} {limits}" if _options.get("options") else limits
-elif _database["ENGINE"] == "django.db.backends.sqlite3" and numbermasking.serving_requests:
-    # SQLite's only wait is for another writer's lock (its default is 5 s).
-    _options.setdefault("timeout", DATABASE_LOCK_TIMEOUT)
+elif _sqlite:
+    # The embedded default under several concurrent clients (Django 5.1+). With
+    # SQLite's defaults, a deferred transaction that turns into a writer while
+    # another writes gets "database is locked" at once, without waiting: three
+    # API clients assigning orders saw most of their requests answered 503.
+    # WAL lets readers and one writer go on together; synchronous=NORMAL is
+    # safe under WAL (a power cut may lose the last commits, never corrupt);
+    # IMMEDIATE takes the write lock when a transaction starts, where the busy
+    # timeout makes it wait its turn instead of failing.
+    _options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    _options.setdefault("transaction_mode", "IMMEDIATE")
+    # SQLite's only wait is for another writer's lock: a web request waits as
+    # long as DATABASE_LOCK_TIMEOUT lets it (0: as long as a command), commands
+    # and the worker up to 20 s (SQLite's default is 5 s).
+    _options.setdefault(
+        "timeout", DATABASE_LOCK_TIMEOUT if numbermasking.serving_requests and DATABASE_LOCK_TIMEOUT else 20.0
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -332,6 +350,9 @@ EVENTS_SWEEP_INTERVAL = env.int("EVENTS_SWEEP_INTERVAL", default=30)
 # A task shown running this long (seconds) lost its worker; the sweep runs it again.
 EVENTS_ORPHAN_AFTER = env.int("EVENTS_ORPHAN_AFTER", default=60)
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=30)
+# The worker runs purge_personal_data every day at this time (HH:MM in
+# TIME_ZONE), so no cron is needed; empty: never (run the command yourself).
+MASKING_PURGE_AT = env.str("MASKING_PURGE_AT", default="03:30")
 
 # /metrics (numbermasking/metrics.py) answers only a bearer of this token; empty, it does not exist.
 # prometheus-client reads PROMETHEUS_MULTIPROC_DIR from the environment itself.

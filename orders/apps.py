@@ -3,6 +3,9 @@ from rest_framework_api_key.apps import RestFrameworkApiKeyConfig
 
 
 class OrdersConfig(AppConfig):
+    # This module has two configs: without this, INSTALLED_APPS' "orders" got a
+    # plain AppConfig and ready() never registered the system checks.
+    default = True
     name = "orders"
 
     def ready(self) -> None:

@@ -287,7 +287,11 @@ class BlockedNumber(models.Model):
 
 
 class DeliverySweep(models.Model):
-    """One row: when the next sweep for tasks whose worker died is due (orders.tasks.sweep_tasks)."""
+    """When a recurring job of the worker is next due, one row each.
+
+    Row 1: the sweep for tasks whose worker died (orders.tasks.sweep_tasks);
+    row 2: the daily purge (orders.tasks.schedule_purge).
+    """
 
     next_at = models.DateTimeField()
 

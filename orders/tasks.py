@@ -1,4 +1,4 @@
-"""One-off background tasks on Django's Tasks API: raising ``line.expired`` on time, and the sweep.
+"""One-off background tasks on Django's Tasks API: raising ``line.expired`` on time, the sweep and the daily purge.
 
 Run by ``python manage.py worker`` on the database queue (voice has its own:
 click-to-call, deleting recordings). Arguments are plain ids, numbers and ISO
@@ -14,7 +14,9 @@ task here is safe to run twice.
 import logging
 import time
 from datetime import datetime, timedelta
+from datetime import time as time_of_day
 from functools import partial
+from io import StringIO
 
 from django.conf import settings
 from django.core.management import call_command
@@ -156,3 +158,72 @@ def arm_sweep() -> None:
     ):
         enqueue(sweep_tasks, run_after=now + interval)
     _sweep_armed_until = time.monotonic() + interval.total_seconds()
+
+
+# The DeliverySweep row that holds when the next daily purge is due (the sweep's own row is 1).
+PURGE_ROW = 2
+
+
+def purge_time() -> time_of_day | None:
+    """``MASKING_PURGE_AT`` ("03:30", in TIME_ZONE) as a time of day; None when empty (no daily purge).
+
+    A value that is not HH:MM raises ValueError; the system check orders.E007 says so at start-up.
+    """
+    text = settings.MASKING_PURGE_AT.strip()
+    if not text:
+        return None
+    hours, _, minutes = text.partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        raise ValueError(f"not a time of day as HH:MM: {text!r}")
+    return time_of_day(int(hours), int(minutes))
+
+
+def next_purge_at(now: datetime) -> datetime | None:
+    """The first ``MASKING_PURGE_AT`` strictly after ``now``, in TIME_ZONE; None when the daily purge is off."""
+    at = purge_time()
+    if at is None:
+        return None
+    local = timezone.localtime(now)
+    due = local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    # Adding a day keeps the wall-clock time across a daylight-saving change.
+    return due if due > local else due + timedelta(days=1)
+
+
+def schedule_purge(now: datetime | None = None) -> bool:
+    """Queue the daily purge when it is due; True when this call queued it.
+
+    Every worker calls this on its sweep loop (orders/management/commands/worker.py),
+    so no cron is needed. The schedule's row holds the next time; the worker
+    whose update moves it on queues the purge, so several workers queue it
+    once. A worker that was down past the time queues it when it comes back;
+    a changed MASKING_PURGE_AT moves the next time at once.
+    """
+    now = now or timezone.now()
+    upcoming = next_purge_at(now)
+    if upcoming is None:
+        return False
+    schedule, created = DeliverySweep.objects.get_or_create(pk=PURGE_ROW, defaults={"next_at": upcoming})
+    if created:
+        return False  # the first purge is at the next MASKING_PURGE_AT, not at first start
+    if schedule.next_at > now:
+        if schedule.next_at != upcoming:
+            DeliverySweep.objects.filter(pk=PURGE_ROW, next_at=schedule.next_at).update(next_at=upcoming)
+        return False
+    with transaction.atomic():
+        if not DeliverySweep.objects.filter(pk=PURGE_ROW, next_at=schedule.next_at).update(next_at=upcoming):
+            return False  # another worker took it
+        enqueue(daily_purge)
+    return True
+
+
+@task()
+def daily_purge() -> str:
+    """Run ``purge_personal_data`` with its defaults, as the data retention policy asks daily; its summary.
+
+    Safe to run twice: a second run finds nothing new. The summary holds counts only.
+    """
+    out = StringIO()
+    call_command("purge_personal_data", stdout=out)
+    summary = " ".join(out.getvalue().split())
+    logger.info("daily purge: %s", summary)
+    return summary

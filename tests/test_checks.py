@@ -174,3 +174,37 @@ def test_a_plivo_timeout_of_zero_or_less_is_an_error(settings, name, seconds):
 
     assert ids(problems) == ["voice.E006"]
     assert name in problems[0].msg
+
+
+def test_the_masking_checks_run_with_manage_py_check(settings):
+    # They are registered by the orders app's config, which must be the one INSTALLED_APPS gets.
+    settings.MASKING_PIN_LENGTH = 12
+
+    with pytest.raises(SystemCheckError, match="orders.E002"):
+        call_command("check")
+
+
+def test_check_deploy_refuses_a_missing_or_stale_static_manifest(settings, tmp_path):
+    """Without DEBUG, the manifest storage answers 500 for a static file collectstatic did not see."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "site.css").write_text("body {}")
+    settings.STATICFILES_DIRS = [extra]
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+
+    with pytest.raises(SystemCheckError, match="orders.E008.*There is no static files manifest"):
+        call_command("check", "--deploy", "--tag", "staticfiles")
+
+    call_command("collectstatic", "--no-input", verbosity=0)
+    call_command("check", "--deploy", "--tag", "staticfiles")  # collected: no problem
+
+    (extra / "added-since.css").write_text("p {}")  # a package upgraded after collectstatic
+    with pytest.raises(SystemCheckError, match="orders.E008.*older than 1 static file.*'added-since.css'"):
+        call_command("check", "--deploy", "--tag", "staticfiles")
+
+    settings.DEBUG = True  # DEBUG serves the files through the finders: nothing to check
+    call_command("check", "--deploy", "--tag", "staticfiles")

@@ -43,7 +43,8 @@ def procfile() -> dict[str, str]:
 
 def test_the_procfile_names_every_process_the_service_runs(procfile):
     assert procfile == {
-        "release": "python manage.py migrate --no-input && python manage.py createcachetable",
+        "release": "python manage.py migrate --no-input && python manage.py createcachetable"
+        " && python manage.py collectstatic --no-input",
         "web": "gunicorn numbermasking.wsgi",
         "worker": "python manage.py worker",
     }
@@ -52,11 +53,17 @@ def test_the_procfile_names_every_process_the_service_runs(procfile):
 def test_compose_runs_the_procfile_s_processes_as_its_services(compose, dockerfile, procfile):
     services = compose["services"]
 
-    assert services["release"]["command"] == ["sh", "-c", procfile["release"]]
+    # collectstatic, the release's last step, ran when the image was built (the container cannot write there).
+    assert services["release"]["command"] == [
+        "sh",
+        "-c",
+        procfile["release"].removesuffix(" && python manage.py collectstatic --no-input"),
+    ]
+    assert "collectstatic --no-input" in dockerfile
     assert services["worker"]["command"] == shlex.split(procfile["worker"])
-    # web runs the image's command: the Procfile's, bound to the container's port.
+    # web runs the image's command: the Procfile's, as it is.
     assert "command" not in services["web"]
-    assert _dockerfile_cmd(dockerfile)[:2] == shlex.split(procfile["web"])
+    assert _dockerfile_cmd(dockerfile) == shlex.split(procfile["web"])
 
 
 def test_make_run_starts_the_procfile_s_release_then_its_web_and_worker():
@@ -67,7 +74,7 @@ def test_make_run_starts_the_procfile_s_release_then_its_web_and_worker():
 
 
 def test_compose_runs_postgres_16_the_release_step_the_web_service_the_worker_and_the_proxy(compose):
-    assert set(compose["services"]) == {"db", "release", "web", "worker", "proxy"}
+    assert set(compose["services"]) == {"db", "release", "web", "worker", "proxy", "https"}
     db = compose["services"]["db"]
     assert db["image"] == "postgres:16"
     assert any(volume.endswith(":/var/lib/postgresql/data") for volume in db["volumes"])
@@ -115,13 +122,37 @@ def test_the_web_healthcheck_asks_healthz_on_the_container_port(compose):
     assert f"http://localhost:{_container_port(compose)}/healthz" in test
 
 
-def test_the_web_service_publishes_the_port_gunicorn_binds(compose, dockerfile):
+def test_the_web_service_publishes_the_port_gunicorn_binds(compose, dockerfile, monkeypatch):
     port = _container_port(compose)
-    cmd = _dockerfile_cmd(dockerfile)
+    environment = compose["services"]["web"]["environment"]
 
-    assert cmd[:2] == ["gunicorn", "numbermasking.wsgi"]
-    assert cmd[cmd.index("--bind") + 1] == f"0.0.0.0:{port}"
-    assert f"EXPOSE {port}" in dockerfile
+    # No --bind on the command line: it would win over PORT (docs/deploying.md, "Web processes").
+    assert "--bind" not in _dockerfile_cmd(dockerfile) and "-b" not in _dockerfile_cmd(dockerfile)
+    assert int(environment["PORT"]) == port
+    assert f"PORT={port}" in dockerfile and f"EXPOSE {port}" in dockerfile
+    monkeypatch.setenv("PORT", environment["PORT"])
+    monkeypatch.delenv("HOST", raising=False)
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["bind"] == f"0.0.0.0:{port}"
+
+
+def test_the_compose_header_names_every_service(compose):
+    header = (ROOT / "docker-compose.yml").read_text().split("\n\n", 1)[0]
+
+    for name in compose["services"]:
+        assert f"`{name}`" in header, f"the header comment does not name the {name} service"
+    assert "Six services" in header and len(compose["services"]) == 6
+
+
+def test_the_https_service_serves_public_base_url_in_front_of_nginx(compose):
+    https = compose["services"]["https"]
+    caddyfile = (ROOT / "Caddyfile").read_text()
+
+    assert https["profiles"] == ["https"]
+    assert https["environment"]["CADDY_UPSTREAM"] == f"proxy:{compose['services']['proxy']['ports'][0].split(':')[-1]}"
+    assert "./Caddyfile:/etc/caddy/Caddyfile:ro" in https["volumes"]
+    assert {"80:80", "443:443"} <= set(https["ports"])
+    assert "{$PUBLIC_BASE_URL} {" in caddyfile
+    assert "reverse_proxy {$CADDY_UPSTREAM:proxy:8080}" in caddyfile
 
 
 def test_the_web_service_gets_every_setting_in_env_example(compose):

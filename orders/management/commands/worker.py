@@ -10,7 +10,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 
 from orders.events.delivery import deliver_due
 from orders.events.worker import DeliveryLoop
-from orders.tasks import arm_sweep
+from orders.tasks import arm_sweep, schedule_purge
 
 logger = logging.getLogger("orders.worker")
 
@@ -105,6 +105,7 @@ def run_once(*, tasks: bool, deliveries: bool) -> str:
     """Run every task that is due, then send every delivery that is due; a one-line summary."""
     ran = 0
     if tasks:
+        schedule_purge()  # a purge that is due runs in this batch
         worker = _tasks_worker(batch=True)
         worker.run()
         ran = worker._run_tasks
@@ -126,10 +127,12 @@ def _tasks_worker(*, batch: bool) -> Worker:
 
 
 def keep_sweeping(stopping: threading.Event) -> None:
-    """Keep the chain of sweeps for tasks whose worker died going (orders.tasks.sweep_tasks)."""
+    """Keep the chain of sweeps for tasks whose worker died going (orders.tasks.sweep_tasks), and queue the
+    daily purge when it is due (orders.tasks.schedule_purge)."""
     while not stopping.wait(settings.EVENTS_SWEEP_INTERVAL / 2):
         try:
             arm_sweep()
+            schedule_purge()
         except DatabaseError:
             connection.close()  # the tasks thread already says the database is unavailable
 
