@@ -70,6 +70,7 @@ run: setup
 	@echo ""
 	@echo "  Admin: http://localhost:$(PORT)/admin/  (user admin, password admin: demo only, change it)"
 	@echo "  Call simulator: http://localhost:$(PORT)/admin/call-simulator/?caller=14156667777&proxy_number=14155550100"
+	@echo "  Play a call, from another shell: .venv/bin/python manage.py play_call --from 14156667777 --to 14155550100"
 	@echo "  Commands: .venv/bin/python manage.py <command> (see README, Commands)"
 	@echo ""
 	@echo "  Processes (Procfile): web (gunicorn) and worker (events and tasks); Ctrl-C stops both."
