@@ -123,11 +123,9 @@ class CallPlayer:
         dial: str = ANSWER,
         talk: int = 30,
         auth_id: str = "",
-        send: Callable[[str, str, dict[str, str], str], Reply] = send,
     ) -> None:
         self.token, self.write, self.digits, self.dial, self.talk = token, write, list(digits), dial, talk
         self.auth_id = auth_id or "MALOCALPLAYER"
-        self._send = send
         self.replies: list[Reply] = []
         self.seconds = 0
         self.talked: int | None = None
@@ -143,7 +141,7 @@ class CallPlayer:
         if len(self.replies) >= MAX_REQUESTS:
             self.write(f"Stopped after {MAX_REQUESTS} requests: the XML keeps leading to more.")
             return None
-        reply = self._send(method, url, form, self.token)
+        reply = send(method, url, form, self.token)
         self.replies.append(reply)
         self.write(f"{method} {url}{f' ({note})' if note else ''} -> {reply.status}")
         if reply.status != 200:

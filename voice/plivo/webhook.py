@@ -242,7 +242,11 @@ UNSIGNED_REFUSAL = (
     "so a browser or a plain curl gets this page.\n\n"
     "To see the XML Plivo would get for a call, without placing one:\n"
     "  - the call simulator in the admin: {simulator}\n"
-    "  - or the command: .venv/bin/python manage.py simulate_call --from 14156667777 --to 14155550100\n"
+    "  - or the command: .venv/bin/python manage.py simulate_call --from 14156667777 --to 14155550100\n\n"
+    "To send this server requests signed as Plivo signs them (with PLIVO_AUTH_TOKEN):\n"
+    "  - a whole call: .venv/bin/python manage.py play_call --from 14156667777 --to 14155550100\n"
+    "  - one request: .venv/bin/python manage.py send_webhook /voice/answer/ CallUUID=try-1 From=14156667777 "
+    "To=14155550100\n"
 )
 
 
