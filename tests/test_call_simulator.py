@@ -165,6 +165,21 @@ def test_a_number_that_cannot_be_parsed_is_a_validation_error_not_unknown_caller
     assert "Not a phone number" in response.context["form"].errors[field][0]
 
 
+def test_a_caller_typed_as_a_word_is_not_a_phone_number(admin_client, live_order):
+    response = admin_client.get(SIMULATOR, {"caller": "hello", "proxy_number": "14155550100"})
+
+    assert response.context["answer_xml"] is None
+    assert "Not a phone number" in response.context["form"].errors["caller"][0]
+
+
+def test_a_proxy_number_not_in_the_pool_is_pointed_out(admin_client, live_order):
+    response = admin_client.get(SIMULATOR, {"caller": "14156667777", "proxy_number": "14155550999"})
+
+    assert response.context["answer_xml"] is None
+    assert "+1 415 555 0999 is not in your pool" in response.context["form"].errors["proxy_number"][0]
+    assert "is not in your pool" in response.content.decode()
+
+
 @pytest.mark.parametrize(("party", "callee"), [("customer", "Bob"), ("agent", "Alice")])
 def test_the_order_pages_link_opens_it_for_that_orders_party(admin_client, live_order, party, callee):
     response = admin_client.get(SIMULATOR, {"order": live_order.reference, "party": party})

@@ -1,11 +1,12 @@
 """Misconfiguration is a sentence from `manage.py check`, not a surprise on the first call."""
 
 import pytest
+from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from orders.checks import check_masking_settings
-from voice.plivo.checks import TEXT_SETTINGS, check_spoken_texts, check_voice_settings
+from voice.plivo.checks import TEXT_SETTINGS, check_plivo_token, check_spoken_texts, check_voice_settings
 
 
 def ids(problems) -> list[str]:
@@ -75,13 +76,17 @@ def test_a_public_base_url_plivo_cannot_call_is_an_error(settings, url):
     assert "PUBLIC_BASE_URL" in problems[0].msg
 
 
-def test_validation_without_an_auth_token_is_reported(settings):
+def test_validation_without_an_auth_token_is_reported_by_the_deploy_check_only(settings):
     settings.PLIVO_AUTH_TOKEN = ""
 
-    problems = check_voice_settings(None)
+    problems = check_plivo_token(None)
 
     assert ids(problems) == ["voice.W001"]
     assert "rejected with 403" in problems[0].msg
+    # Not by the checks every command runs: a local run without Plivo would see it before each command's output.
+    assert check_voice_settings(None) == []
+    assert "voice.W001" not in ids(run_checks(include_deployment_checks=False))
+    assert "voice.W001" in ids(run_checks(include_deployment_checks=True))
 
 
 def test_no_auth_token_is_fine_when_validation_is_off(settings):
@@ -89,6 +94,7 @@ def test_no_auth_token_is_fine_when_validation_is_off(settings):
     settings.PLIVO_VALIDATE_SIGNATURES = False
 
     assert check_voice_settings(None) == []
+    assert check_plivo_token(None) == []
 
 
 @pytest.mark.parametrize("number", ["support", "sip:help@example.com", "123"])

@@ -197,3 +197,39 @@ def test_the_favicon_is_served_and_named_by_admin_pages(admin_client):
     assert icon["Content-Type"] == "image/svg+xml"
     assert b"<svg" in icon.content
     assert '<link rel="icon" type="image/svg+xml" href="/favicon.ico">' in page.content.decode()
+
+
+def test_make_run_records_the_port_served_so_later_commands_build_its_urls(tmp_path):
+    # `PORT=18081 make run`, then simulate_call or plivo_setup from another shell, with no PORT set there.
+    shutil.copy(PROJECT / "Makefile", tmp_path / "Makefile")
+    make = ["make", "local-env", f"PYTHON={sys.executable}"]
+    subprocess.run(make, cwd=tmp_path, check=True, capture_output=True, timeout=60)  # noqa: S603
+    written = (tmp_path / ".env").read_text()
+    subprocess.run([*make, "PORT=18081"], cwd=tmp_path, check=True, capture_output=True, timeout=60)  # noqa: S603
+    env = (tmp_path / ".env").read_text()
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'numbermasking.settings'; django.setup(); "
+        "from django.conf import settings; from voice.plivo import xml; "
+        "print(settings.PUBLIC_BASE_URL, bool(settings.PLIVO_AUTH_TOKEN)); print(xml.ask_pin(attempt=1))"
+    )
+
+    result = python(code, tmp_path, ENV_FILE=str(tmp_path / ".env"))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "http://localhost:18081 True"
+    assert 'action="http://localhost:18081/voice/pin/' in result.stdout
+    # Only the PORT line changed: the key and the local token are those written first.
+    assert [line for line in env.splitlines() if line.startswith("PORT=")] == ["PORT=18081"]
+    assert sorted(line for line in env.splitlines() if not line.startswith("PORT=")) == sorted(
+        line for line in written.splitlines() if not line.startswith("PORT=")
+    )
+    assert oct((tmp_path / ".env").stat().st_mode & 0o777) == "0o600"
+
+
+def test_make_run_leaves_a_plivo_token_already_in_env_alone(tmp_path):
+    shutil.copy(PROJECT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / ".env").write_text("DEBUG=true\nPLIVO_AUTH_TOKEN=my-real-token\n")
+
+    subprocess.run(["make", "local-env"], cwd=tmp_path, check=True, capture_output=True, timeout=60)  # noqa: S607
+
+    assert (tmp_path / ".env").read_text() == "DEBUG=true\nPLIVO_AUTH_TOKEN=my-real-token\nPORT=8000\n"

@@ -235,6 +235,40 @@ def test_it_rejects_a_signature_for_the_https_url_when_plivo_calls_http(client, 
     assert response.status_code == 403
 
 
+def test_a_refused_signature_logs_the_url_it_was_checked_against_never_the_signature(client, live_order, caplog):
+    # The likeliest setup mistake: Plivo (or play_call) calls 127.0.0.1 while PUBLIC_BASE_URL says another host.
+    data = call_params("14156667777")
+    nonce = secrets.token_hex(10)
+    signature = plivo_signature("http://127.0.0.1:8000/voice/pin/?attempt=2", nonce, params=data)
+
+    response = post_with(client, "/voice/pin/?attempt=2", data, signed_headers(signature, nonce))
+
+    assert response.status_code == 403
+    (line,) = [record.getMessage() for record in caplog.records if "rejected a request" in record.getMessage()]
+    assert "does not match http://masking.example.com/voice/pin/?… with PLIVO_AUTH_TOKEN" in line
+    assert signature not in caplog.text
+    assert "attempt=2" not in line
+
+
+def test_a_request_refused_for_want_of_a_token_says_so_in_the_log(settings, client, live_order, caplog):
+    settings.PLIVO_AUTH_TOKEN = ""
+
+    response = client.post("/voice/answer/", call_params("14156667777"))
+
+    assert response.status_code == 403
+    assert "PLIVO_AUTH_TOKEN is not set" in caplog.text
+    assert "http://masking.example.com/voice/answer/" in caplog.text
+
+
+def test_an_unsigned_request_logs_that_it_had_no_signature(client, live_order, caplog):
+    response = client.post("/voice/answer/", call_params("14156667777"))
+
+    assert response.status_code == 403
+    assert "no Plivo signature headers (the URL would be checked against http://masking.example.com/voice/answer/)" in (
+        caplog.text
+    )
+
+
 @pytest.mark.parametrize("separator", [",", ", ", " , "])
 def test_it_accepts_one_good_signature_among_several(client, live_order, separator):
     data = call_params("14156667777", call_uuid="several")

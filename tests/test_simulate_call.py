@@ -32,10 +32,25 @@ def test_simulate_call_prints_the_answer_xml(db):
 def test_simulate_call_prints_the_unknown_caller_answer(db):
     call_command("seed_demo")
 
-    root = simulate("--from", "sip:x@example.com", "--to", "14155550100")
+    root = simulate("--from", "14150001234", "--to", "14155550100")
 
     assert root.find("Dial") is None
     assert root.find("Hangup") is not None
+
+
+@pytest.mark.parametrize("caller", ["hello", "sip:x@example.com"])
+def test_a_caller_that_is_not_a_phone_number_is_refused_as_the_admin_simulator_refuses_it(db, caller):
+    call_command("seed_demo")
+
+    with pytest.raises(CommandError, match=f"--from {caller}: Not a phone number"):
+        run_command("simulate_call", "--from", caller, "--to", "14155550100")
+
+
+def test_a_proxy_number_not_in_the_pool_is_refused(db):
+    call_command("seed_demo")
+
+    with pytest.raises(CommandError, match=r"--to 14155550999: \+1 415 555 0999 is not in your pool"):
+        run_command("simulate_call", "--from", "14156667777", "--to", "14155550999")
 
 
 def test_simulate_call_with_digits_prints_the_pin_answer(proxy_number, agent):

@@ -16,6 +16,7 @@ def test_an_unsigned_request_is_refused_with_a_pointer_to_the_simulator(client, 
     assert "only answers requests signed by Plivo" in body
     assert "http://masking.example.com/admin/call-simulator/" in body
     assert "manage.py simulate_call" in body
+    assert "manage.py play_call" in body
     assert "<Dial" not in body and "14156667778" not in body
     assert not CallRecord.objects.exists()
 

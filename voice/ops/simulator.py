@@ -9,12 +9,34 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from lxml import etree
 
-from orders.models import Order, Role, call_limit
+from orders.models import Order, ProxyNumber, Role, call_limit
 from orders.phones import display, to_e164
 from orders.routing import Action, Route, resolve, resolve_pin
 
 from .. import calls
 from ..plivo import xml
+
+NOT_A_NUMBER = "Not a phone number: give it with its country code, as Plivo sends it (14156667777 or +14156667777)."
+
+
+def number_problem(value: str) -> tuple[str | None, str | None]:
+    """``(E.164, None)`` for a number, else ``(None, the sentence to show)``.
+
+    The webhook answers such a call as an unknown caller; in the simulator
+    it is a typing mistake to point out, not a call to simulate.
+    """
+    e164 = to_e164(value)
+    return (e164, None) if e164 else (None, NOT_A_NUMBER)
+
+
+def pool_problem(proxy_number: str) -> str | None:
+    """Why ``proxy_number`` (E.164) cannot be called, when it is not one of your proxy numbers; else None."""
+    if ProxyNumber.objects.filter(number=proxy_number).exists():
+        return None
+    return (
+        f"{display(proxy_number)} is not in your pool: it is not one of your proxy numbers, so Plivo would not "
+        "send its calls here (add it under Proxy numbers, or run plivo_sync_numbers)."
+    )
 
 
 class CallSimulatorForm(forms.Form):
@@ -25,21 +47,20 @@ class CallSimulatorForm(forms.Form):
     )
 
     def _phone(self, name: str) -> str:
-        value = self.cleaned_data[name]
-        # The webhook answers such a call as an unknown caller; here it is a
-        # typing mistake to point out, not a call to simulate.
-        e164 = to_e164(value)
+        e164, problem = number_problem(self.cleaned_data[name])
         if e164 is None:
-            raise forms.ValidationError(
-                "Not a phone number: give it with its country code, as Plivo sends it (14156667777 or +14156667777)."
-            )
+            raise forms.ValidationError(problem)
         return e164
 
     def clean_caller(self) -> str:
         return self._phone("caller")
 
     def clean_proxy_number(self) -> str:
-        return self._phone("proxy_number")
+        e164 = self._phone("proxy_number")
+        problem = pool_problem(e164)
+        if problem:
+            raise forms.ValidationError(problem)
+        return e164
 
 
 def _pretty(answer: str) -> str:

@@ -151,6 +151,29 @@ def _offered_nonce(
     return nonce if any([hmac.compare_digest(signature, candidate) for candidate in candidates]) else None
 
 
+def signed_url(request: HttpRequest) -> str:
+    """The URL a request's signature is checked against: what Plivo must have called to sign it."""
+    # Plivo signs the URL it called; behind a proxy Django's idea of the host
+    # and scheme can differ, so the public base is the source of truth.
+    return settings.PUBLIC_BASE_URL + request.get_full_path()
+
+
+def rejection(request: HttpRequest, *, allow_v2: bool = False) -> str:
+    """Why a request's signature was refused, for the log: never the signature, nor the query (it may hold numbers).
+
+    The likeliest setup mistake is a PUBLIC_BASE_URL that is not the URL
+    Plivo calls (127.0.0.1 against localhost, http against https, another
+    port), so the line names the URL checked against.
+    """
+    signature_headers = (*SIGNATURE_HEADERS, NONCE_HEADER, *(V2_SIGNATURE_HEADERS if allow_v2 else ()))
+    checked = settings.PUBLIC_BASE_URL + request.path + ("?…" if request.META.get("QUERY_STRING") else "")
+    if not settings.PLIVO_AUTH_TOKEN:
+        return f"PLIVO_AUTH_TOKEN is not set, so no signature can be checked (for {checked})"
+    if not any(_header(request, name) for name in signature_headers):
+        return f"no Plivo signature headers (the URL would be checked against {checked})"
+    return f"the signature does not match {checked} with PLIVO_AUTH_TOKEN; is that the URL Plivo called?"
+
+
 def verified_signature(request: HttpRequest, *, allow_v2: bool = False) -> tuple[str, str] | None:
     """``("v3" or "v2", nonce)`` when the request carries a valid Plivo signature, else None; never raises.
 
@@ -160,9 +183,7 @@ def verified_signature(request: HttpRequest, *, allow_v2: bool = False) -> tuple
     refuses to parse, such as too many fields) means the request cannot be
     shown to come from Plivo.
     """
-    # Plivo signs the URL it called; behind a proxy Django's idea of the host
-    # and scheme can differ, so the public base is the source of truth.
-    url = settings.PUBLIC_BASE_URL + request.get_full_path()
+    url = signed_url(request)
     try:
         if allow_v2 and not has_v3_headers(request):
             nonce = _offered_nonce(
@@ -221,7 +242,11 @@ UNSIGNED_REFUSAL = (
     "so a browser or a plain curl gets this page.\n\n"
     "To see the XML Plivo would get for a call, without placing one:\n"
     "  - the call simulator in the admin: {simulator}\n"
-    "  - or the command: .venv/bin/python manage.py simulate_call --from 14156667777 --to 14155550100\n"
+    "  - or the command: .venv/bin/python manage.py simulate_call --from 14156667777 --to 14155550100\n\n"
+    "To send this server requests signed as Plivo signs them (with PLIVO_AUTH_TOKEN):\n"
+    "  - a whole call: .venv/bin/python manage.py play_call --from 14156667777 --to 14155550100\n"
+    "  - one request: .venv/bin/python manage.py send_webhook /voice/answer/ CallUUID=try-1 From=14156667777 "
+    "To=14155550100\n"
 )
 
 
@@ -295,7 +320,11 @@ def plivo_webhook(
             if settings.PLIVO_VALIDATE_SIGNATURES:
                 signature = verified_signature(request, allow_v2=allow_v2 and settings.PLIVO_ACCEPT_V2)
                 if signature is None:
-                    logger.warning("rejected a request to %s without a valid Plivo signature", request.path)
+                    logger.warning(
+                        "rejected a request to %s without a valid Plivo signature: %s",
+                        request.path,
+                        rejection(request, allow_v2=allow_v2),
+                    )
                     return _refusal(request, allow_v2=allow_v2)
             try:
                 version, nonce = signature or ("", "")

@@ -1,8 +1,7 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from orders.phones import to_e164
 from voice import calls
-from voice.ops.simulator import summary
+from voice.ops.simulator import number_problem, pool_problem, summary
 
 
 class Command(BaseCommand):
@@ -17,9 +16,17 @@ class Command(BaseCommand):
         parser.add_argument("--digits", default="", help="The PIN the caller typed.")
 
     def handle(self, *args, caller: str, proxy_number: str, digits: str, **options) -> str:
-        # No check that --from is a number: a SIP URI or garbage is a call the
-        # webhook answers too (as an unknown caller), and this prints that answer.
-        route, answer = calls.simulate_route(to_e164(caller), to_e164(proxy_number), digits)
+        # The same refusals as the admin's simulator: a typing mistake, not a call to simulate.
+        caller_e164, problem = number_problem(caller)
+        if problem:
+            raise CommandError(f"--from {caller}: {problem}")
+        proxy_e164, problem = number_problem(proxy_number)
+        if problem:
+            raise CommandError(f"--to {proxy_number}: {problem}")
+        problem = pool_problem(proxy_e164)
+        if problem:
+            raise CommandError(f"--to {proxy_number}: {problem}")
+        route, answer = calls.simulate_route(caller_e164, proxy_e164, digits)
         # On stderr, so that stdout stays exactly the XML Plivo would get.
         self.stderr.write(summary(route, digits=digits))
         return answer
