@@ -14,6 +14,7 @@ from django.utils.http import urlencode
 from numbermasking.admin import ReadOnlyMixin
 from orders.admin import OrderAdmin
 from orders.models import Order, Role
+from orders.routing import parties_asked_for_pin
 
 from . import click_to_call
 from .models import CallRecord, ClickToCall, MessageRecord, Recording
@@ -79,11 +80,26 @@ class RecordingInline(ReadOnlyMixin, admin.TabularInline):
         return format_html('<audio controls preload="none" src="{}"></audio>', recording.url)
 
 
+class ResultFilter(admin.SimpleListFilter):
+    """The plain result ("no answer", "PIN refused"), computed in SQL as the list shows it: "show me missed calls"."""
+
+    title = "result"
+    parameter_name = "result"
+
+    def lookups(self, request, model_admin):
+        return CallRecord.Result.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in CallRecord.Result.values:
+            return queryset.alias(call_result=CallRecord.result_expression()).filter(call_result=self.value())
+        return queryset
+
+
 @admin.register(CallRecord)
 class CallRecordAdmin(CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["started_at", "order", "caller_role", "initiated_by", "result", "call_uuid"]
-    # Plivo's codes are not filters here: "Connected" read as "they talked".
-    list_filter = ["caller_role", "initiated_by"]
+    # Plivo's codes are not filters here ("Connected" read as "they talked"); the plain result is.
+    list_filter = [ResultFilter, "caller_role", "initiated_by"]
     search_fields = ["call_uuid", "order__reference"]
     list_select_related = ["order"]
     readonly_fields = ["result"]
@@ -168,6 +184,10 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
     inlines = [CallRecordInline, ClickToCallInline, MessageRecordInline, RecordingInline]
     readonly_fields = [*OrderAdmin.readonly_fields, "simulate"]
 
+    def get_inlines(self, request: HttpRequest, obj: Order | None):
+        # The add page has no calls, texts or recordings to list: no empty tables before a line exists.
+        return self.inlines if obj is not None else []
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
@@ -182,13 +202,21 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
     def simulate(self, obj: Order) -> str:
         if obj.proxy_number_id is None:
             return "once an agent is assigned"
-        # The reference, not the numbers, goes into the link: admin URLs end up in browser history and logs.
+        # The reference, not the numbers or the PIN, goes into the link: admin URLs end up in browser history
+        # and logs. The simulator types the PIN itself for a party who would be asked for it.
         base = reverse("call_simulator")
+        asked = parties_asked_for_pin(obj)
+
+        def pin_note(role: Role) -> str:
+            return f" (typing PIN {obj.pin})" if role in asked else ""
+
         return format_html(
-            '<a href="{}" class="simulate-customer">the customer calling</a> · '
-            '<a href="{}" class="simulate-agent">the agent calling</a> (call simulator)',
+            '<a href="{}" class="simulate-customer">the customer calling{}</a> · '
+            '<a href="{}" class="simulate-agent">the agent calling{}</a> (call simulator)',
             f"{base}?{urlencode({'order': obj.reference, 'party': 'customer'})}",
+            pin_note(Role.CUSTOMER),
             f"{base}?{urlencode({'order': obj.reference, 'party': 'agent'})}",
+            pin_note(Role.AGENT),
         )
 
     # Click-to-call for dispatchers: the same service as the API's POST .../call/.
@@ -206,15 +234,20 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         order = self.get_object(request, unquote(object_id))
-        buttons = []
+        buttons, off_reason = [], None
         if order is not None and self.has_change_permission(request, order) and order.is_line_live and order.agent_id:
-            buttons = [
-                {"label": label, "url": reverse("admin:orders_order_call", args=[order.pk, role.value])}
-                for role, label in self.CALL_BUTTONS
-            ]
-        return super().change_view(
-            request, object_id, form_url, extra_context={**(extra_context or {}), "order_call_buttons": buttons}
-        )
+            problem = click_to_call.settings_problem()
+            # Without the Plivo settings a click could only fail. Dispatchers do not see buttons that cannot
+            # work; superusers, who run the service and can set them, see them disabled with the reason.
+            if problem is None or request.user.is_superuser:
+                buttons = [
+                    {"label": label, "url": reverse("admin:orders_order_call", args=[order.pk, role.value])}
+                    for role, label in self.CALL_BUTTONS
+                ]
+            if problem is not None and request.user.is_superuser:
+                off_reason = f"Click-to-call is off: {problem}"
+        context = {"order_call_buttons": buttons, "order_call_off_reason": off_reason}
+        return super().change_view(request, object_id, form_url, extra_context={**(extra_context or {}), **context})
 
     def call_view(self, request: HttpRequest, object_id: str, party: str) -> HttpResponse:
         if request.method != "POST":

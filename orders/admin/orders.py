@@ -109,9 +109,14 @@ class OrderAdmin(admin.ModelAdmin):
                 "callers with several live orders on it are asked for the PIN.",
             },
         ),
-        ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        # Not "History": the page's "History" button is the change log.
+        ("Created and updated", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     actions = ["mark_picked_up", "mark_delivered", "cancel"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Order | None = None):
+        # A new order has no line yet: nothing to say about PINs, numbers or calls until one opens.
+        return self.fieldsets if obj is not None else self.fieldsets[:1]
 
     @admin.display(description="line live", boolean=True)
     def line_live(self, obj: Order) -> bool:
@@ -134,7 +139,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="PIN asked")
     def pin_prompts(self, obj: Order) -> str:
-        asked = parties_asked_for_pin(obj) if obj.pk else []
+        if obj.masking_expires_at is None:
+            return "not yet: no line is open"
+        asked = parties_asked_for_pin(obj)
         if not asked:
             return "no: calls go straight through"
         who = " and ".join("the customer" if role == Role.CUSTOMER else "the agent" for role in asked)
