@@ -37,6 +37,13 @@ class RecoverForm(forms.Form):
 ALL_TYPES, SOME_TYPES = "all", "some"
 
 
+def _https_by_default(db_field, **kwargs):
+    # A URL typed without a scheme is read as https (Django 6's default), never plain http.
+    if db_field.name == "url":
+        kwargs["assume_scheme"] = "https"
+    return db_field.formfield(**kwargs)
+
+
 class WebhookEndpointForm(forms.ModelForm):
     """Event types as ticks from the catalogue: a type that does not exist cannot be typed.
 
@@ -61,6 +68,7 @@ class WebhookEndpointForm(forms.ModelForm):
     class Meta:
         model = WebhookEndpoint
         fields = ["url", "description", "receives", "event_types", "is_active"]
+        formfield_callback = _https_by_default
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
