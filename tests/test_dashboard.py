@@ -59,7 +59,9 @@ def week_of_calls():
             call(NOON - timedelta(hours=3), Outcome.REJECTED, asked_pin=True),  # 09:00 PIN refused, asked
             call(NOON - timedelta(hours=2, minutes=1), Outcome.UNKNOWN),  # 09:59 unknown caller
             call(NOON - timedelta(hours=2, minutes=30), Outcome.CONNECTED, "busy"),  # 09:30 busy
-            call(NOON - timedelta(hours=1), "mystery"),  # 11:00 an outcome no rule knows, no dial status: ended before connecting
+            call(
+                NOON - timedelta(hours=1), "mystery"
+            ),  # 11:00 an outcome no rule knows, no dial status: ended before connecting
             # The 24 hours' first instant, and the one before it (7 days only).
             call(day_start, Outcome.CONNECTED, "completed"),  # talked
             call(day_start - timedelta(minutes=1), Outcome.CONNECTED, "completed"),  # talked, 7 days only
@@ -197,7 +199,7 @@ def test_the_dashboard_counts_each_call_under_the_result_its_record_shows():
 
 
 def test_every_result_has_its_place_on_the_chart_with_the_records_label():
-    assert dash.CATEGORIES == {result.value: result.label for result in CallRecord.Result}
+    assert {result.value: result.label for result in CallRecord.Result} == dash.CATEGORIES
 
 
 def test_a_pin_prompt_is_remembered_when_the_right_pin_connects_the_call(plivo, proxy_number, agent):
