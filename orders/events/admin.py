@@ -81,6 +81,8 @@ class WebhookEndpointForm(forms.ModelForm):
             cleaned["event_types"] = []
         elif cleaned.get("receives") == SOME_TYPES and not cleaned.get("event_types"):
             self.add_error("event_types", "Tick at least one event type, or choose “every event type”.")
+        elif "event_types" in cleaned:
+            cleaned["event_types"] = [name for name in EventType.values if name in cleaned["event_types"]]
         return cleaned
 
 
