@@ -22,7 +22,7 @@ from .events.models import (  # noqa: F401  (registered with this app; migration
     new_event_id,
     new_webhook_secret,
 )
-from .phones import callable_problem, display
+from .phones import callable_problem, display, redact
 
 # No 0/O or 1/I: staff read references out over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -277,8 +277,9 @@ class BlockedNumber(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        # Not the number: this text goes into the admin's history of changes.
-        return f"blocked number {self.pk}" if self.pk else "new blocked number"
+        # Only the number as log lines show it (+1***77): this text goes into the admin's history of changes
+        # and its messages ("The blocked number “+1***77” was added").
+        return redact(self.number) if self.number else "new blocked number"
 
     @property
     def is_in_force(self) -> bool:

@@ -91,3 +91,28 @@ def test_the_admin_refuses_a_second_api_key_with_the_same_name(admin_client):
     (error,) = response.context["adminform"].form.errors["name"]
     assert error.startswith(f"An API key named 'dispatch' already exists (prefix {existing.prefix})")
     assert APIKey.objects.count() == 1
+
+
+def test_webhook_deliveries_are_named_so_and_task_results_are_for_superusers_only(
+    admin_client, client, django_user_model
+):
+    from django.contrib.auth.models import Permission
+
+    dispatcher = django_user_model.objects.create_user("dispatcher", password="pw-dispatcher-1", is_staff=True)
+    dispatcher.user_permissions.set(
+        Permission.objects.filter(content_type__app_label__in=["orders", "django_tasks_db"])
+    )
+    client.force_login(dispatcher)
+
+    home = client.get("/admin/").content.decode()
+    assert ">Webhook deliveries</a>" in home and ">Deliveries</a>" not in home
+    assert "Task Results" not in home
+    assert client.get("/admin/django_tasks_db/dbtaskresult/").status_code in (403, 404)
+    assert "Task Results" in admin_client.get("/admin/").content.decode()
+
+
+def test_the_api_key_form_says_names_are_unique(admin_client):
+    content = admin_client.get("/admin/rest_framework_api_key/apikey/add/").content.decode()
+
+    assert "need not be unique" not in content.lower()
+    assert "unique, revoked keys included" in content

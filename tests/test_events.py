@@ -175,8 +175,17 @@ def test_the_answer_webhook_raises_no_event(plivo, live_order):
     assert Event.objects.count() == before
 
 
-@pytest.mark.parametrize("status", ["no-answer", "busy", "failed", "timeout", "cancel"])
-def test_a_call_that_was_not_answered_is_missed(plivo, live_order, status):
+@pytest.mark.parametrize(
+    "status, result",
+    [
+        ("no-answer", "no_answer"),
+        ("busy", "busy"),
+        ("failed", "failed"),
+        ("timeout", "no_answer"),
+        ("cancel", "ended_before_connecting"),
+    ],
+)
+def test_a_call_that_was_not_answered_is_missed(plivo, live_order, status, result):
     call_uuid = secrets.token_hex(8)
     answer(plivo, CUSTOMER, call_uuid)
 
@@ -193,6 +202,7 @@ def test_a_call_that_was_not_answered_is_missed(plivo, live_order, status):
         "callee_role": "agent",
         "initiated_by": "caller",
         "reason": status,
+        "result": result,  # the call record's, the API's and the metric's word for it
     }
     assert events_of("call.completed") == []
     assert_no_phone_number(missed)
@@ -217,6 +227,7 @@ def test_a_call_the_parties_talked_on_is_completed_once_with_its_duration(plivo,
         "caller_role": "agent",
         "callee_role": "customer",
         "initiated_by": "caller",
+        "result": "talked",
         "duration": 55,
     }
     assert events_of("call.missed") == []

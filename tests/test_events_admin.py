@@ -62,3 +62,24 @@ def test_hiding_the_url_for_one_request_does_not_hide_it_for_the_next(event):
 
     assert RECORD_URL in event_page(User.objects.create_superuser("root", password="x"), event)
     assert RECORD_URL not in event_page(staff("view_event", "view_delivery"), event)
+
+
+def test_an_endpoints_event_types_are_ticked_from_the_catalogue(admin_client):
+    from orders.events.models import WebhookEndpoint
+
+    url = "/admin/orders/webhookendpoint/add/"
+    form = {"url": "https://93.184.216.34/hooks", "description": "", "is_active": "on"}
+
+    typo = admin_client.post(url, {**form, "receives": "some", "event_types": ["call.misssed"]})
+    nothing = admin_client.post(url, {**form, "receives": "some"})
+    every = admin_client.post(url, {**form, "receives": "all", "event_types": ["call.missed"]})
+    some = admin_client.post(url, {**form, "receives": "some", "event_types": ["call.missed", "line.opened"]})
+
+    assert "call.misssed is not one of the available choices" in typo.content.decode()
+    assert "Tick at least one event type" in nothing.content.decode()
+    assert every.status_code == some.status_code == 302
+    assert [endpoint.event_types for endpoint in WebhookEndpoint.objects.order_by("pk")] == [
+        [],
+        ["line.opened", "call.missed"],
+    ]
+    assert 'value="line.opened"' in admin_client.get(url).content.decode()

@@ -1,6 +1,7 @@
 import logging
 from contextvars import ContextVar
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,7 +14,9 @@ from django.utils.http import urlencode
 
 from numbermasking.admin import ReadOnlyMixin
 from orders.admin import OrderAdmin
+from orders.admin.orders import short_time
 from orders.models import Order, Role
+from orders.routing import parties_asked_for_pin
 
 from . import click_to_call
 from .models import CallRecord, ClickToCall, MessageRecord, Recording
@@ -79,11 +82,28 @@ class RecordingInline(ReadOnlyMixin, admin.TabularInline):
         return format_html('<audio controls preload="none" src="{}"></audio>', recording.url)
 
 
+class ResultFilter(admin.SimpleListFilter):
+    """The plain result ("no answer", "PIN refused"), computed in SQL as the list shows it: "show me missed calls"."""
+
+    title = "result"
+    parameter_name = "result"
+
+    def lookups(self, request, model_admin):
+        return CallRecord.Result.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in CallRecord.Result.values:
+            return queryset.alias(call_result=CallRecord.result_expression()).filter(call_result=self.value())
+        return queryset
+
+
 @admin.register(CallRecord)
 class CallRecordAdmin(CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["started_at", "order", "caller_role", "initiated_by", "result", "call_uuid"]
-    # Plivo's codes are not filters here: "Connected" read as "they talked".
-    list_filter = ["caller_role", "initiated_by"]
+    # At 1280 px, beside the menu and the filters, the table has about 600 px: a short start time and one
+    # "caller" column keep the call UUID on screen (the full values are on the call's page).
+    list_display = ["started", "order", "caller", "result", "call_uuid"]
+    # Plivo's codes are not filters here ("Connected" read as "they talked"); the plain result is.
+    list_filter = [ResultFilter, "caller_role", "initiated_by"]
     search_fields = ["call_uuid", "order__reference"]
     list_select_related = ["order"]
     readonly_fields = ["result"]
@@ -105,6 +125,15 @@ class CallRecordAdmin(CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAd
     ]
     date_hierarchy = "started_at"
     inlines = [RecordingInline]
+
+    @admin.display(description=f"started ({settings.TIME_ZONE})", ordering="started_at")
+    def started(self, obj: CallRecord) -> str:
+        return short_time(obj.started_at)
+
+    @admin.display(description="caller", ordering="caller_role")
+    def caller(self, obj: CallRecord) -> str:
+        role = obj.get_caller_role_display().lower()
+        return f"{role} (click-to-call)" if obj.initiated_by == CallRecord.Initiator.PLATFORM else role
 
 
 class CallRecordInline(CallResultMixin, ReadOnlyMixin, admin.TabularInline):
@@ -168,6 +197,10 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
     inlines = [CallRecordInline, ClickToCallInline, MessageRecordInline, RecordingInline]
     readonly_fields = [*OrderAdmin.readonly_fields, "simulate"]
 
+    def get_inlines(self, request: HttpRequest, obj: Order | None):
+        # The add page has no calls, texts or recordings to list: no empty tables before a line exists.
+        return self.inlines if obj is not None else []
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
@@ -182,13 +215,21 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
     def simulate(self, obj: Order) -> str:
         if obj.proxy_number_id is None:
             return "once an agent is assigned"
-        # The reference, not the numbers, goes into the link: admin URLs end up in browser history and logs.
+        # The reference, not the numbers or the PIN, goes into the link: admin URLs end up in browser history
+        # and logs. The simulator types the PIN itself for a party who would be asked for it.
         base = reverse("call_simulator")
+        asked = parties_asked_for_pin(obj)
+
+        def pin_note(role: Role) -> str:
+            return f" (typing PIN {obj.pin})" if role in asked else ""
+
         return format_html(
-            '<a href="{}" class="simulate-customer">the customer calling</a> · '
-            '<a href="{}" class="simulate-agent">the agent calling</a> (call simulator)',
+            '<a href="{}" class="simulate-customer">the customer calling{}</a> · '
+            '<a href="{}" class="simulate-agent">the agent calling{}</a> (call simulator)',
             f"{base}?{urlencode({'order': obj.reference, 'party': 'customer'})}",
+            pin_note(Role.CUSTOMER),
             f"{base}?{urlencode({'order': obj.reference, 'party': 'agent'})}",
+            pin_note(Role.AGENT),
         )
 
     # Click-to-call for dispatchers: the same service as the API's POST .../call/.
@@ -206,15 +247,20 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         order = self.get_object(request, unquote(object_id))
-        buttons = []
+        buttons, off_reason = [], None
         if order is not None and self.has_change_permission(request, order) and order.is_line_live and order.agent_id:
-            buttons = [
-                {"label": label, "url": reverse("admin:orders_order_call", args=[order.pk, role.value])}
-                for role, label in self.CALL_BUTTONS
-            ]
-        return super().change_view(
-            request, object_id, form_url, extra_context={**(extra_context or {}), "order_call_buttons": buttons}
-        )
+            problem = click_to_call.settings_problem()
+            # Without the Plivo settings a click could only fail. Dispatchers do not see buttons that cannot
+            # work; superusers, who run the service and can set them, see them disabled with the reason.
+            if problem is None or request.user.is_superuser:
+                buttons = [
+                    {"label": label, "url": reverse("admin:orders_order_call", args=[order.pk, role.value])}
+                    for role, label in self.CALL_BUTTONS
+                ]
+            if problem is not None and request.user.is_superuser:
+                off_reason = f"Click-to-call is off: {problem}"
+        context = {"order_call_buttons": buttons, "order_call_off_reason": off_reason}
+        return super().change_view(request, object_id, form_url, extra_context={**(extra_context or {}), **context})
 
     def call_view(self, request: HttpRequest, object_id: str, party: str) -> HttpResponse:
         if request.method != "POST":

@@ -332,6 +332,9 @@ def _call_event(
         "initiated_by": record.initiated_by,
         **data,
     }
+    if event_type in (EventType.CALL_COMPLETED, EventType.CALL_MISSED):
+        # The call's result in the one vocabulary of the call records, the API and the metrics.
+        payload["result"] = record.result.value
     if event_type == EventType.CALL_COMPLETED:
         payload["duration"] = record.duration
     # Both call events share the key: a call ends once, completed or missed.

@@ -60,6 +60,15 @@ class CallLimitReached(ServiceError):
         self.retry_after = retry_after
 
 
+def settings_problem() -> str | None:
+    """Why no click-to-call can be placed with these settings (PLIVO_AUTH_ID, …), or None; asks nothing of Plivo."""
+    try:
+        plivo_client.check_settings()
+    except plivo_client.PlivoAPIError as error:
+        return str(error)
+    return None
+
+
 def request_call(order: Order, first: Role | str) -> ClickToCall:
     """Reserve a click-to-call of ``order`` that rings ``first`` (agent or customer), and queue it.
 
@@ -87,10 +96,9 @@ def _first_party(first: Role | str) -> Role:
 def _reserve(order: Order, first: Role) -> ClickToCall:
     from .tasks import place_call  # the task module imports this one
 
-    try:
-        plivo_client.check_settings()
-    except plivo_client.PlivoAPIError as error:
-        raise ServiceError(str(error), code="plivo_unavailable", status=503) from error
+    problem = settings_problem()
+    if problem is not None:
+        raise ServiceError(problem, code="plivo_unavailable", status=503)
     with transaction.atomic():
         # The order's row lock makes the per-order limit hold for concurrent
         # requests: each counts the others' rows only after they committed.

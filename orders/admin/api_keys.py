@@ -12,6 +12,11 @@ class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = APIKey
         fields = ["name", "expiry_date", "revoked"]
+        # The library's text says names "need not be unique"; here they must be (keys.validate_api_key_name).
+        help_texts = {
+            "name": "The integration that uses the key; unique, revoked keys included (delete a revoked key to "
+            f"reuse its name). {keys.API_KEY_NAME_MAX_LENGTH} characters at most."
+        }
 
     def clean_name(self) -> str:
         return keys.validate_api_key_name(self.cleaned_data["name"], exclude_pk=self.instance.pk)

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from numbermasking.admin import ReadOnlyMixin
 
 from . import delivery
-from .models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from .models import Delivery, DeliveryAttempt, Event, EventType, WebhookEndpoint
 
 # voice's permission to play recordings (the string only: orders does not import voice). Event data
 # names recording URLs; staff without it see that there is one, not where.
@@ -34,14 +34,76 @@ class RecoverForm(forms.Form):
     )
 
 
+ALL_TYPES, SOME_TYPES = "all", "some"
+
+
+def _https_by_default(db_field, **kwargs):
+    # A URL typed without a scheme is read as https (Django 6's default), never plain http.
+    if db_field.name == "url":
+        kwargs["assume_scheme"] = "https"
+    return db_field.formfield(**kwargs)
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    """Event types as ticks from the catalogue: a type that does not exist cannot be typed.
+
+    "Every type" is a choice of its own, stored as an empty list, so an
+    endpoint that wants everything also gets the types added later.
+    """
+
+    receives = forms.ChoiceField(
+        label="Receives",
+        choices=[(ALL_TYPES, "every event type, including types added later"), (SOME_TYPES, "only the types ticked")],
+        widget=forms.RadioSelect,
+        initial=ALL_TYPES,
+    )
+    event_types = forms.MultipleChoiceField(
+        label="Event types",
+        choices=EventType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="The catalogue: docs/events.md. Ticks count only with “only the types ticked”.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "receives", "event_types", "is_active"]
+        formfield_callback = _https_by_default
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["receives"] = SOME_TYPES if self.instance.event_types else ALL_TYPES
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("receives") == ALL_TYPES:
+            cleaned["event_types"] = []
+        elif cleaned.get("receives") == SOME_TYPES and not cleaned.get("event_types"):
+            self.add_error("event_types", "Tick at least one event type, or choose “every event type”.")
+        elif "event_types" in cleaned:
+            cleaned["event_types"] = [name for name in EventType.values if name in cleaned["event_types"]]
+        return cleaned
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ["url", "description", "event_types", "is_active", "disabled_reason", "created_at"]
+    form = WebhookEndpointForm
+    list_display = ["url", "description", "types_received", "is_active", "disabled_reason", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["url", "description"]
-    fields = ["url", "description", "event_types", "is_active", "disabled_at", "disabled_reason", "retry_at"]
+    fields = [
+        *WebhookEndpointForm.Meta.fields,
+        "disabled_at",
+        "disabled_reason",
+        "retry_at",
+    ]
     readonly_fields = ["disabled_at", "disabled_reason", "retry_at"]
     actions = ["recover"]
+
+    @admin.display(description="event types")
+    def types_received(self, endpoint: WebhookEndpoint) -> str:
+        return ", ".join(endpoint.event_types) or "every type"
 
     def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
         if db_field.name == "url":

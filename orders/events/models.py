@@ -15,20 +15,23 @@ from django.utils import timezone
 
 
 class EventType(models.TextChoices):
-    """The catalogue of events the platform hears about (docs/events.md, "Catalogue"). Adding one is a line here."""
+    """The catalogue of events the platform hears about (docs/events.md, "Catalogue"). Adding one is a line here.
 
-    LINE_OPENED = "line.opened"
-    LINE_CLOSED = "line.closed"
-    LINE_EXPIRED = "line.expired"
-    ORDER_STATUS_CHANGED = "order.status_changed"
-    CALL_COMPLETED = "call.completed"
-    CALL_MISSED = "call.missed"
-    MESSAGE_RELAYED = "message.relayed"
-    VOICEMAIL_RECEIVED = "voicemail.received"
-    RECORDING_READY = "recording.ready"
-    CALL_LIMIT_REACHED = "call.limit_reached"
+    Each label is the type itself: staff read `line.opened` in the admin, as the API and the payloads say it.
+    """
+
+    LINE_OPENED = "line.opened", "line.opened"
+    LINE_CLOSED = "line.closed", "line.closed"
+    LINE_EXPIRED = "line.expired", "line.expired"
+    ORDER_STATUS_CHANGED = "order.status_changed", "order.status_changed"
+    CALL_COMPLETED = "call.completed", "call.completed"
+    CALL_MISSED = "call.missed", "call.missed"
+    MESSAGE_RELAYED = "message.relayed", "message.relayed"
+    VOICEMAIL_RECEIVED = "voicemail.received", "voicemail.received"
+    RECORDING_READY = "recording.ready", "recording.ready"
+    CALL_LIMIT_REACHED = "call.limit_reached", "call.limit_reached"
     # A click-to-call that ended without a call: refused by Plivo, Plivo unavailable, or no longer callable.
-    CALL_NOT_PLACED = "call.not_placed"
+    CALL_NOT_PLACED = "call.not_placed", "call.not_placed"
 
 
 def new_webhook_secret() -> str:
@@ -189,7 +192,9 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["-pk"]
-        verbose_name_plural = "deliveries"
+        # "Deliveries" alone reads as parcels in a delivery business.
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due")]
 
     def __str__(self) -> str:

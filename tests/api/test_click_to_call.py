@@ -571,6 +571,7 @@ def test_end_to_end_the_api_call_is_bridged_and_the_talk_raises_call_completed(a
         "caller_role": "agent",
         "callee_role": "customer",
         "initiated_by": "platform",
+        "result": "talked",
         "duration": 75,
     }
     assert not events_of("call.missed")

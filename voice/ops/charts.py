@@ -18,10 +18,21 @@ from orders.pool import NumberLoad
 
 from .dashboard import CATEGORIES, Window
 
-# One colour per category, in CATEGORIES' order: talked green, missed red,
-# PIN prompted amber, PIN refused purple, unknown grey, blocked black, limit
-# reached orange, in progress blue, other brown.
-COLOURS = ("#2e7d32", "#c62828", "#f9a825", "#6a1b9a", "#757575", "#212121", "#ef6c00", "#1565c0", "#6d4c41")
+# One colour per result, in CATEGORIES' order, no two of them greys: talked green, no answer red, busy
+# orange, failed brown, ended before connecting amber, PIN refused purple, unknown caller teal, blocked
+# black, limit reached pink, in progress blue.
+COLOURS = (
+    "#2e7d32",
+    "#c62828",
+    "#ef6c00",
+    "#6d4c41",
+    "#f9a825",
+    "#6a1b9a",
+    "#00838f",
+    "#212121",
+    "#ad1457",
+    "#1565c0",
+)
 STYLE = Style(
     background="white",
     plot_background="white",
@@ -36,8 +47,12 @@ STYLE = Style(
     title_font_size=16,
 )
 # The dashboard's column is 880 px wide at 1280 px (templates/admin/dashboard_style.html); the SVG scales to it.
-WIDTH, HEIGHT = 900, 330
+WIDTH, HEIGHT = 900, 350
 BUSIEST_NUMBERS = 30
+# Two rows of legend: ten labels in one row of 900 px ran into each other ("unknown calle" over "blocked").
+LEGEND_COLUMNS = 5
+# The week is drawn as seven 24-hour bars: as 168 hourly points, one busy hour was a one-pixel spike.
+WEEK_BLOCK_HOURS = 24
 
 
 def _options(**extra: object) -> dict:
@@ -48,7 +63,7 @@ def _options(**extra: object) -> dict:
         "width": WIDTH,
         "height": HEIGHT,
         "legend_at_bottom": True,
-        "legend_at_bottom_columns": len(CATEGORIES),
+        "legend_at_bottom_columns": LEGEND_COLUMNS,
         "truncate_legend": -1,
         "truncate_label": -1,
         "show_minor_x_labels": False,
@@ -63,22 +78,35 @@ def _hour_label(hour: datetime, *, with_day: bool) -> str:
     return local.strftime("%a %H:%M") if with_day else local.strftime("%H:%M")
 
 
-def _series(window: Window) -> list[tuple[str, list[int | None]]]:
-    # None, not 0, for an empty hour: pygal draws nothing for it.
-    return [(label, [count or None for count in window.calls[category]]) for category, label in CATEGORIES.items()]
+def _whole_counts(chart: pygal.graph.graph.Graph, highest: int) -> None:
+    """Whole numbers on the count axis: pygal would label an empty or quiet chart 0.1, 0.2, …"""
+    if highest == 0:
+        chart.show_y_labels = False  # "No data" alone: no axis of counts that are not there
+    elif highest <= 10:
+        chart.y_labels = list(range(highest + 1))
+
+
+def _blocks(counts: list[int], size: int) -> list[int]:
+    return [sum(counts[start : start + size]) for start in range(0, len(counts), size)]
 
 
 def calls_chart(window: Window) -> str:
-    """Calls per hour stacked by category: bars for 24 hours; an area for 7 days, where 168 bars would be noise."""
+    """Calls stacked by result: a bar per hour for 24 hours, a bar per 24 hours for 7 days."""
     week = len(window.hours) > 48
-    chart_type = pygal.StackedLine if week else pygal.StackedBar
-    extra = {"fill": True, "show_dots": False, "x_labels_major_every": 24} if week else {"x_labels_major_every": 3}
-    chart = chart_type(**_options(title=f"Calls per hour, last {window.name}", **extra))
-    chart.x_labels = [_hour_label(hour, with_day=week) for hour in window.hours]
-    if week:
-        chart.x_labels_major = chart.x_labels[::24]
-    for label, counts in _series(window):
-        chart.add(label, counts)
+    step = WEEK_BLOCK_HOURS if week else 1
+    starts = window.hours[::step]
+    title = f"Calls per {'24 hours' if week else 'hour'}, last {window.name}"
+    chart = pygal.StackedBar(
+        **_options(title=title, x_labels_major_every=1 if week else 3, spacing=4, no_data_text="No calls")
+    )
+    chart.x_labels = [
+        f"from {_hour_label(start, with_day=True)}" if week else _hour_label(start, with_day=False) for start in starts
+    ]
+    series = {category: _blocks(window.calls[category], step) for category in CATEGORIES}
+    for category, label in CATEGORIES.items():
+        # None, not 0, for an empty bar: pygal draws nothing for it.
+        chart.add(label, [count or None for count in series[category]])
+    _whole_counts(chart, max((sum(column) for column in zip(*series.values(), strict=True)), default=0))
     return chart.render(is_unicode=True)
 
 

@@ -9,18 +9,21 @@ hours" is the current hour and the 23 before it, "7 days" the current hour
 and the 167 before it. The 24 hours are the last 24 of the week's buckets,
 so one query serves both windows.
 
-What each rate means (``Window``):
+What each figure means (``Window``). Calls are counted by their result, the
+one vocabulary of the call records, the API and the ``numbermasking_calls_total``
+metric (``CallRecord.Result``; docs/operating.md, "Call results"):
 
-- answer rate: calls the other party talked on ÷ calls that rang the other
-  party and are over (talked + missed);
-- missed-call rate: missed ÷ the same calls (so the two add up to 100 %);
+- answer rate: calls the other party talked on ÷ calls whose other party's
+  phone was dialled (Plivo reported a dial status: talked, no answer, busy,
+  failed, or ended before connecting while it rang);
+- missed-call rate: the rest of those ÷ the same calls (so the two add up to 100 %);
 - PIN-prompt rate: calls asked for a PIN, whatever happened next ÷ all calls.
 """
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -28,73 +31,27 @@ from orders.pool import NumberLoad, PoolAdvice, live_lines_per_number, pool_advi
 
 from ..models import CallRecord, MessageRecord
 
-Outcome, Result = CallRecord.Outcome, CallRecord.Result
+Result = CallRecord.Result
 
-TALKED = "talked"
-MISSED = "missed"
-PIN_PROMPTED = "pin_prompted"
-PIN_REFUSED = "pin_refused"
-UNKNOWN_CALLER = "unknown_caller"
-BLOCKED = "blocked"
-LIMIT_REACHED = "limit_reached"
-IN_PROGRESS = "in_progress"
-OTHER = "other"
-
-# The chart's stacks, bottom up, with the words the page shows.
-CATEGORIES = {
-    TALKED: "talked",
-    MISSED: "missed",
-    PIN_PROMPTED: "PIN prompted",
-    PIN_REFUSED: "PIN refused",
-    UNKNOWN_CALLER: "unknown caller",
-    BLOCKED: "blocked",
-    LIMIT_REACHED: "limit reached",
-    IN_PROGRESS: "in progress",
-    OTHER: "other",
-}
-
-# What a call counts as, by its stored outcome. A new outcome slots in here;
-# one left out counts as "other". None: the other party's phone was dialled,
-# and Plivo's dial status (the derived ``result``) says what happened next.
-# "PIN prompted" is a call that never got past the prompt: a right PIN turns
-# the outcome into "connected" (``asked_pin`` still says it was asked).
-OUTCOME_CATEGORIES: dict[str, str | None] = {
-    Outcome.CONNECTED: None,
-    Outcome.PIN_PROMPTED: PIN_PROMPTED,
-    Outcome.REJECTED: PIN_REFUSED,
-    Outcome.UNKNOWN: UNKNOWN_CALLER,
-    Outcome.BLOCKED: BLOCKED,
-    Outcome.LIMITED: LIMIT_REACHED,
-    # A click-to-call whose first party never answered: missed, nobody else was rung.
-    Outcome.NOT_ANSWERED: MISSED,
-}
-# A dialled call by its result; every other result of a dialled call is missed.
-DIALLED_CATEGORIES = {Result.TALKED: TALKED, Result.IN_PROGRESS: IN_PROGRESS}
+# The chart's stacks, bottom up: every result, with the label the call records show.
+RESULTS_SHOWN = [
+    Result.TALKED,
+    Result.NO_ANSWER,
+    Result.BUSY,
+    Result.FAILED,
+    Result.ENDED_EARLY,
+    Result.PIN_REFUSED,
+    Result.UNKNOWN_CALLER,
+    Result.BLOCKED,
+    Result.LIMIT_REACHED,
+    Result.IN_PROGRESS,
+]
+CATEGORIES = {result.value: result.label for result in RESULTS_SHOWN}
 
 
-def category_of(record: CallRecord) -> str:
-    """The dashboard's category of one call (``category_expression`` is the same rule in SQL)."""
-    if record.outcome not in OUTCOME_CATEGORIES:
-        return OTHER
-    category = OUTCOME_CATEGORIES[record.outcome]
-    if category is None:
-        return DIALLED_CATEGORIES.get(record.result, MISSED)
-    return category
-
-
-def category_expression() -> Case:
-    """``category_of`` in SQL, on a queryset annotated with ``call_result=CallRecord.result_expression()``."""
-    whens = []
-    for outcome, category in OUTCOME_CATEGORIES.items():
-        if category is not None:
-            whens.append(When(outcome=outcome, then=Value(category)))
-            continue
-        whens += [
-            When(outcome=outcome, call_result=result, then=Value(dialled))
-            for result, dialled in DIALLED_CATEGORIES.items()
-        ]
-        whens.append(When(outcome=outcome, then=Value(MISSED)))
-    return Case(*whens, default=Value(OTHER), output_field=CharField())
+def dialled_expression() -> Case:
+    """Whether the other party's phone was dialled: Plivo reported a dial status (the rates' denominator)."""
+    return Case(When(~Q(dial_status=""), then=Value(True)), default=Value(False), output_field=BooleanField())
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -107,8 +64,9 @@ class Window:
 
     name: str  # "24 hours", "7 days"
     hours: list[datetime]  # the start of each hour, oldest first, UTC
-    calls: dict[str, list[int]]  # category → calls in each hour (every category of CATEGORIES)
+    calls: dict[str, list[int]]  # result → calls in each hour (every result of CATEGORIES)
     asked_pin: int  # calls asked for a PIN
+    dialled: int  # calls whose other party's phone was dialled (Plivo reported a dial status)
     texts_relayed: int
 
     def total(self, category: str | None = None) -> int:
@@ -117,17 +75,12 @@ class Window:
         return sum(self.calls[category])
 
     @property
-    def rang(self) -> int:
-        """Calls that rang the other party and are over: the answer and missed-call rates' denominator."""
-        return self.total(TALKED) + self.total(MISSED)
-
-    @property
     def answer_rate(self) -> float | None:
-        return _rate(self.total(TALKED), self.rang)
+        return _rate(self.total(Result.TALKED), self.dialled)
 
     @property
     def missed_rate(self) -> float | None:
-        return _rate(self.total(MISSED), self.rang)
+        return _rate(self.dialled - self.total(Result.TALKED), self.dialled)
 
     @property
     def pin_prompt_rate(self) -> float | None:
@@ -154,18 +107,21 @@ def hour_buckets(now: datetime, hours: int) -> list[datetime]:
 
 
 def calls_per_hour_query(start: datetime, end: datetime) -> QuerySet:
-    """(hour, category, asked for a PIN, calls) for the calls started in [start, end): one GROUP BY."""
+    """(hour, result, asked for a PIN, dialled, calls) for the calls started in [start, end): one GROUP BY."""
     return (
         CallRecord.objects.filter(started_at__gte=start, started_at__lt=end)
-        .annotate(call_result=CallRecord.result_expression())
-        .annotate(category=category_expression(), hour=Trunc("started_at", "hour", tzinfo=UTC))
-        .values_list("hour", "category", "asked_pin")
+        .annotate(
+            call_result=CallRecord.result_expression(),
+            dialled=dialled_expression(),
+            hour=Trunc("started_at", "hour", tzinfo=UTC),
+        )
+        .values_list("hour", "call_result", "asked_pin", "dialled")
         .annotate(calls=Count("*"))
         .order_by()
     )
 
 
-def calls_per_hour(start: datetime, end: datetime) -> list[tuple[datetime, str, bool, int]]:
+def calls_per_hour(start: datetime, end: datetime) -> list[tuple[datetime, str, bool, bool, int]]:
     return list(calls_per_hour_query(start, end))
 
 
@@ -184,24 +140,27 @@ def dashboard(now: datetime | None = None) -> Dashboard:
     day_hours = week_hours[-DAY_HOURS:]
     end = week_hours[-1] + timedelta(hours=1)
     index = {hour: position for position, hour in enumerate(week_hours)}
-    calls = {category: [0] * WEEK_HOURS for category in CATEGORIES}
-    asked_pin = [0] * WEEK_HOURS
-    for hour, category, asked, count in calls_per_hour(week_hours[0], end):
+    calls = {result: [0] * WEEK_HOURS for result in CATEGORIES}
+    asked_pin, dialled = [0] * WEEK_HOURS, [0] * WEEK_HOURS
+    for hour, result, asked, was_dialled, count in calls_per_hour(week_hours[0], end):
         position = index[hour.astimezone(UTC)]
-        calls[category][position] += count
+        calls[result][position] += count
         if asked:
             asked_pin[position] += count
+        if was_dialled:
+            dialled[position] += count
     week_texts, day_texts = texts_relayed(week_hours[0], day_hours[0], end)
     return Dashboard(
         now=now,
         day=Window(
             "24 hours",
             day_hours,
-            {category: counts[-DAY_HOURS:] for category, counts in calls.items()},
+            {result: counts[-DAY_HOURS:] for result, counts in calls.items()},
             sum(asked_pin[-DAY_HOURS:]),
+            sum(dialled[-DAY_HOURS:]),
             day_texts,
         ),
-        week=Window("7 days", week_hours, calls, sum(asked_pin), week_texts),
+        week=Window("7 days", week_hours, calls, sum(asked_pin), sum(dialled), week_texts),
         pool=pool_advice(now),
         lines=live_lines_per_number(now),
     )

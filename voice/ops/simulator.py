@@ -11,7 +11,7 @@ from lxml import etree
 
 from orders.models import Order, ProxyNumber, Role, call_limit
 from orders.phones import display, to_e164
-from orders.routing import Action, Route, resolve, resolve_pin
+from orders.routing import Action, Route, parties_asked_for_pin, resolve, resolve_pin
 
 from .. import calls
 from ..plivo import xml
@@ -106,8 +106,11 @@ def _initial_for_order(request: HttpRequest) -> dict[str, str] | None:
     order = Order.objects.select_related("agent", "proxy_number").filter(reference=request.GET["order"]).first()
     if order is None or order.proxy_number is None:
         return None
-    caller = order.phone_of(Role.AGENT if request.GET.get("party") == "agent" else Role.CUSTOMER)
-    return {"caller": str(caller), "proxy_number": str(order.proxy_number.number), "digits": ""}
+    party = Role.AGENT if request.GET.get("party") == "agent" else Role.CUSTOMER
+    # A party who would be asked for the PIN types the one the order page shows: the simulated call goes on
+    # to the PIN webhook's answer, as the real one would.
+    digits = order.pin if party in parties_asked_for_pin(order) else ""
+    return {"caller": str(order.phone_of(party)), "proxy_number": str(order.proxy_number.number), "digits": digits}
 
 
 def call_plan(caller: str, proxy_number: str, digits: str = "") -> list[tuple[str, str]]:

@@ -54,5 +54,5 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         "pool": [(advice, pool_sentence(advice)) for advice in figures.pool],
     }
     if request.GET.get("part") == "panel":
-        return TemplateResponse(request, "admin/dashboard_panel.html", context)
+        return TemplateResponse(request, "admin/dashboard_panel.html", {**context, "embedded": True})
     return TemplateResponse(request, "admin/dashboard.html", {**admin.site.each_context(request), **context})
