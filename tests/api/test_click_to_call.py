@@ -4,7 +4,7 @@
 Plivo's Call API is the fake account (the real SDK through ``responses``); the
 worker runs in-process (``run_worker``); the bridge and the callbacks are
 signed as Plivo signs them. What the task does with each of Plivo's answers:
-tests/test_place_call.py.
+tests/voice/test_place_call.py.
 """
 
 import re
