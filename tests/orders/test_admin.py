@@ -11,9 +11,8 @@ from django.utils import timezone
 from orders import services
 from orders.admin.orders import EstimatedCountPaginator
 from orders.models import Agent, Order, ProxyNumber
+from tests.support.world import CUSTOMER, open_line
 from voice.models import CallRecord
-
-from ..conftest import CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,7 @@ import pytest
 from rest_framework_api_key.models import APIKey
 
 from orders.models import Agent
-
-from ..admin_forms import admin_post_data
+from tests.support.admin_forms import admin_post_data
 
 pytestmark = pytest.mark.django_db
 

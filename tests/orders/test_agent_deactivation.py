@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from orders import services
 from orders.models import Agent
 from orders.routing import Action, resolve
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, spoken, xml_of
+from tests.support.webhooks import call_params, spoken, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
 
 pytestmark = pytest.mark.django_db
 

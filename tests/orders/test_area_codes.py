@@ -18,8 +18,8 @@ from orders import services
 from orders.models import Agent, Order, ProxyNumber, live_orders
 from orders.phones import nanp_area_code
 from orders.routing import Action, resolve
-
-from ..conftest import open_line, postgres_only, run_concurrently
+from tests.support.concurrency import postgres_only, run_concurrently
+from tests.support.world import open_line
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,7 @@ from django.utils import timezone
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
 from orders.routing import Action, resolve
-
-from ..conftest import CUSTOMER, open_line
+from tests.support.world import CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,7 @@ from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
 from orders.models import BlockedNumber
-
-from ..conftest import CUSTOMER
+from tests.support.world import CUSTOMER
 
 pytestmark = pytest.mark.django_db
 

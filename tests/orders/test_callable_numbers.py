@@ -19,11 +19,9 @@ from orders.management.commands import seed_demo
 from orders.models import Agent, Order, ProxyNumber
 from orders.phones import INTERNATIONAL_NETWORK_CODES, _classify, callable_problem
 from orders.pool import party_countries
-from voice.models import CallRecord
-
-from ..admin_forms import admin_post_data
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, answer, open_line, run_command, spoken, type_pin, xml_of
-from ..numbers import (
+from tests.support.admin_forms import admin_post_data
+from tests.support.commands import run_command
+from tests.support.numbers import (
     GB_MOBILE,
     GB_PROXY,
     INVALID,
@@ -33,6 +31,9 @@ from ..numbers import (
     REFUSED,
     assert_names_the_rule,
 )
+from tests.support.webhooks import answer, spoken, type_pin, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
+from voice.models import CallRecord
 
 PREMIUM_CUSTOMER = ISSUE_CUSTOMERS[0][0]
 

@@ -17,10 +17,11 @@ from django.db import connection
 from orders import services
 from orders.models import Agent, Order, ProxyNumber, live_orders
 from orders.routing import Action, resolve, resolve_pin
+from tests.support.concurrency import run_concurrently
+from tests.support.webhooks import PlivoClient, answer, dial_status, hangup, spoken
+from tests.support.world import CUSTOMER
 from voice import click_to_call
 from voice.models import CallRecord, ClickToCall
-
-from ..conftest import CUSTOMER, PlivoClient, answer, dial_status, hangup, run_concurrently, spoken
 
 pytestmark = [
     pytest.mark.skipif(

@@ -17,14 +17,12 @@ from werkzeug import Request, Response
 from orders.events import emit
 from orders.events.delivery import deliver_due, lease_seconds
 from orders.models import Delivery, DeliveryAttempt, EventType, WebhookEndpoint
-
-from ..conftest import postgres_only
-from ..events import endpoint, received, run_worker  # noqa: F401  (endpoint is a fixture)
-from ..receivers import KeepAliveReceiver, flooding_receiver
-from ..servers import free_port
+from tests.support.concurrency import postgres_only
+from tests.support.events import received, run_worker
+from tests.support.receivers import KeepAliveReceiver, flooding_receiver
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the endpoint fixture is imported, then named by the tests
 
 SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]
 

@@ -9,8 +9,7 @@ from django_tasks_db.models import DBTaskResult
 
 from orders.events import emit
 from orders.models import Delivery, Event, EventType, WebhookEndpoint
-
-from ..events import run_worker
+from tests.support.events import run_worker
 
 pytestmark = pytest.mark.django_db
 

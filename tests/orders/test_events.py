@@ -15,9 +15,10 @@ from rest_framework_api_key.models import APIKey
 from orders import services, tasks
 from orders.events import emit
 from orders.models import Event, EventType, Order
-
-from ..conftest import CUSTOMER, PROXY, call_params, open_line, postgres_only, wrong_pin
-from ..events import assert_no_phone_number, events_of, run_worker
+from tests.support.concurrency import postgres_only
+from tests.support.events import assert_no_phone_number, events_of, run_worker
+from tests.support.webhooks import call_params
+from tests.support.world import CUSTOMER, PROXY, open_line, wrong_pin
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from orders.phones import log_value, redact
-
-from ..conftest import CUSTOMER, PROXY
+from tests.support.world import CUSTOMER, PROXY
 
 pytestmark = pytest.mark.django_db
 

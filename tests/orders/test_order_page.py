@@ -6,9 +6,8 @@ import pytest
 from django.contrib.messages import get_messages
 
 from orders.models import Agent, Order
-
-from ..admin_forms import admin_post_data
-from ..conftest import CUSTOMER, open_line
+from tests.support.admin_forms import admin_post_data
+from tests.support.world import CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
 

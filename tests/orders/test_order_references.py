@@ -5,9 +5,8 @@ from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
 from orders.models import Order
-
-from ..admin_forms import admin_post_data
-from ..api.conftest import assert_error
+from tests.support.admin_forms import admin_post_data
+from tests.support.api import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,7 @@ from django.utils import timezone
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
 from orders.pool import PoolAdvice, live_lines_per_number, numbers_needed, pool_advice
-
-from ..conftest import open_line
+from tests.support.world import open_line
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,7 @@ from django.core.exceptions import ValidationError
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY
 
 pytestmark = pytest.mark.django_db
 

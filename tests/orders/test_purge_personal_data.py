@@ -10,9 +10,8 @@ from django.utils import timezone
 from orders import services
 from orders.models import Order
 from orders.routing import Action, resolve, resolve_pin
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY
 from voice.models import CallRecord, MessageRecord
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,8 @@ from hypothesis import strategies as st
 
 from orders.models import ProxyNumber, Role
 from orders.routing import Action, resolve, resolve_pin
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
 from voice.plivo.params import Number
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, open_line
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ from django.core.management import CommandError, call_command
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
 from orders.routing import resolve
-
-from ..conftest import answer, run_command
+from tests.support.commands import run_command
+from tests.support.webhooks import answer
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Order
-
-from ..conftest import CUSTOMER, open_line
+from tests.support.world import CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
 

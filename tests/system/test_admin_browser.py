@@ -1,4 +1,4 @@
-"""The admin in a real browser (see tests/browser.py, which skips this module without Chromium).
+"""The admin in a real browser (see tests/support/browser.py, which skips this module without Chromium).
 
 Screenshots of the order page and the call simulator are kept in
 test-artifacts/ (git-ignored).
@@ -10,10 +10,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from orders.models import Agent, Order, ProxyNumber
+from tests.support.browser import ARTIFACTS, run_in_browser, screenshot
 
-from ..browser import ARTIFACTS, run_in_browser, screenshot
-
-from playwright.sync_api import Page, expect  # isort: skip  (after the skip in .browser)
+from playwright.sync_api import Page, expect  # isort: skip  (after the skip in tests.support.browser)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

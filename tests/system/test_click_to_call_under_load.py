@@ -7,7 +7,7 @@ waited 15 s and a hangup for the same order timed out on the lock. Now the
 API answers 202 at once and the worker asks Plivo outside any transaction.
 
 Real processes: gunicorn with three workers, two ``manage.py worker``, the
-stand-in Plivo API (tests/plivo_api_server.py), all on this Postgres test
+stand-in Plivo API (tests/support/plivo_api_server.py), all on this Postgres test
 database. Timings are compared with the 9-second stall, never tightly: the
 machine is small and shared.
 """
@@ -26,14 +26,12 @@ from rest_framework_api_key.models import APIKey
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
+from tests.support.events import events_of
+from tests.support.plivo_api_server import PlivoAPIServer
+from tests.support.servers import GunicornServer, database_url, start_worker
+from tests.support.webhooks import call_params
+from tests.support.world import AGENT_PHONE, PROXY
 from voice.models import CallRecord, ClickToCall
-
-from ..conftest import AGENT_PHONE, PROXY, call_params
-from ..events import events_of
-from ..plivo_api_server import PlivoAPIServer
-from ..servers import GunicornServer
-from .test_event_workers import start_worker
-from .test_scale_out import _database_url
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="gunicorn and workers need a database server"),
@@ -52,7 +50,7 @@ class Server(GunicornServer):
         environment = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "TEST_PLIVO_API_URL": plivo_url,
         }
         super().__init__(environment, log, args=["-c", "gunicorn.conf.py", "--workers", "3"])

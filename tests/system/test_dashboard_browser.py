@@ -1,4 +1,4 @@
-"""The dashboard on the admin home in a real browser (tests/browser.py skips this module without Chromium).
+"""The dashboard on the admin home in a real browser (tests/support/browser.py skips this module without Chromium).
 
 The screenshot goes to test-artifacts/dashboard.png; ``make screenshots`` (UPDATE_DOCS=1) also
 writes it to docs/dashboard.png, the picture in docs/operating.md.
@@ -14,12 +14,11 @@ import pytest
 from django.utils import timezone
 
 from orders.models import Agent, ProxyNumber
+from tests.support.browser import run_in_browser
+from tests.support.world import open_line
 from voice.models import CallRecord, MessageRecord
 
-from ..browser import run_in_browser
-from ..conftest import open_line
-
-from playwright.sync_api import Page, expect  # isort: skip  (after the skip in .browser)
+from playwright.sync_api import Page, expect  # isort: skip  (after the skip in tests.support.browser)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,10 +24,10 @@ import pytest
 from django.db import connection
 from rest_framework_api_key.models import APIKey
 
+from tests.support.servers import PROJECT, GunicornServer, free_port
+from tests.support.webhooks import call_params
+from tests.support.world import CUSTOMER
 from voice.plivo import xml
-
-from ..conftest import CUSTOMER, call_params
-from ..servers import PROJECT, GunicornServer, free_port
 
 PUBLIC_BASE_URL = "http://masking.example.com"
 AUTH_TOKEN = "test-auth-token"

@@ -1,4 +1,4 @@
-"""A dispatcher's day in a real browser (see tests/browser.py): screenshots go to test-artifacts/.
+"""A dispatcher's day in a real browser (see tests/support/browser.py): screenshots go to test-artifacts/.
 
 Log in, create an agent and an order, assign the agent, read the line and
 what the customer should dial, mark the order delivered from its page, read
@@ -8,11 +8,10 @@ a call's plain result, and open the call simulator from the order.
 import pytest
 
 from orders.models import Agent, Order, ProxyNumber
+from tests.support.browser import ARTIFACTS, run_in_browser, screenshot
 from voice.models import CallRecord
 
-from ..browser import ARTIFACTS, run_in_browser, screenshot
-
-from playwright.sync_api import Page, expect  # isort: skip  (after the skip in .browser)
+from playwright.sync_api import Page, expect  # isort: skip  (after the skip in tests.support.browser)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,15 +1,12 @@
 """``manage.py worker`` processes on Postgres: they share the deliveries (none twice, none lost), wake on
 new events at once, and a slow endpoint holds back no other."""
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -18,9 +15,8 @@ from werkzeug import Request, Response
 from orders.events import emit
 from orders.events.delivery import RECORD_EVERY
 from orders.models import EventType, WebhookEndpoint
-
-from ..receivers import KeepAliveReceiver
-from ..servers import PROJECT
+from tests.support.receivers import KeepAliveReceiver
+from tests.support.servers import start_worker
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent workers need a database server"),
@@ -29,25 +25,6 @@ pytestmark = [
 ]
 
 EVENTS = 500
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def start_worker(log: Path, timeout: float = 2) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _database_url(),
-        "EVENTS_DELIVERY_TIMEOUT": str(timeout),
-        "EVENTS_SWEEP_INTERVAL": "1",
-        "EVENTS_ORPHAN_AFTER": "3",
-    }
-    command = [sys.executable, "manage.py", "worker"]
-    return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
 class CountingReceiver:

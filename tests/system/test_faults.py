@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 import pytest
 from django.db import DatabaseError, OperationalError, connection
 
+from tests.support.forwarder import Forwarder
+from tests.support.servers import GunicornServer, free_port
+from tests.support.webhooks import assert_apology, call_params, sms_params, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER
 from voice.models import CallRecord, MessageRecord
 from voice.plivo import xml
-
-from ..conftest import AGENT_PHONE, CUSTOMER, assert_apology, call_params, sms_params, xml_of
-from ..forwarder import Forwarder
-from ..servers import GunicornServer, free_port
 
 PUBLIC_BASE_URL = "http://masking.example.com"
 AUTH_TOKEN = "test-auth-token"

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from unittest import mock
 
-from ..servers import PROJECT
+from tests.support.servers import PROJECT
 
 
 def gone_pid() -> int:

@@ -16,9 +16,9 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..conftest import CUSTOMER, call_params
-from ..servers import PROJECT, GunicornServer
-from .test_scale_out import _database_url
+from tests.support.servers import PROJECT, GunicornServer, database_url
+from tests.support.webhooks import call_params
+from tests.support.world import CUSTOMER
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="three workers need a database server to share"),
@@ -36,7 +36,7 @@ class Server(GunicornServer):
         environment = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "METRICS_TOKEN": TOKEN,
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         }

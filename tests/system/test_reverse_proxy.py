@@ -21,8 +21,9 @@ from urllib.parse import urlencode
 import pytest
 from django.db import connection
 
-from ..conftest import CUSTOMER, call_params, plivo_signature
-from ..servers import PROJECT, GunicornServer, free_port
+from tests.support.servers import PROJECT, GunicornServer, free_port
+from tests.support.webhooks import call_params, plivo_signature
+from tests.support.world import CUSTOMER
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PUBLIC_BASE_URL = "http://masking.example.com"

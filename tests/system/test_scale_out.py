@@ -11,21 +11,14 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from orders.models import Agent, Order, ProxyNumber
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY
-from ..servers import GunicornServer
+from tests.support.servers import GunicornServer, database_url
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="two servers need a database server to share"),
     # Committed data: the servers read it through their own connections.
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class Server(GunicornServer):
@@ -35,7 +28,7 @@ class Server(GunicornServer):
         environment = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "WEB_CONCURRENCY": "1",
         }
         super().__init__(environment, log)

@@ -15,8 +15,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from orders.models import Order
-
-from ..admin_forms import admin_post_data
+from tests.support.admin_forms import admin_post_data
 
 PROJECT = Path(__file__).resolve().parents[2]
 PRODUCTION = {

@@ -1,6 +1,6 @@
 """``manage.py worker`` for real (Postgres): it starts with the database down, outlives its loss, stops on SIGTERM.
 
-The worker reaches Postgres through a TCP forwarder (tests/forwarder.py) on a
+The worker reaches Postgres through a TCP forwarder (tests/support/forwarder.py) on a
 port of its own, so the test takes the database away from the worker alone
 and gives it back, while the test's own connection raises events as usual.
 """
@@ -18,10 +18,9 @@ from django.db import connection
 
 from orders.events import emit
 from orders.models import Delivery, EventType, WebhookEndpoint
-
-from ..conftest import postgres_only
-from ..forwarder import Forwarder
-from ..servers import PROJECT, free_port
+from tests.support.concurrency import postgres_only
+from tests.support.forwarder import Forwarder
+from tests.support.servers import PROJECT, free_port
 
 pytestmark = [postgres_only, pytest.mark.django_db(transaction=True)]
 

@@ -8,22 +8,10 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Agent, BlockedNumber, Order, ProxyNumber
+from tests.support.events import assert_no_phone_number, events_of
+from tests.support.webhooks import answer, dial_status, hangup, sms_params, spoken, type_pin, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
 from voice.models import CallRecord, MessageRecord
-
-from ..conftest import (
-    AGENT_PHONE,
-    CUSTOMER,
-    PROXY,
-    answer,
-    dial_status,
-    hangup,
-    open_line,
-    sms_params,
-    spoken,
-    type_pin,
-    xml_of,
-)
-from ..events import assert_no_phone_number, events_of
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
+from tests.support.webhooks import answer, assert_apology, call_params, spoken, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
 from voice.models import CallRecord
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, answer, assert_apology, call_params, open_line, spoken, xml_of
 
 pytestmark = pytest.mark.django_db
 

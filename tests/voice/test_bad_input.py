@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
+from tests.support.admin_forms import admin_post_data
+from tests.support.webhooks import GET_WEBHOOKS, WEBHOOKS
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY
 from voice.plivo.webhook import FORM_ENCODING, MAX_BODY_BYTES, NONCE_HEADER, expected_signature
-
-from ..admin_forms import admin_post_data
-from ..conftest import AGENT_PHONE, CUSTOMER, GET_WEBHOOKS, PROXY, WEBHOOKS
 
 pytestmark = pytest.mark.django_db
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from tests.support.webhooks import sms_params
+from tests.support.world import CUSTOMER
 from voice.models import CallRecord, MessageRecord
-
-from ..conftest import CUSTOMER, sms_params
 
 pytestmark = pytest.mark.django_db
 

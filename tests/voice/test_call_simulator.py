@@ -12,9 +12,8 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from orders.models import Agent, BlockedNumber, Order
+from tests.support.world import AGENT_PHONE, CUSTOMER, open_line
 from voice.models import CallRecord
-
-from ..conftest import AGENT_PHONE, CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
 

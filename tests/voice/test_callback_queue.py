@@ -22,25 +22,22 @@ from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from orders.models import Order
-from voice import tasks
-from voice.models import CallRecord, MessageRecord, Recording, WebhookNonce
-from voice.plivo.webhook import expected_signature_v2
-
-from ..conftest import (
-    AGENT_PHONE,
-    CUSTOMER,
-    PROXY,
+from tests.support.concurrency import postgres_only
+from tests.support.events import events_of, failed_tasks, run_worker
+from tests.support.webhooks import (
     PlivoClient,
     answer,
     assert_apology,
     call_params,
     dial_status,
     hangup,
-    postgres_only,
     sms_params,
     xml_of,
 )
-from ..events import events_of, failed_tasks, run_worker
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY
+from voice import tasks
+from voice.models import CallRecord, MessageRecord, Recording, WebhookNonce
+from voice.plivo.webhook import expected_signature_v2
 
 pytestmark = pytest.mark.django_db
 

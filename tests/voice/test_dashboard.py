@@ -10,11 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orders.models import Agent, ProxyNumber
+from tests.support.webhooks import answer, dial_status, hangup, type_pin
+from tests.support.world import open_line
 from voice.models import RESULT_BY_DIAL_STATUS, CallRecord, MessageRecord
 from voice.ops import dashboard as dash
 from voice.ops.views import pool_sentence
-
-from ..conftest import answer, dial_status, hangup, open_line, type_pin
 
 pytestmark = pytest.mark.django_db
 

@@ -6,11 +6,11 @@ from django.conf import settings as django_settings
 
 from orders import services
 from orders.models import Order
+from tests.support.events import assert_no_phone_number, events_of
+from tests.support.webhooks import answer, dial_status, spoken
+from tests.support.world import AGENT_PHONE, CUSTOMER
 from voice.calls import MISSED_DIAL_STATUSES
 from voice.models import CallRecord
-
-from ..conftest import AGENT_PHONE, CUSTOMER, answer, dial_status, spoken
-from ..events import assert_no_phone_number, events_of
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,10 @@ order comes from the order.
 
 import pytest
 
+from tests.support.events import assert_no_phone_number, events_of
+from tests.support.webhooks import call_params, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY
 from voice.models import CallRecord
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, xml_of
-from ..events import assert_no_phone_number, events_of
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ..conftest import assert_apology, call_params, xml_of
+from tests.support.webhooks import assert_apology, call_params, xml_of
 
 pytestmark = pytest.mark.django_db
 

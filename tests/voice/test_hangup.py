@@ -5,9 +5,9 @@ import logging
 import pytest
 
 from orders.models import Agent
+from tests.support.webhooks import answer, dial_status, hangup
+from tests.support.world import CUSTOMER, PROXY, open_line
 from voice.models import CallRecord
-
-from ..conftest import CUSTOMER, PROXY, answer, dial_status, hangup, open_line
 
 pytestmark = pytest.mark.django_db
 

@@ -12,10 +12,11 @@ import pytest
 from django.db import connection, transaction
 
 from orders.models import Agent, Order
+from tests.support.concurrency import postgres_only
+from tests.support.events import events_of
+from tests.support.webhooks import PlivoClient, answer, call_params, dial_status, xml_of
+from tests.support.world import open_line
 from voice.models import CallRecord
-
-from ..conftest import PlivoClient, answer, call_params, dial_status, open_line, postgres_only, xml_of
-from ..events import events_of
 
 pytestmark = [postgres_only, pytest.mark.django_db(transaction=True)]
 

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Agent, Order
+from tests.support.webhooks import sms_params, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, wrong_pin
 from voice import messages
 from voice.models import MessageRecord
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, sms_params, wrong_pin, xml_of
 
 pytestmark = pytest.mark.django_db
 

@@ -19,13 +19,12 @@ from orders import services
 from orders.events import emit
 from orders.models import Agent, EventType, Order, ProxyNumber
 from orders.tasks import check_line_expiry
+from tests.support.events import run_worker
+from tests.support.webhooks import answer, call_params, dial_status, hangup, sms_params
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
 from voice.models import CallRecord
 
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, answer, call_params, dial_status, hangup, open_line, sms_params
-from ..events import endpoint, run_worker  # noqa: F401  (endpoint is a fixture)
-
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the endpoint fixture is imported, then named by the tests
 
 TOKEN = "scrape-token-for-tests"
 

@@ -9,9 +9,9 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from orders.models import Agent, Order
+from tests.support.webhooks import answer, spoken, type_pin
+from tests.support.world import CUSTOMER, open_line, wrong_pin
 from voice.models import CallRecord
-
-from ..conftest import CUSTOMER, answer, open_line, spoken, type_pin, wrong_pin
 
 pytestmark = pytest.mark.django_db
 

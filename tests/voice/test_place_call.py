@@ -1,6 +1,6 @@
 """voice.tasks.place_call: the worker asks Plivo's Call API for a reserved click-to-call, once per attempt.
 
-Plivo is a real HTTP server on loopback (tests/plivo_api_server.py) where
+Plivo is a real HTTP server on loopback (tests/support/plivo_api_server.py) where
 sockets and timeouts matter, and ``responses`` (the fake account) elsewhere.
 The worker runs in-process (``run_worker``); a retry is made due by moving
 its task's time forward.
@@ -17,14 +17,13 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from orders.models import Agent, BlockedNumber, Order
+from tests.support.events import assert_no_phone_number, events_of, run_worker
+from tests.support.fake_plivo import AUTH_ID
+from tests.support.plivo_api_server import PlivoAPIServer
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY
 from voice import click_to_call
 from voice.models import ClickToCall
 from voice.tasks import PLACE_CALL_RETRY_DELAYS, place_call
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY
-from ..events import assert_no_phone_number, events_of, run_worker
-from ..fake_plivo import AUTH_ID
-from ..plivo_api_server import PlivoAPIServer
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,11 @@ import responses
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from tests.support.commands import run_command
+from tests.support.fake_plivo import AUTH_ID, FakePlivoAccount
+from tests.support.plivo_api_server import PlivoAPIServer
+from tests.support.world import PROXY, pool
 from voice.plivo import client as plivo_client
-
-from ..conftest import PROXY, pool, run_command
-from ..fake_plivo import AUTH_ID, FakePlivoAccount
-from ..plivo_api_server import PlivoAPIServer
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ import responses
 from django.core.management.base import CommandError
 
 from orders.models import ProxyNumber
-
-from ..conftest import PROXY, run_command
-from ..fake_plivo import FakePlivoAccount
+from tests.support.commands import run_command
+from tests.support.fake_plivo import FakePlivoAccount
+from tests.support.world import PROXY
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import responses
 from django.core.management.base import CommandError
 
 from orders.models import ProxyNumber
-
-from ..conftest import PROXY, pool, run_command
+from tests.support.commands import run_command
+from tests.support.world import PROXY, pool
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ from django.db import OperationalError
 
 from orders.models import Agent, Order
 from orders.phones import redact
+from tests.support.admin_forms import admin_post_data
+from tests.support.webhooks import call_params, spoken, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
 from voice.models import CallRecord
-
-from ..admin_forms import admin_post_data
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, spoken, xml_of
 
 pytestmark = pytest.mark.django_db
 

@@ -4,10 +4,9 @@ import pytest
 from django.conf import settings as django_settings
 
 from orders.models import Order
+from tests.support.events import assert_no_phone_number, events_of
+from tests.support.webhooks import answer, plivo_signature, xml_of
 from voice.models import CallRecord, Recording
-
-from ..conftest import answer, plivo_signature, xml_of
-from ..events import assert_no_phone_number, events_of
 
 pytestmark = pytest.mark.django_db
 

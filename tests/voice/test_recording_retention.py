@@ -9,11 +9,10 @@ import responses
 from django.utils import timezone
 
 from orders import services
+from tests.support.commands import run_command
+from tests.support.events import run_worker
+from tests.support.fake_plivo import AUTH_ID
 from voice.models import CallRecord, Recording
-
-from ..conftest import run_command
-from ..events import run_worker
-from ..fake_plivo import AUTH_ID
 
 pytestmark = pytest.mark.django_db
 

@@ -5,11 +5,10 @@ import logging
 import pytest
 from django.contrib.auth.models import Permission, User
 
+from tests.support.events import events_of
+from tests.support.webhooks import answer, xml_of
 from voice.models import CallRecord, Recording
 from voice.plivo.media import is_plivo_media
-
-from ..conftest import answer, xml_of
-from ..events import events_of
 
 pytestmark = pytest.mark.django_db
 

@@ -4,11 +4,10 @@ import pytest
 from django.db import connection, models
 from django.test.utils import CaptureQueriesContext
 
+from tests.support.webhooks import call_params
 from voice import records
 from voice.models import CallRecord, MessageRecord
 from voice.plivo import params
-
-from ..conftest import call_params
 
 
 @pytest.mark.parametrize(

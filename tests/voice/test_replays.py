@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Agent, Order
+from tests.support.webhooks import call_params, plivo_signature, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
 from voice.models import CallRecord, MessageRecord, WebhookNonce
 from voice.plivo import xml
 from voice.plivo.webhook import expected_signature_v2
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, plivo_signature, xml_of
 
 pytestmark = pytest.mark.django_db
 

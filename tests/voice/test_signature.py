@@ -15,20 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
+from tests.support.webhooks import GET_WEBHOOKS, WEBHOOKS, PlivoClient, call_params, plivo_signature, sms_params, xml_of
+from tests.support.world import CUSTOMER, PROXY
 from voice.models import CallRecord, MessageRecord, Recording
 from voice.plivo.webhook import expected_signature, has_valid_signature, signature_base
-
-from ..conftest import (
-    CUSTOMER,
-    GET_WEBHOOKS,
-    PROXY,
-    WEBHOOKS,
-    PlivoClient,
-    call_params,
-    plivo_signature,
-    sms_params,
-    xml_of,
-)
 
 # Real vectors produced by Plivo's servers (docs/plivo.md, "Real V3 vectors").
 VECTOR_TOKEN = "Y2Q2ZDgxZmY5YWRiOTI5YmQ1Njg0MTAxZWIyOTc4"

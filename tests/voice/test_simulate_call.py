@@ -6,9 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from orders.models import Agent
+from tests.support.commands import run_command
+from tests.support.world import open_line, wrong_pin
 from voice.models import CallRecord
-
-from ..conftest import open_line, run_command, wrong_pin
 
 pytestmark = pytest.mark.django_db
 

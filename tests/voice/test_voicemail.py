@@ -7,10 +7,9 @@ from django.conf import settings as django_settings
 from django.db import OperationalError
 
 from orders.models import Order
+from tests.support.events import assert_no_phone_number, events_of
+from tests.support.webhooks import answer, call_params, dial_status, spoken, xml_of
 from voice.models import CallRecord, Recording
-
-from ..conftest import answer, call_params, dial_status, spoken, xml_of
-from ..events import assert_no_phone_number, events_of
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
+from tests.support.webhooks import WEBHOOKS, call_params, xml_of
+from tests.support.world import CUSTOMER
 from voice.plivo.webhook import MAX_BODY_BYTES
-
-from ..conftest import CUSTOMER, WEBHOOKS, call_params, xml_of
 
 pytestmark = pytest.mark.django_db
 

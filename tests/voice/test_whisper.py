@@ -7,8 +7,7 @@ import pytest
 from django.db import OperationalError
 
 from orders.models import Order
-
-from ..conftest import answer, call_params, plivo_signature, xml_of
+from tests.support.webhooks import answer, call_params, plivo_signature, xml_of
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,8 @@
-"""Helpers for the event tests: an endpoint, the worker run in-process, and what a receiver got."""
+"""Helpers for the event tests: the worker run in-process, and what a receiver got (the endpoint is a fixture)."""
 
 import json
 from unittest import mock
 
-import pytest
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from pytest_httpserver import HTTPServer
@@ -12,7 +11,7 @@ from standardwebhooks.webhooks import Webhook
 from orders.events.delivery import deliver_due
 from orders.models import Event, WebhookEndpoint
 
-from .conftest import AGENT_PHONE, CUSTOMER
+from .world import AGENT_PHONE, CUSTOMER
 
 
 def run_worker() -> None:
@@ -46,11 +45,6 @@ def assert_no_phone_number(event: Event) -> None:
     text = json.dumps(event.data)
     for number in (CUSTOMER, AGENT_PHONE):
         assert number not in text and number.lstrip("+") not in text, event.data
-
-
-@pytest.fixture
-def endpoint(db, httpserver: HTTPServer) -> WebhookEndpoint:
-    return WebhookEndpoint.objects.create(url=httpserver.url_for("/events"), description="platform")
 
 
 def received(httpserver: HTTPServer, endpoint: WebhookEndpoint) -> list[dict]:

@@ -1,5 +1,6 @@
 """The real service under gunicorn on a free loopback port, for tests that talk to it over HTTP."""
 
+import os
 import secrets
 import socket
 import subprocess
@@ -12,10 +13,12 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.db import connection
 
-from .conftest import CUSTOMER, call_params, plivo_signature
+from .webhooks import call_params, plivo_signature
+from .world import CUSTOMER
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -100,3 +103,24 @@ class GunicornServer:
 
     def signed_answer(self, caller: str = CUSTOMER) -> tuple[int, bytes]:
         return self.signed_post("/voice/answer/", call_params(caller.lstrip("+")))
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for the processes a test starts (Postgres: they share its rows)."""
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_worker(log: Path, timeout: float = 2) -> subprocess.Popen:
+    """``manage.py worker`` on the test database, its output in ``log``; ``timeout`` bounds each delivery."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url(),
+        "EVENTS_DELIVERY_TIMEOUT": str(timeout),
+        "EVENTS_SWEEP_INTERVAL": "1",
+        "EVENTS_ORPHAN_AFTER": "3",
+    }
+    command = [sys.executable, "manage.py", "worker"]
+    return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
