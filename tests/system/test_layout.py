@@ -1,5 +1,5 @@
 """The dependency rules of the layout (docs/architecture.md): orders never imports voice, numbermasking only
-wires, and no Plivo field name is read outside voice/plivo/."""
+wires, no Plivo field name is read outside voice/plivo/, and the test suite keeps its own layout."""
 
 import ast
 import re
@@ -70,3 +70,38 @@ PLIVO_FIELDS = re.compile(r'"(CallUUID|DialStatus|HangupCause|HangupCauseName|Di
 )
 def test_no_plivo_field_name_is_read_outside_voice_plivo(path):
     assert not PLIVO_FIELDS.findall(path.read_text())
+
+
+# The test suite's own layout (docs/architecture.md, "Tests"): each module in the directory of what it
+# tests, helpers as plain modules in tests/support, fixtures only in conftest.py.
+TESTS = PROJECT / "tests"
+TEST_DIRECTORIES = {"orders", "voice", "api", "system"}
+
+
+def test_every_test_module_is_in_a_domain_directory():
+    misplaced = [str(path.relative_to(TESTS)) for path in TESTS.rglob("test_*.py")]
+    assert [path for path in misplaced if path.split("/")[0] not in TEST_DIRECTORIES or path.count("/") != 1] == []
+
+
+def test_every_test_directory_is_a_package():
+    directories = [TESTS, *(path for path in TESTS.rglob("*") if path.is_dir() and path.name != "__pycache__")]
+    assert [str(path) for path in directories if not (path / "__init__.py").exists()] == []
+
+
+def test_no_test_imports_from_a_conftest():
+    importers = [path for path in TESTS.rglob("*.py") if any("conftest" in name for name in imported(path))]
+    assert [str(path.relative_to(TESTS)) for path in importers] == []
+
+
+def test_conftest_files_hold_only_fixtures():
+    not_fixtures = []
+    for path in TESTS.rglob("conftest.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import | ast.ImportFrom) or (
+                isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)  # the docstring
+            ):
+                continue
+            decorators = [ast.unparse(decorator) for decorator in getattr(node, "decorator_list", [])]
+            if not any(decorator.startswith("pytest.fixture") for decorator in decorators):
+                not_fixtures.append(f"{path.relative_to(TESTS)}:{node.lineno}")
+    assert not_fixtures == []
