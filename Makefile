@@ -93,7 +93,7 @@ bench-admin: $(VENV)/.installed-dev
 
 # Refreshes docs/dashboard.png, the picture of the dashboard in docs/operating.md, from the browser test.
 screenshots: $(VENV)/.installed-dev
-	UPDATE_DOCS=1 $(PY) -m pytest -q tests/test_dashboard_browser.py
+	UPDATE_DOCS=1 $(PY) -m pytest -q tests/system/test_dashboard_browser.py
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -108,7 +108,7 @@ class OrderQuerySet(models.QuerySet):
         An expiry is only ever set together with a proxy number (see the check
         constraint), so the expiry alone decides. Order.is_line_live is the same
         test on one loaded order; routing's hand-written SQL keeps a copy, and
-        tests/test_live_predicate.py checks that they agree.
+        tests/orders/test_live_predicate.py checks that they agree.
         """
         return self.filter(_live_line(now))
 

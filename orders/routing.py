@@ -53,7 +53,7 @@ class Route:
 # unique) let the planner use both composite indexes in one bitmap OR, instead
 # of a join that looks at every live order on the number. The expiry test is a
 # copy of OrderQuerySet.live()'s predicate, kept because the ORM cost is what
-# this query saves; tests/test_live_predicate.py checks that both pick the same
+# this query saves; tests/orders/test_live_predicate.py checks that both pick the same
 # orders. Phone columns hold E.164 text.
 # A deactivated agent is no party: their own calls match no order as agent,
 # and their orders' rows sort last (a caller's few live rows on one number),

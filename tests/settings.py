@@ -3,7 +3,7 @@
 Assigned rather than defaulted so a developer's .env cannot change what the
 suite checks; DATABASE_URL is the exception (Postgres in CI, SQLite here), and
 TEST_PLIVO_API_URL, through which a test points the servers and workers it
-starts at its stand-in Plivo API (tests/plivo_api_server.py).
+starts at its stand-in Plivo API (tests/support/plivo_api_server.py).
 """
 
 import os

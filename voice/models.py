@@ -95,7 +95,7 @@ class CallRecord(models.Model):
 
     @classmethod
     def result_expression(cls) -> Case:
-        """``result`` in SQL, for grouping calls in the database (tests/test_dashboard.py checks they agree)."""
+        """``result`` in SQL, for grouping calls in the database (tests/voice/test_dashboard.py checks they agree)."""
         Result = cls.Result
         return Case(
             When(outcome=cls.Outcome.UNKNOWN, then=Value(Result.UNKNOWN_CALLER.value)),

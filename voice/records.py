@@ -8,7 +8,7 @@ leaves it as it was). What Plivo sent arrives typed and clipped
 
 The statements are written out rather than built by the ORM because the
 answer's insert is on the webhook's hot path (see bench/PROFILE.md). Their
-column lists are the models' fields, checked by tests/test_records.py, so a
+column lists are the models' fields, checked by tests/voice/test_records.py, so a
 new field cannot silently fall out of them.
 """
 

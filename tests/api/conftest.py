@@ -1,4 +1,4 @@
-"""Fixtures for the dispatch API: a key, a client that sends it, and checks on error bodies."""
+"""Fixtures for the dispatch API: a key and a client that sends it (error checks: tests.support.api)."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -15,15 +15,3 @@ def api(api_key) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key[1]}")
     return client
-
-
-def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ()) -> dict:
-    """The stable error shape: status, code, a sentence, and the fields at fault."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"code", "detail", "fields"}
-    assert body["code"] == code
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert tuple(sorted(body["fields"])) == tuple(sorted(fields))
-    return body

@@ -1,8 +1,7 @@
 import pytest
 
 from orders.models import Agent
-
-from .conftest import assert_error
+from tests.support.api import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,7 @@ from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
 from orders.models import Agent
-
-from .conftest import assert_error
+from tests.support.api import assert_error
 
 pytestmark = pytest.mark.django_db
 

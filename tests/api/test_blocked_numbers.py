@@ -8,9 +8,8 @@ from rest_framework.test import APIClient
 
 from orders.models import BlockedNumber
 from orders.routing import Action, resolve
-
-from ..conftest import CUSTOMER, PROXY
-from .conftest import assert_error
+from tests.support.api import assert_error
+from tests.support.world import CUSTOMER, PROXY
 
 pytestmark = pytest.mark.django_db
 

@@ -3,10 +3,17 @@
 import pytest
 
 from orders.models import Agent, Order, ProxyNumber
-
-from ..conftest import AGENT_PHONE
-from ..numbers import GB_MOBILE, GB_PROXY, ISSUE_AGENT, ISSUE_CUSTOMERS, PREMIUM_RATE, REFUSED, assert_names_the_rule
-from .conftest import assert_error
+from tests.support.api import assert_error
+from tests.support.numbers import (
+    GB_MOBILE,
+    GB_PROXY,
+    ISSUE_AGENT,
+    ISSUE_CUSTOMERS,
+    PREMIUM_RATE,
+    REFUSED,
+    assert_names_the_rule,
+)
+from tests.support.world import AGENT_PHONE
 
 pytestmark = pytest.mark.django_db
 

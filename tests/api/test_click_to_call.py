@@ -4,7 +4,7 @@
 Plivo's Call API is the fake account (the real SDK through ``responses``); the
 worker runs in-process (``run_worker``); the bridge and the callbacks are
 signed as Plivo signs them. What the task does with each of Plivo's answers:
-tests/test_place_call.py.
+tests/voice/test_place_call.py.
 """
 
 import re
@@ -20,13 +20,13 @@ from django_tasks_db.models import DBTaskResult
 from prometheus_client import REGISTRY
 
 from orders.models import Agent, BlockedNumber, Order
+from tests.support.api import assert_error
+from tests.support.events import assert_no_phone_number, events_of, run_worker
+from tests.support.fake_plivo import AUTH_ID
+from tests.support.numbers import GB_MOBILE, ISSUE_AGENT, ISSUE_CUSTOMERS, PREMIUM_RATE, assert_names_the_rule
+from tests.support.webhooks import call_params, spoken, xml_of
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
 from voice.models import CallRecord, ClickToCall
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, spoken, xml_of
-from ..events import assert_no_phone_number, events_of, run_worker
-from ..fake_plivo import AUTH_ID
-from ..numbers import GB_MOBILE, ISSUE_AGENT, ISSUE_CUSTOMERS, PREMIUM_RATE, assert_names_the_rule
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -633,7 +633,7 @@ def test_a_first_party_who_never_answers_is_logged_and_raises_call_missed(api, p
 
 
 def test_an_inbound_hangup_is_untouched_by_the_click_to_call_rules(plivo, order):
-    from ..conftest import answer, dial_status, hangup
+    from tests.support.webhooks import answer, dial_status, hangup
 
     answer(plivo)
     dial_status(plivo, "completed")
@@ -742,7 +742,7 @@ def test_staff_without_change_permission_cannot_start_calls(client, order, accou
 
 
 def test_click_to_calls_do_not_count_towards_the_hourly_limit_of_calls_a_party_dials(plivo, order, settings):
-    from ..conftest import answer
+    from tests.support.webhooks import answer
 
     settings.MASKING_MAX_CALLS_PER_HOUR = 1
     for n in range(2):

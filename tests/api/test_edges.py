@@ -12,9 +12,9 @@ from rest_framework.validators import UniqueValidator
 
 from orders.api.orders import OrderViewSet
 from orders.models import Agent, Order
-
-from ..conftest import AGENT_PHONE, run_concurrently
-from .conftest import assert_error
+from tests.support.api import assert_error
+from tests.support.concurrency import run_concurrently
+from tests.support.world import AGENT_PHONE
 
 pytestmark = pytest.mark.django_db
 

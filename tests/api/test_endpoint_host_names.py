@@ -3,8 +3,7 @@
 import pytest
 
 from orders.models import WebhookEndpoint
-
-from .conftest import assert_error
+from tests.support.api import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,9 @@ from orders import services
 from orders.api import keys
 from orders.events import delivery
 from orders.models import Order
+from tests.support.api import assert_error
+from tests.support.world import CUSTOMER
 from voice import click_to_call
-
-from ..conftest import CUSTOMER
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,9 @@ from django.core.management import CommandError, call_command
 
 from orders.events import emit, transport
 from orders.models import Delivery, EventType, WebhookEndpoint
-
-from ..events import run_worker
-from ..receivers import KeepAliveReceiver
-from .conftest import assert_error
+from tests.support.api import assert_error
+from tests.support.events import run_worker
+from tests.support.receivers import KeepAliveReceiver
 
 pytestmark = pytest.mark.django_db
 

@@ -9,12 +9,9 @@ from django.utils import timezone
 
 from orders.events import emit
 from orders.models import Delivery, Event, EventType, WebhookEndpoint
-
-from ..conftest import postgres_only
-from ..events import endpoint, received, run_worker  # noqa: F401  (endpoint is a fixture)
-from .conftest import assert_error
-
-# ruff: noqa: F811 - the endpoint fixture is imported, then named by the tests
+from tests.support.api import assert_error
+from tests.support.concurrency import postgres_only
+from tests.support.events import received, run_worker
 
 # The feed shows an event once every transaction older than it has ended; a test that raises events
 # and reads the feed in one transaction would never see them, so these commit as they go.

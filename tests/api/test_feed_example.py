@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from orders.api import keys
-from tests.servers import PROJECT
+from tests.support.servers import PROJECT
 
 FEED_SECTION = (PROJECT / "docs" / "events.md").read_text().split("## The feed\n", 1)[1].split("\n## ", 1)[0]
 

@@ -7,10 +7,9 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Agent, Order, ProxyNumber
+from tests.support.api import assert_error
+from tests.support.world import CUSTOMER, PROXY
 from voice.models import CallRecord
-
-from ..conftest import CUSTOMER, PROXY
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 

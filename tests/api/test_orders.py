@@ -2,9 +2,8 @@ import pytest
 
 from orders import services
 from orders.models import Order
-
-from ..conftest import CUSTOMER
-from .conftest import assert_error
+from tests.support.api import assert_error
+from tests.support.world import CUSTOMER
 
 pytestmark = pytest.mark.django_db
 

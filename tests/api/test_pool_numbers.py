@@ -3,9 +3,8 @@
 import pytest
 
 from orders.models import Agent, Order, ProxyNumber
-
-from ..conftest import AGENT_PHONE, PROXY
-from .conftest import assert_error
+from tests.support.api import assert_error
+from tests.support.world import AGENT_PHONE, PROXY
 
 pytestmark = pytest.mark.django_db
 

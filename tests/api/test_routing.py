@@ -2,9 +2,9 @@
 
 import pytest
 
+from tests.support.webhooks import answer
+from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY
 from voice.models import CallRecord
-
-from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, answer
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from ..conftest import run_concurrently
-from ..servers import PROJECT
+from tests.support.concurrency import run_concurrently
+from tests.support.servers import PROJECT
 
 RATE = 100
 CLIENTS = 16

@@ -12,7 +12,7 @@ from django_tasks_db.models import DBTaskResult
 from orders import services, tasks
 from orders.checks import check_masking_settings
 from orders.models import DeliverySweep, Order
-from tests.conftest import CUSTOMER
+from tests.support.world import CUSTOMER
 
 pytestmark = pytest.mark.django_db
 

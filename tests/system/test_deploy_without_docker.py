@@ -24,7 +24,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
-from tests.servers import PROJECT, free_port
+from tests.support.servers import PROJECT, free_port
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the page deploys on PostgreSQL")
 

@@ -20,7 +20,7 @@ from orders.events.models import EventType, WebhookEndpoint
 from orders.models import Agent, BlockedNumber, Order, ProxyNumber
 from voice.models import CallRecord
 
-from ..browser import ARTIFACTS, run_in_browser, screenshot
+from tests.support.browser import ARTIFACTS, run_in_browser, screenshot
 
 from playwright.sync_api import Page, expect  # isort: skip  (after the skip in ..browser)
 

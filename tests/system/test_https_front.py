@@ -20,10 +20,11 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import CUSTOMER, call_params, plivo_signature
-from tests.servers import PROJECT, GunicornServer, free_port
+from tests.support.webhooks import call_params, plivo_signature
+from tests.support.world import CUSTOMER
+from tests.support.servers import PROJECT, GunicornServer, free_port
 
-from .proxies import CADDY, NGINX, Caddy, Nginx, collect_static
+from tests.support.proxies import CADDY, NGINX, Caddy, Nginx, collect_static
 
 AUTH_TOKEN = "test-auth-token"
 

@@ -22,7 +22,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from tests.servers import PROJECT, GunicornServer
+from tests.support.servers import PROJECT, GunicornServer
 
 CLIENTS = 15
 ORDERS_PER_CLIENT = 4

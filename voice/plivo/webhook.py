@@ -91,7 +91,7 @@ def signature_base(method: str, url: str, params: dict[str, list[str]]) -> str:
 
     How Plivo builds it is in docs/plivo.md, "Signatures (V3)". Written out
     because the SDK's version cost more than the rest of the signature check
-    on every webhook (bench/PROFILE.md); tests/test_signature.py compares the
+    on every webhook (bench/PROFILE.md); tests/voice/test_signature.py compares the
     two on random input. Raises UnicodeError where the SDK raises
     (UnicodeDecodeError or UnicodeEncodeError there).
     """

@@ -88,7 +88,7 @@ def _fixed(text: str) -> str:
 # whisper, with the recording), everything in it escaped once; per call only
 # named slots are filled, each with a checked value that needs no escaping:
 # ASCII digits, an int, a fixed role name, a plain CallUUID, or a Speak
-# element plivoxml built. tests/test_xml.py compares it with plivoxml's output.
+# element plivoxml built. tests/voice/test_xml.py compares it with plivoxml's output.
 @lru_cache(maxsize=64)
 def _dial_template(dial: tuple, confirm: tuple | None, record: tuple | None) -> Template:
     timeout, time_limit, action = dial
