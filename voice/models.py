@@ -229,6 +229,11 @@ class ClickToCall(models.Model):
     def __str__(self) -> str:
         return self.public_id
 
+    @property
+    def callee_role(self) -> Role:
+        """The party dialled once the first answers (the counterpart on requests from before ``to_role``)."""
+        return Role(self.to_role) if self.to_role else Role(self.first_role).counterpart()
+
 
 class WebhookNonce(models.Model):
     """A signature nonce already accepted on a URL where a request must not work twice.
