@@ -76,7 +76,7 @@ class Route:
 # same test module.
 _LIVE_LINES_OF_CALLER = f"""
 SELECT l.id, l.order_id, l.kind, l.customer_phone, l.store_phone, a.phone,
-  CASE WHEN l.agent_id IS NULL THEN TRUE ELSE COALESCE(a.is_active, FALSE) END AS reachable,
+  CASE WHEN l.kind = '{Line.Kind.CUSTOMER_STORE.value}' THEN TRUE ELSE COALESCE(a.is_active, FALSE) END AS reachable,
   CASE WHEN l.customer_calls_since > %s THEN l.customer_calls ELSE 0 END,
   CASE WHEN l.agent_calls_since > %s THEN l.agent_calls ELSE 0 END,
   CASE WHEN l.store_calls_since > %s THEN l.store_calls ELSE 0 END,

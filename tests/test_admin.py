@@ -41,8 +41,8 @@ def test_adding_an_order_with_an_agent_opens_its_line(admin_client, proxy_number
     order = Order.objects.get()
     assert order.agent == agent
     assert order.status == "assigned"
-    assert order.proxy_number == proxy_number
-    assert len(order.pin) == 4
+    assert order.masking.proxy_number == proxy_number
+    assert len(order.masking.pin) == 4
     assert order.is_line_live
     assert len(order.reference) == 8
 
@@ -52,7 +52,7 @@ def test_adding_an_order_without_an_agent_leaves_it_placed(admin_client, proxy_n
 
     assert response.status_code == 302
     order = Order.objects.get()
-    assert (order.reference, order.status, order.proxy_number, order.pin) == ("WEB-1", "placed", None, "")
+    assert (order.reference, order.status, order.masking.proxy_number, order.masking.pin) == ("WEB-1", "placed", None, "")
     # National input is read in MASKING_DEFAULT_REGION and stored in E.164.
     assert str(order.customer_phone) == CUSTOMER
 
@@ -64,7 +64,7 @@ def test_assigning_an_agent_to_a_placed_order_opens_its_line(admin_client, proxy
 
     assert response.status_code == 302
     order.refresh_from_db()
-    assert (order.agent, order.proxy_number, order.status) == (agent, proxy_number, "assigned")
+    assert (order.agent, order.masking.proxy_number, order.status) == (agent, proxy_number, "assigned")
     assert order.is_line_live
 
 
@@ -78,13 +78,13 @@ def test_changing_the_agent_keeps_the_proxy_number(admin_client, proxy_number, a
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.agent == dave
-    assert order.proxy_number == proxy_number
+    assert order.masking.proxy_number == proxy_number
     assert order.is_line_live
 
 
 def test_editing_the_customer_name_does_not_touch_the_line(admin_client, proxy_number, agent):
     order = open_line(CUSTOMER, agent)
-    pin, expires_at = order.pin, order.masking_expires_at
+    pin, expires_at = order.masking.pin, order.masking.expires_at
 
     response = admin_client.post(
         f"/admin/orders/order/{order.pk}/change/", order_form(customer_name="Alice B.", agent=agent.pk)
@@ -92,7 +92,7 @@ def test_editing_the_customer_name_does_not_touch_the_line(admin_client, proxy_n
 
     assert response.status_code == 302
     order.refresh_from_db()
-    assert (order.customer_name, order.pin, order.masking_expires_at) == ("Alice B.", pin, expires_at)
+    assert (order.customer_name, order.masking.pin, order.masking.expires_at) == ("Alice B.", pin, expires_at)
 
 
 def test_assigning_with_an_empty_pool_shows_the_error_in_the_form(admin_client, agent):
@@ -113,7 +113,7 @@ def test_assigning_an_agent_to_a_cancelled_order_shows_the_error_in_the_form(adm
     assert response.status_code == 200
     assert "cannot be assigned an agent" in response.context["adminform"].form.errors["agent"][0]
     order.refresh_from_db()
-    assert (order.agent, order.proxy_number) == (None, None)
+    assert (order.agent, order.masking.proxy_number) == (None, None)
 
 
 def test_removing_the_agent_of_an_assigned_order_is_refused(admin_client, proxy_number, agent):
@@ -135,7 +135,7 @@ def test_the_order_page_shows_the_masking_panel_and_calls(admin_client, proxy_nu
 
     assert response.status_code == 200
     content = response.content.decode()
-    assert order.pin in content
+    assert order.masking.pin in content
     assert "+14155550100" in content
     assert "Masking" in content
     assert "talked" in content  # the call's plain result; Plivo's codes are on the call's page
@@ -390,5 +390,5 @@ def test_changing_the_agent_of_an_order_with_calls_keeps_its_calls(admin_client,
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     order.refresh_from_db()
-    assert (order.agent, order.proxy_number) == (dave, proxy_number)
+    assert (order.agent, order.masking.proxy_number) == (dave, proxy_number)
     assert CallRecord.objects.get().order == order

@@ -216,7 +216,7 @@ def test_a_customer_calling_another_proxy_number_hears_the_unknown_caller_messag
 
 
 def test_it_does_not_connect_an_expired_line(plivo, live_order):
-    live_order.masking_expires_at = timezone.now() - timedelta(seconds=1)
+    live_order.masking.expires_at = timezone.now() - timedelta(seconds=1)
     live_order.save()
 
     assert_hears_unknown_message(answer(plivo, "14156667777"))
@@ -249,7 +249,7 @@ def test_it_does_not_connect_a_delivered_order_after_the_grace_period(settings, 
     services.mark_delivered(live_order)
     live_order.refresh_from_db()
     # The grace period passes.
-    live_order.masking_expires_at -= timedelta(seconds=settings.MASKING_GRACE_PERIOD + 1)
+    live_order.masking.expires_at -= timedelta(seconds=settings.MASKING_GRACE_PERIOD + 1)
     live_order.save()
 
     assert_hears_unknown_message(answer(plivo, "14156667777"))

@@ -45,7 +45,7 @@ def give_load(proxy: ProxyNumber, lines: int, *, prefix: str = "+1650666") -> No
 
 def number_of(order: Order) -> str:
     order.refresh_from_db()
-    return str(order.proxy_number.number)
+    return str(order.masking.proxy_number.number)
 
 
 @pytest.mark.parametrize(
@@ -270,8 +270,8 @@ def test_concurrent_assignments_still_give_each_customer_a_local_unambiguous_lin
     live = list(live_orders(timezone.now() + timedelta(seconds=1)).select_related("proxy_number"))
     assert len(live) == len(orders)
     # Nobody shares a party with anyone, so each customer gets their own area code.
-    assert {str(order.customer_phone): str(order.proxy_number.number) for order in live} == {
+    assert {str(order.customer_phone): str(order.masking.proxy_number.number) for order in live} == {
         phone: SAN_FRANCISCO if phone.startswith("+1415") else NEW_YORK for phone in customers
     }
-    pins = [(order.proxy_number_id, order.pin) for order in live]
+    pins = [(order.masking.proxy_number_id, order.masking.pin) for order in live]
     assert len(set(pins)) == len(pins)

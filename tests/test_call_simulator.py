@@ -52,7 +52,7 @@ def test_the_call_simulator_shows_the_pin_answer(admin_client, demo):
     order = Order.objects.get(reference="DEMO-1")
 
     response = admin_client.get(
-        "/admin/call-simulator/", {"caller": "14156667778", "proxy_number": "14155550100", "digits": order.pin}
+        "/admin/call-simulator/", {"caller": "14156667778", "proxy_number": "14155550100", "digits": order.masking.pin}
     )
 
     assert simulated_xml(response).find("Dial").find("Number").text == "14156667777"
@@ -129,7 +129,7 @@ def test_a_caller_with_two_orders_on_the_number_would_be_asked_for_the_pin(admin
 
 
 def test_a_wrong_pin_would_be_asked_again(admin_client, live_order):
-    wrong = "0000" if live_order.pin != "0000" else "1111"
+    wrong = "0000" if live_order.masking.pin != "0000" else "1111"
     response = admin_client.get(SIMULATOR, {"caller": "14156667777", "proxy_number": "14155550100", "digits": wrong})
 
     assert (

@@ -109,9 +109,9 @@ def test_a_dispatchers_day_in_the_admin(live_server, django_user_model):
     assert "generated" in seen["reference_help"]
     assert (
         seen["opened"]
-        == f"Line open for {order.reference}: the customer's app should show “call +1 415 555 0100, code {order.pin}”."
+        == f"Line open for {order.reference}: the customer's app should show “call +1 415 555 0100, code {order.masking.pin}”."
     )
-    assert seen["customer_app"] == f"call +1 415 555 0100, code {order.pin}"
+    assert seen["customer_app"] == f"call +1 415 555 0100, code {order.masking.pin}"
     assert seen["line"].startswith("live until ") and seen["line"].endswith(" UTC")
     assert seen["delivered"].startswith(f"Order {order.reference} marked delivered. Its line stays open until ")
     assert seen["line_after"].startswith("live for the grace period after delivery, until ")

@@ -46,7 +46,7 @@ def test_assigning_an_agent_opens_the_line_and_changes_the_status(proxy_number, 
         "reference": order.reference,
         "proxy_number": PROXY,
         "agent_id": agent.pk,
-        "expires_at": order.masking_expires_at.isoformat(),
+        "expires_at": order.masking.expires_at.isoformat(),
     }
     (changed,) = events_of("order.status_changed")
     assert changed.data == {"reference": order.reference, "proxy_number": PROXY, "from": "placed", "to": "assigned"}
@@ -76,7 +76,7 @@ def test_delivering_shortens_the_line_once_through_the_admin(admin_client, proxy
         "reference": order.reference,
         "proxy_number": PROXY,
         "reason": "delivered",
-        "expires_at": order.masking_expires_at.isoformat(),
+        "expires_at": order.masking.expires_at.isoformat(),
     }
     assert [e.data["to"] for e in events_of("order.status_changed")] == ["assigned", "delivered"]
 
@@ -117,29 +117,29 @@ def test_a_line_expires_at_its_expiry_time_once(proxy_number, agent):
     run_worker()
     assert events_of("line.expired") == []
 
-    with _at(order.masking_expires_at + timedelta(seconds=1)):
+    with _at(order.masking.expires_at + timedelta(seconds=1)):
         run_worker()
         assert len(events_of("line.expired")) == 1
         # A task run twice (at least once delivery of tasks) raises it once.
-        assert tasks.check_line_expiry.call(order.pk, order.masking_expires_at.isoformat()) is False
+        assert tasks.check_line_expiry.call(order.pk, order.masking.expires_at.isoformat()) is False
 
     (expired,) = events_of("line.expired")
     assert expired.data == {
         "reference": order.reference,
         "proxy_number": PROXY,
-        "expired_at": order.masking_expires_at.isoformat(),
+        "expired_at": order.masking.expires_at.isoformat(),
     }
-    assert expired.occurred_at == order.masking_expires_at
+    assert expired.occurred_at == order.masking.expires_at
 
 
 def test_a_delivered_line_expires_at_the_end_of_its_grace_period_only(proxy_number, agent):
     order = services.mark_delivered(open_line(CUSTOMER, agent))
 
-    with _at(order.masking_expires_at + timedelta(days=2)):
+    with _at(order.masking.expires_at + timedelta(days=2)):
         run_worker()
 
     (expired,) = events_of("line.expired")
-    assert expired.data["expired_at"] == order.masking_expires_at.isoformat()
+    assert expired.data["expired_at"] == order.masking.expires_at.isoformat()
 
 
 def test_a_cancelled_line_does_not_expire_it_was_closed(proxy_number, agent):
@@ -154,7 +154,7 @@ def test_a_cancelled_line_does_not_expire_it_was_closed(proxy_number, agent):
 
 def test_a_line_reopened_before_its_old_expiry_does_not_expire_then(proxy_number, agent):
     order = open_line(CUSTOMER, agent)
-    first_expiry = order.masking_expires_at
+    first_expiry = order.masking.expires_at
     Order.objects.filter(pk=order.pk).update(masking_expires_at=first_expiry + timedelta(hours=5))
 
     with _at(first_expiry + timedelta(seconds=1)):

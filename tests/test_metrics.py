@@ -219,7 +219,7 @@ def test_event_deliveries_are_counted_when_delivered_retried_and_failed(
 
 def test_the_queue_depth_counts_tasks_due_now_and_tasks_scheduled_later(client, metrics_on, live_order):
     # Assigning the agent scheduled the line's expiry check for a day from now.
-    check_line_expiry.enqueue(live_order.pk, live_order.masking_expires_at.isoformat())
+    check_line_expiry.enqueue(live_order.pk, live_order.masking.expires_at.isoformat())
 
     depth = scrape(client)
 

@@ -75,7 +75,7 @@ def test_purge_scrubs_orders_closed_long_ago_and_their_calls(old_and_recent_orde
     for order in (delivered, cancelled):
         order.refresh_from_db()
         assert (order.customer_name, str(order.customer_phone)) == ("", "")
-    assert (delivered.status, delivered.agent_id, delivered.proxy_number.number) == ("delivered", live.agent_id, PROXY)
+    assert (delivered.status, delivered.agent_id, delivered.masking.proxy_number.number) == ("delivered", live.agent_id, PROXY)
     call = CallRecord.objects.get(call_uuid="old-call")
     assert (call.from_number, call.dialled_number) == ("", "")
     assert (call.order, call.outcome, call.dial_status, call.duration, call.bill_duration, call.proxy_number) == (
@@ -142,7 +142,7 @@ def test_a_purged_order_is_never_routed_or_reopened(old_and_recent_orders, agent
     delivered.refresh_from_db()
     assert not delivered.is_line_live
     # The agent still has other orders on the number; the purged one is not among them.
-    assert resolve_pin(AGENT_PHONE, PROXY, delivered.pin).order_id != delivered.pk
+    assert resolve_pin(AGENT_PHONE, PROXY, delivered.masking.pin).order_id != delivered.pk
     assert resolve("", PROXY).action == Action.UNKNOWN
 
 

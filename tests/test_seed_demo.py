@@ -17,7 +17,7 @@ DEMO_MAP = {"+14156667777": "+14156667778", "+14156667779": "+14156667780", "+14
 def demo_lines() -> dict[str, tuple[str, str, bool]]:
     """customer → (agent, proxy number, live) for every demo order."""
     return {
-        str(order.customer_phone): (str(order.agent.phone), str(order.proxy_number.number), order.is_line_live)
+        str(order.customer_phone): (str(order.agent.phone), str(order.masking.proxy_number.number), order.is_line_live)
         for order in Order.objects.select_related("agent", "proxy_number")
     }
 

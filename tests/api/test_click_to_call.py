@@ -753,4 +753,4 @@ def test_click_to_calls_do_not_count_towards_the_hourly_limit_of_calls_a_party_d
 
     assert [number.text for number in root.iter("Number")] == ["14156667777"]
     order.refresh_from_db()
-    assert order.agent_calls == 0
+    assert order.masking.agent_calls == 0
