@@ -188,7 +188,13 @@ class Order(models.Model):
         return ""
 
     def line(self, kind: "Line.Kind | str") -> "Line | None":
-        """The order's line of ``kind``, live or not, or None (from prefetched lines when there are)."""
+        """The order's line of ``kind``, live or not, or None.
+
+        The lines are read once per instance (with their numbers), like a
+        field: refresh_from_db() reads them again.
+        """
+        if "lines" not in getattr(self, "_prefetched_objects_cache", {}):
+            models.prefetch_related_objects([self], "lines__proxy_number")
         return next((line for line in self.lines.all() if line.kind == kind), None)
 
     @property
@@ -198,6 +204,7 @@ class Order(models.Model):
 
     @property
     def live_lines(self) -> list["Line"]:
+        self.line(Line.Kind.CUSTOMER_AGENT)  # reads the lines once
         return [line for line in self.lines.all() if line.is_live]
 
     @property

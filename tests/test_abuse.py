@@ -7,7 +7,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from orders import services
-from orders.models import Agent, BlockedNumber, Order, ProxyNumber
+from orders.models import Agent, BlockedNumber, Line, Order, ProxyNumber
 from voice.models import CallRecord, MessageRecord
 
 from .conftest import (
@@ -258,7 +258,7 @@ def test_the_limit_lifts_when_the_window_has_passed(plivo, live_order, limit_of_
     assert answer(plivo, CUSTOMER, call_uuid="call-3").find("Dial") is None
     hangup(plivo, call_uuid="call-3", caller=CUSTOMER)
     an_hour_ago = timezone.now() - timedelta(hours=1, seconds=1)
-    Order.objects.filter(pk=live_order.pk).update(customer_calls_since=an_hour_ago)
+    Line.objects.filter(order_id=live_order.pk).update(customer_calls_since=an_hour_ago)
 
     talk(plivo, CUSTOMER, "call-4")
 
@@ -275,14 +275,14 @@ def test_the_limit_lifts_when_the_window_has_passed(plivo, live_order, limit_of_
 
 def test_a_limit_of_zero_is_no_limit(settings, plivo, live_order):
     settings.MASKING_MAX_CALLS_PER_HOUR = 0
-    Order.objects.filter(pk=live_order.pk).update(customer_calls=1000, customer_calls_since=timezone.now())
+    Line.objects.filter(order_id=live_order.pk).update(customer_calls=1000, customer_calls_since=timezone.now())
 
     assert answer(plivo, CUSTOMER, call_uuid="call-1001").find("Dial") is not None
 
 
 def test_the_default_limit_is_twenty_calls(plivo, live_order):
     assert django_settings.MASKING_MAX_CALLS_PER_HOUR == 20
-    Order.objects.filter(pk=live_order.pk).update(customer_calls=19, customer_calls_since=timezone.now())
+    Line.objects.filter(order_id=live_order.pk).update(customer_calls=19, customer_calls_since=timezone.now())
     talk(plivo, CUSTOMER, "call-20")
 
     assert answer(plivo, CUSTOMER, call_uuid="call-21").find("Dial") is None
@@ -290,7 +290,7 @@ def test_the_default_limit_is_twenty_calls(plivo, live_order):
 
 def test_a_party_over_the_limit_is_limited_after_typing_the_pin(plivo, live_order, limit_of_two):
     second = open_line(CUSTOMER, Agent.objects.create(name="Dave", phone="+14156667780"))
-    Order.objects.filter(pk=second.pk).update(customer_calls=2, customer_calls_since=timezone.now())
+    Line.objects.filter(order_id=second.pk).update(customer_calls=2, customer_calls_since=timezone.now())
     assert answer(plivo, CUSTOMER, call_uuid="pin-call").find("GetDigits") is not None
 
     root = type_pin(plivo, second.masking.pin, call_uuid="pin-call")
@@ -318,7 +318,7 @@ def test_a_call_put_through_after_the_pin_is_counted(plivo, live_order, limit_of
 
 
 def test_texts_are_not_limited(plivo, live_order, limit_of_two):
-    Order.objects.filter(pk=live_order.pk).update(customer_calls=5, customer_calls_since=timezone.now())
+    Line.objects.filter(order_id=live_order.pk).update(customer_calls=5, customer_calls_since=timezone.now())
 
     root = xml_of(plivo.signed_post("/voice/message/", sms_params(CUSTOMER, "at the door")))
 
@@ -347,5 +347,9 @@ def test_a_new_agent_starts_with_no_calls_counted(plivo, live_order, limit_of_tw
     services.assign_agent(live_order, dave)
 
     live_order.refresh_from_db()
-    assert (live_order.masking.agent_calls, live_order.masking.agent_calls_since, live_order.masking.customer_calls) == (0, None, 1)
+    assert (
+        live_order.masking.agent_calls,
+        live_order.masking.agent_calls_since,
+        live_order.masking.customer_calls,
+    ) == (0, None, 1)
     assert answer(plivo, "+14156667780", call_uuid="dave-1").find("Dial") is not None

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from orders import services
 from orders.admin.orders import EstimatedCountPaginator
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Line, Order, ProxyNumber
 from voice.models import CallRecord
 
 from .conftest import CUSTOMER, open_line
@@ -52,7 +52,12 @@ def test_adding_an_order_without_an_agent_leaves_it_placed(admin_client, proxy_n
 
     assert response.status_code == 302
     order = Order.objects.get()
-    assert (order.reference, order.status, order.masking.proxy_number, order.masking.pin) == ("WEB-1", "placed", None, "")
+    assert (order.reference, order.status, order.masking.proxy_number, order.masking.pin) == (
+        "WEB-1",
+        "placed",
+        None,
+        "",
+    )
     # National input is read in MASKING_DEFAULT_REGION and stored in E.164.
     assert str(order.customer_phone) == CUSTOMER
 
@@ -158,7 +163,7 @@ def test_the_order_list_renders_with_filters_and_search(admin_client, proxy_numb
 def test_the_live_filter_separates_live_and_closed_lines(admin_client, proxy_number, agent):
     live = open_line(CUSTOMER, agent)
     closed = open_line("+14156667779", Agent.objects.create(name="Dave", phone="+14156667780"))
-    Order.objects.filter(pk=closed.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=closed.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     live_list = admin_client.get("/admin/orders/order/?line=live").context["cl"].result_list
     closed_list = admin_client.get("/admin/orders/order/?line=closed").context["cl"].result_list
@@ -198,7 +203,7 @@ def test_the_order_list_estimates_a_large_table_instead_of_counting_it(admin_cli
 def test_the_order_list_counts_a_small_table_and_a_filtered_list_exactly(admin_client, proxy_number, agent):
     open_line(CUSTOMER, agent)
     closed = open_line("+14156667779", agent)
-    Order.objects.filter(pk=closed.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=closed.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     everything = admin_client.get("/admin/orders/order/")
     with CaptureQueriesContext(connection) as queries:
@@ -273,7 +278,7 @@ def test_the_agent_list_shows_live_line_counts(admin_client, proxy_number, agent
     open_line(CUSTOMER, agent)
     open_line("+14156667779", agent)
     expired = open_line("+14156667781", dave)
-    Order.objects.filter(pk=expired.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     response = admin_client.get("/admin/orders/agent/")
 
@@ -312,9 +317,8 @@ def test_the_agent_list_sorts_by_live_lines(admin_client, proxy_number, agent):
 
 def test_a_purged_order_with_a_closed_line_is_not_a_live_line(admin_client, proxy_number, agent):
     order = open_line(CUSTOMER, agent)
-    Order.objects.filter(pk=order.pk).update(
-        customer_name="", customer_phone="", masking_expires_at=timezone.now() - timedelta(days=40)
-    )
+    Order.objects.filter(pk=order.pk).update(customer_name="", customer_phone="")
+    Line.objects.filter(order=order).update(customer_phone="", expires_at=timezone.now() - timedelta(days=40))
 
     agents = admin_client.get("/admin/orders/agent/").context["cl"].result_list
     numbers = admin_client.get("/admin/orders/proxynumber/").context["cl"].result_list

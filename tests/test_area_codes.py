@@ -15,7 +15,7 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber, live_orders
+from orders.models import Agent, Line, Order, ProxyNumber, live_orders
 from orders.phones import nanp_area_code
 from orders.routing import Action, resolve
 
@@ -40,7 +40,7 @@ def give_load(proxy: ProxyNumber, lines: int, *, prefix: str = "+1650666") -> No
     """``lines`` live orders of strangers on ``proxy`` (their own allocation is overridden)."""
     for n in range(lines):
         order = open_line(f"{prefix}{proxy.pk % 10}{n:03d}", make_agent(f"+1650777{proxy.pk % 10}{n:03d}"))
-        Order.objects.filter(pk=order.pk).update(proxy_number=proxy)
+        Line.objects.filter(order_id=order.pk).update(proxy_number=proxy)
 
 
 def number_of(order: Order) -> str:

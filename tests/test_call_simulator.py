@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.http import HttpResponse
 from django.utils import timezone
 
-from orders.models import Agent, BlockedNumber, Order
+from orders.models import Agent, BlockedNumber, Line, Order
 from voice.models import CallRecord
 
 from .conftest import AGENT_PHONE, CUSTOMER, open_line
@@ -279,7 +279,7 @@ def test_a_blocked_caller_would_hear_the_unknown_caller_message(settings, admin_
 
 def test_a_caller_over_the_hourly_limit_would_hear_the_limit_message(settings, admin_client, live_order):
     settings.MASKING_MAX_CALLS_PER_HOUR = 3
-    Order.objects.filter(pk=live_order.pk).update(agent_calls=3, agent_calls_since=timezone.now())
+    Line.objects.filter(order_id=live_order.pk).update(agent_calls=3, agent_calls_since=timezone.now())
 
     response = admin_client.get(SIMULATOR, {"caller": "14156667778", "proxy_number": "14155550100"})
 

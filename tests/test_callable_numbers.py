@@ -270,7 +270,9 @@ def test_a_premium_rate_customer_is_not_dialled_after_the_pin_either(plivo, prem
 
     assert answer(plivo, AGENT_PHONE.lstrip("+")).find("GetDigits") is not None
     assert_not_available(type_pin(plivo, premium_customer.masking.pin, caller=AGENT_PHONE.lstrip("+")))
-    assert type_pin(plivo, other.masking.pin, caller=AGENT_PHONE.lstrip("+"), call_uuid="call-2").find("Dial") is not None
+    assert (
+        type_pin(plivo, other.masking.pin, caller=AGENT_PHONE.lstrip("+"), call_uuid="call-2").find("Dial") is not None
+    )
 
 
 def test_the_click_to_call_bridge_does_not_dial_a_premium_rate_customer(plivo, premium_customer):

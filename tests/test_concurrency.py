@@ -103,7 +103,9 @@ def test_concurrent_assignments_give_every_order_a_live_unambiguous_line():
     for caller in CUSTOMERS + AGENTS:
         for proxy_number in POOL:
             theirs = [
-                o for o in live if o.masking.proxy_number.number == proxy_number and caller in (o.customer_phone, o.agent.phone)
+                o
+                for o in live
+                if o.masking.proxy_number.number == proxy_number and caller in (o.customer_phone, o.agent.phone)
             ]
             route = resolve(caller, proxy_number)
             if not theirs:

@@ -14,7 +14,7 @@ from rest_framework_api_key.models import APIKey
 
 from orders import services, tasks
 from orders.events import emit
-from orders.models import Event, EventType, Order
+from orders.models import Event, EventType, Line
 
 from .conftest import CUSTOMER, PROXY, call_params, open_line, postgres_only, wrong_pin
 from .events import assert_no_phone_number, events_of, run_worker
@@ -155,7 +155,7 @@ def test_a_cancelled_line_does_not_expire_it_was_closed(proxy_number, agent):
 def test_a_line_reopened_before_its_old_expiry_does_not_expire_then(proxy_number, agent):
     order = open_line(CUSTOMER, agent)
     first_expiry = order.masking.expires_at
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=first_expiry + timedelta(hours=5))
+    Line.objects.filter(order_id=order.pk).update(expires_at=first_expiry + timedelta(hours=5))
 
     with _at(first_expiry + timedelta(seconds=1)):
         run_worker()

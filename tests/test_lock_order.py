@@ -11,7 +11,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from orders.models import Agent, Order
+from orders.models import Agent, Line, Order
 from voice.models import CallRecord
 
 from .conftest import PlivoClient, answer, call_params, dial_status, open_line, postgres_only, xml_of
@@ -94,6 +94,6 @@ def test_a_hangup_waiting_for_order_b_s_row_does_not_delay_order_a_s_dial_status
     assert hangup_b["seconds"] >= 2.5
     record = CallRecord.objects.get(call_uuid="call-b")
     assert (record.duration, record.ended_at is not None) == (42, True)
-    assert Order.objects.get(pk=order_b.pk).customer_calls == 1
+    assert Line.objects.get(order_id=order_b.pk).customer_calls == 1
     (completed,) = events_of("call.completed")
     assert (completed.data["call_uuid"], completed.data["reference"]) == ("call-b", order_b.reference)

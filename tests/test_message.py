@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from orders import services
-from orders.models import Agent, Order
+from orders.models import Agent, Line, Order
 from voice import messages
 from voice.models import MessageRecord
 
@@ -93,7 +93,9 @@ def test_it_asks_a_sender_with_two_orders_on_the_number_for_the_order_pin(plivo,
 
 
 def test_it_relays_a_pin_prefixed_text_to_that_orders_agent_without_the_pin(plivo, live_order, second_order):
-    response = plivo.signed_post(URL, sms_params(CUSTOMER, f"{second_order.masking.pin}: Where are you?", message_uuid="sms-5"))
+    response = plivo.signed_post(
+        URL, sms_params(CUSTOMER, f"{second_order.masking.pin}: Where are you?", message_uuid="sms-5")
+    )
 
     message = only_message(response)
     assert message.get("dst") == "14156660001"
@@ -144,7 +146,7 @@ def test_it_answers_an_unknown_sender_with_an_empty_response(plivo, live_order):
 
 
 def test_it_does_not_relay_for_an_order_whose_line_has_closed(plivo, live_order):
-    Order.objects.filter(pk=live_order.pk).update(masking_expires_at=timezone.now() - timedelta(minutes=1))
+    Line.objects.filter(order_id=live_order.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
 
     response = plivo.signed_post(URL, sms_params(CUSTOMER, "still there?"))
 

@@ -17,7 +17,7 @@ from werkzeug import Response
 
 from orders import services
 from orders.events import emit
-from orders.models import Agent, EventType, Order, ProxyNumber
+from orders.models import Agent, EventType, Line, Order, ProxyNumber
 from orders.tasks import check_line_expiry
 from voice.models import CallRecord
 
@@ -255,7 +255,7 @@ def test_live_lines_and_pool_advice_are_read_from_the_database_at_each_scrape(cl
         proxy_number=quiet,
     )
     gone = open_line("+14156660005", dave)
-    Order.objects.filter(pk=gone.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=gone.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     samples = scrape(client)
 
@@ -272,7 +272,7 @@ def test_live_lines_and_pool_advice_are_read_from_the_database_at_each_scrape(cl
     assert value(samples, "numbermasking_pool_numbers_to_add", country="GB") == 0
     assert value(samples, "numbermasking_metrics_database_up") == 1
 
-    Order.objects.update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     samples = scrape(client)
     assert value(samples, "numbermasking_live_lines", proxy_number=PROXY, country="US") == 0
     assert value(samples, "numbermasking_pool_numbers_needed", country="US") == 0

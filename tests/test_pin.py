@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from orders.models import Agent, Order
+from orders.models import Agent, Line, Order
 from voice.models import CallRecord
 
 from .conftest import CUSTOMER, answer, open_line, spoken, type_pin, wrong_pin
@@ -151,7 +151,7 @@ def test_the_other_party_of_one_order_cannot_use_the_pin_of_another(plivo, two_o
 
 def test_a_pin_of_an_expired_order_does_not_connect(plivo, two_orders):
     first, _ = two_orders
-    Order.objects.filter(pk=first.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=first.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     root = type_pin(plivo, first.masking.pin, attempt=3)
 

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from orders.models import Agent, BlockedNumber, Order
+from orders.models import Agent, BlockedNumber, Line, Order
 from voice import click_to_call
 from voice.models import ClickToCall
 from voice.tasks import PLACE_CALL_RETRY_DELAYS, place_call
@@ -212,7 +212,7 @@ def block_customer(order: Order) -> None:
 
 
 def close_line(order: Order) -> None:
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
 
 def deactivate_agent(order: Order) -> None:

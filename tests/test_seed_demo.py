@@ -100,7 +100,7 @@ def test_seed_demo_puts_the_demo_on_its_number_when_the_pool_has_others(db):
 
     assert "on proxy number +14155550100" in output
     assert {proxy for _, proxy, _ in demo_lines().values()} == {"+14155550100"}
-    assert own.orders.count() == 0
+    assert own.lines.count() == 0
 
 
 def test_seed_demo_refuses_a_proxy_number_that_is_not_a_number(db):

@@ -34,7 +34,7 @@ from ..models import (
 )
 from ..phones import NANP_COUNTRY_CODE, nanp_area_code, redact
 from ..pool import numbers_needed
-from .orders import ASSIGNABLE, Status, _status_changed, _transition_error, close_lines
+from .orders import ASSIGNABLE, Status, _forget_lines, _status_changed, _transition_error, close_lines
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +93,8 @@ def assign_agent(
     lines now has another live line on the same proxy number (callers will be
     asked for the PIN), else None; it is None too when nothing changed.
     ``proxy_number`` (an active pool number) is used instead of allocation for
-    a customer–agent line that has no number of its own yet, or whose number
-    was deactivated.
+    every line that has no number of its own yet, or whose number was
+    deactivated (seed_demo's one number).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -164,7 +164,7 @@ def _open_lines(
         line = lines.get(kind)
         if line is not None and line.proxy_number.is_active:
             chosen[kind] = (line.proxy_number, None)
-        elif kind == Kind.CUSTOMER_AGENT and proxy_number is not None and proxy_number.is_active:
+        elif proxy_number is not None and proxy_number.is_active:
             chosen[kind] = (proxy_number, None)
         else:
             # Every two lines of one order share a party: a sibling's number is a conflict.
@@ -213,6 +213,7 @@ def _open_lines(
             )
         tasks.line_expiry_scheduled(line)
         logger.info("order %s: %s line on proxy %s", order.reference, kind.value, redact(number.number))
+    _forget_lines(order)
     return worst
 
 

@@ -129,7 +129,13 @@ def close_lines(order: Order, lines: Iterable[Line], *, reason: str, at: datetim
         if line.expires_at > timezone.now():
             tasks.line_expiry_scheduled(line)
         changed.append(line)
+    _forget_lines(order)
     return changed
+
+
+def _forget_lines(order: Order) -> None:
+    """Drop the lines ``order`` read before they changed, so it reads them again (Order.line)."""
+    getattr(order, "_prefetched_objects_cache", {}).pop("lines", None)
 
 
 def _status_changed(order: Order, previous_status: str) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from prometheus_client import REGISTRY
 
-from orders.models import Agent, BlockedNumber, Order
+from orders.models import Agent, BlockedNumber, Line, Order
 from voice.models import CallRecord, ClickToCall
 
 from ..conftest import AGENT_PHONE, CUSTOMER, PROXY, call_params, open_line, spoken, xml_of
@@ -163,7 +163,7 @@ def test_an_order_without_a_live_line_is_a_conflict(api, account, db):
 
 
 def test_a_line_that_expired_is_a_conflict(api, order, account):
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     assert_error(call(api), 409, "line_not_live")
     assert_nothing_reserved()
@@ -468,7 +468,7 @@ def test_the_bridge_text_is_a_setting(plivo, order, settings):
 
 
 def test_a_line_that_closed_before_the_answer_dials_no_one(plivo, order):
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     root = xml_of(plivo.signed_post(f"/voice/bridge/?order={order.pk}&first=agent", outbound_params(AGENT_PHONE, "b")))
 

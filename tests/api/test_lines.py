@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Line, Order, ProxyNumber
 from voice.models import CallRecord
 
 from ..conftest import CUSTOMER, PROXY
@@ -93,7 +93,7 @@ def test_assigning_an_inactive_agent_names_the_field(api, order, agent, proxy_nu
     body = assert_error(response, 400, "invalid", fields=("agent",))
     assert "inactive" in body["detail"]
     order.refresh_from_db()
-    assert order.agent is None and order.masking.proxy_number is None
+    assert order.agent is None and order.masking is None
 
 
 def test_assigning_with_an_empty_pool_is_503(api, order, agent):
@@ -104,29 +104,32 @@ def test_assigning_with_an_empty_pool_is_503(api, order, agent):
     body = assert_error(response, 503, "empty_pool")
     assert "proxy-number pool is empty" in body["detail"]
     order.refresh_from_db()
-    assert order.status == "placed" and order.masking.expires_at is None
+    assert order.status == "placed" and order.masking is None
 
 
 def test_assigning_when_every_pin_is_taken_is_503(api, order, agent, proxy_number, settings):
     settings.MASKING_PIN_LENGTH = 1
     later = timezone.now() + timedelta(hours=1)
-    Order.objects.bulk_create(
-        Order(
-            reference=f"B-{pin}",
-            customer_name="Other",
+    others = Order.objects.bulk_create(
+        Order(reference=f"B-{pin}", customer_name="Other", customer_phone="+14156667779") for pin in range(10)
+    )
+    Line.objects.bulk_create(
+        Line(
+            order=other,
+            kind=Line.Kind.CUSTOMER_AGENT,
             customer_phone="+14156667779",
             proxy_number=proxy_number,
             pin=str(pin),
-            masking_expires_at=later,
+            expires_at=later,
         )
-        for pin in range(10)
+        for pin, other in enumerate(others)
     )
 
     response = post(api, order, "assign", {"agent": agent.pk})
 
     assert_error(response, 503, "pins_exhausted")
     order.refresh_from_db()
-    assert order.masking.proxy_number is None
+    assert order.masking is None
 
 
 def test_an_unknown_order_is_404_for_every_action(api, agent):
