@@ -307,6 +307,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Order.Status",
         "EventTypeEnum": "orders.models.EventType",
+        # Click-to-call's "from" and "to", and a line's parties: one set of roles.
+        "PartyEnum": ["customer", "agent", "store"],
     },
 }
 

@@ -472,7 +472,7 @@ def refuse_party_phone(number: object) -> None:
         or Order.objects.filter(models.Q(customer_phone=text) | models.Q(store_phone=text)).exists()
     ):
         raise ServiceError(
-            "%(number)s is an agent's, a customer's or a store's phone, not a proxy number.",
+            "%(number)s is an agent's or a customer's phone (or a store's), not a proxy number.",
             code="party_phone",
             params={"number": text},
         )

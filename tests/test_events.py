@@ -45,6 +45,7 @@ def test_assigning_an_agent_opens_the_line_and_changes_the_status(proxy_number, 
     assert opened.data == {
         "reference": order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "agent_id": agent.pk,
         "expires_at": order.masking.expires_at.isoformat(),
     }
@@ -75,6 +76,7 @@ def test_delivering_shortens_the_line_once_through_the_admin(admin_client, proxy
     assert closed.data == {
         "reference": order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "reason": "delivered",
         "expires_at": order.masking.expires_at.isoformat(),
     }
@@ -127,6 +129,7 @@ def test_a_line_expires_at_its_expiry_time_once(proxy_number, agent):
     assert expired.data == {
         "reference": order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "expired_at": order.masking.expires_at.isoformat(),
     }
     assert expired.occurred_at == order.masking.expires_at
@@ -188,6 +191,7 @@ def test_a_call_that_was_not_answered_is_missed(plivo, live_order, status):
     assert missed.data == {
         "reference": live_order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "call_uuid": call_uuid,
         "caller_role": "customer",
         "callee_role": "agent",
@@ -213,6 +217,7 @@ def test_a_call_the_parties_talked_on_is_completed_once_with_its_duration(plivo,
     assert completed.data == {
         "reference": live_order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "call_uuid": call_uuid,
         "caller_role": "agent",
         "callee_role": "customer",
@@ -249,6 +254,7 @@ def test_a_relayed_text_is_raised_once_without_its_text(plivo, live_order):
     assert relayed.data == {
         "reference": live_order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "message_uuid": params["MessageUUID"],
         "sender_role": "customer",
         "recipient_role": "agent",

@@ -110,6 +110,7 @@ def test_plivo_failing_is_retried_with_backoff_one_request_each_time_then_the_ca
         "proxy_number": PROXY,
         "call_request": reservation.public_id,
         "from": "agent",
+        "to": "customer",
         "reason": "plivo_unavailable",
         "detail": reservation.detail,
     }

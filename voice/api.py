@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from orders.api.errors import error_responses
 from orders.api.orders import order_or_404
 from orders.api.views import Pagination
-from orders.models import Order
+from orders.models import PARTIES, Order
 
 from . import click_to_call
 from .models import CallRecord, ClickToCall
@@ -80,7 +80,7 @@ class OrderCallsView(OrderRowsView):
 
 def _first_party_field(**kwargs: object) -> serializers.ChoiceField:
     return serializers.ChoiceField(
-        choices=[(role.value, role.label) for role in click_to_call.FIRST_PARTIES],
+        choices=[role.value for role in PARTIES],
         help_text="The party rung first: `agent`, `customer` or `store`.",
         **kwargs,
     )
@@ -88,7 +88,7 @@ def _first_party_field(**kwargs: object) -> serializers.ChoiceField:
 
 def _to_party_field(**kwargs: object) -> serializers.ChoiceField:
     return serializers.ChoiceField(
-        choices=[(role.value, role.label) for role in click_to_call.FIRST_PARTIES],
+        choices=[role.value for role in PARTIES],
         help_text="The party dialled when the first answers, over the live line between the two: `agent`, "
         "`customer` or `store`. Left out: the other party of the customer–agent line.",
         **kwargs,

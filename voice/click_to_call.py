@@ -144,7 +144,7 @@ def check_callable(order: Order, first: Role = Role.AGENT, to: Role | None = Non
     line = call_line(order, first, to)
     if line is None or not line.is_live:
         raise ServiceError(
-            f"Order {order.reference} has no live {first.value}–{to.value} line to call through.",
+            f"Order {order.reference} has no live line to call through.",
             code="line_not_live",
             status=409,
         )

@@ -248,8 +248,8 @@ class OrderAdmin(admin.ModelAdmin):
             country = shared.country or "the customer's country"
             self.message_user(
                 request,
-                f"{order.reference} shares proxy number {display(shared.proxy_number)} with another live order of "
-                f"its customer or agent, so their callers will be asked for the PIN ({self.pin(order)}). To avoid "
+                f"{order.reference} shares proxy number {display(shared.proxy_number)} with another live line of "
+                f"its parties, so their callers will be asked for the order PIN ({self.pin(order)}). To avoid "
                 f"PIN prompts the pool needs at least {shared.numbers_needed} active numbers in {country}; it has "
                 f"{shared.pool_size}. Add numbers under Proxy numbers.",
                 messages.WARNING,
