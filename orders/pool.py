@@ -104,9 +104,9 @@ class NumberLoad:
 def live_lines_per_number(now: datetime | None = None) -> list[NumberLoad]:
     """Every proxy number with its count of live lines, busiest first."""
     rows = (
-        ProxyNumber.objects.annotate(lines=live_lines_of("proxy_number", now))
-        .order_by("-lines", "number")
-        .values_list("number", "country", "is_active", "lines")
+        ProxyNumber.objects.annotate(live=live_lines_of("proxy_number", now))
+        .order_by("-live", "number")
+        .values_list("number", "country", "is_active", "live")
     )
     return [NumberLoad(str(number), country, is_active, lines) for number, country, is_active, lines in rows]
 

@@ -175,7 +175,8 @@ def resolve(caller: str | None, proxy_number: str | None, *, hourly_limit: bool 
     ``hourly_limit=False`` for texts: MASKING_MAX_CALLS_PER_HOUR counts calls only.
     """
     caller_e164, proxy_e164 = caller, proxy_number
-    if caller_e164 is None or proxy_e164 is None:
+    # Never "": a line keeps "" for the party its kind lacks.
+    if not caller_e164 or not proxy_e164:
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
     matches = _live_lines_of(caller_e164, proxy_e164, limit=2)
     if not matches:
@@ -195,7 +196,7 @@ def resolve_pin(caller: str | None, proxy_number: str | None, digits: str, *, ho
     resolves to unknown.
     """
     caller_e164, proxy_e164 = caller, proxy_number
-    if caller_e164 is None or proxy_e164 is None or not digits or not digits.isdigit():
+    if not caller_e164 or not proxy_e164 or not digits or not digits.isdigit():
         return Route(Action.UNKNOWN, caller_e164, proxy_e164)
     matches = _live_lines_of(caller_e164, proxy_e164, pin=digits, limit=1)
     if not matches:

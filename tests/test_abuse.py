@@ -206,6 +206,7 @@ def test_the_limit_reached_event_is_raised_once_per_window(plivo, live_order, li
     assert event.data == {
         "reference": live_order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "call_uuid": "call-3",
         "caller_role": "customer",
         "callee_role": "agent",

@@ -28,7 +28,8 @@ def old_and_recent_orders(proxy_number, agent):
     services.mark_delivered(delivered)
     cancelled = Order.objects.create(customer_name="Old Carol", customer_phone="+14156667779")
     services.cancel_order(cancelled)
-    Line.objects.filter(order_id=delivered.pk).update(expires_at=long_ago, updated_at=long_ago)
+    Line.objects.filter(order_id=delivered.pk).update(expires_at=long_ago)
+    Order.objects.filter(pk=delivered.pk).update(updated_at=long_ago)
     Order.objects.filter(pk=cancelled.pk).update(updated_at=long_ago)  # never had a line
     CallRecord.objects.create(
         call_uuid="old-call",
