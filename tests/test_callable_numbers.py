@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from orders import services
 from orders.checks import check_masking_settings
 from orders.management.commands import seed_demo
-from orders.models import Line, Agent, Order, ProxyNumber
+from orders.models import Agent, Line, Order, ProxyNumber
 from orders.phones import INTERNATIONAL_NETWORK_CODES, _classify, callable_problem
 from orders.pool import party_countries
 from voice.models import CallRecord

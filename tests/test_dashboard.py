@@ -194,7 +194,9 @@ def test_sql_and_python_agree_on_every_result_and_category():
 
 def test_a_pin_prompt_is_remembered_when_the_right_pin_connects_the_call(plivo, proxy_number, agent):
     orders = [open_line("+14156667777", agent), open_line("+14156667777", agent)]
-    assert orders[0].masking.proxy_number_id == orders[1].masking.proxy_number_id  # one number in the pool: a PIN is asked
+    assert (
+        orders[0].masking.proxy_number_id == orders[1].masking.proxy_number_id
+    )  # one number in the pool: a PIN is asked
     answer(plivo, call_uuid="asked")
     type_pin(plivo, orders[0].masking.pin, call_uuid="asked")
     dial_status(plivo, "completed", call_uuid="asked")

@@ -107,9 +107,9 @@ def test_a_dispatchers_day_in_the_admin(live_server, django_user_model):
     assert order.agent == Agent.objects.get(name="Bob Courier")
     assert order.status == Order.Status.DELIVERED and order.is_line_live
     assert "generated" in seen["reference_help"]
-    assert (
-        seen["opened"]
-        == f"Line open for {order.reference}: the customer's app should show “call +1 415 555 0100, code {order.masking.pin}”."
+    pin = order.masking.pin
+    assert seen["opened"] == (
+        f"Line open for {order.reference}: the customer's app should show “call +1 415 555 0100, code {pin}”."
     )
     assert seen["customer_app"] == f"call +1 415 555 0100, code {order.masking.pin}"
     assert seen["line"].startswith("live until ") and seen["line"].endswith(" UTC")

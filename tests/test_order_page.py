@@ -36,8 +36,8 @@ def test_an_order_sharing_a_number_says_its_callers_are_asked_for_the_pin(admin_
     content = page(admin_client, second)
 
     assert (
-        f"yes: the customer also has another live order on this number, so callers are asked for the PIN {second.masking.pin}"
-        in content
+        "yes: the customer also has another live order on this number, so callers are asked for the PIN "
+        f"{second.masking.pin}" in content
     )
 
 
@@ -53,8 +53,8 @@ def test_assigning_in_the_admin_says_when_the_number_is_shared_and_how_many_numb
     second.refresh_from_db()
     shown = messages_of(response)
     assert (
-        f"Line open for {second.reference}: the customer's app should show “call +1 415 555 0100, code {second.masking.pin}”."
-        in shown
+        f"Line open for {second.reference}: the customer's app should show “call +1 415 555 0100, "
+        f"code {second.masking.pin}”." in shown
     )
     (warning,) = [message for message in shown if "shares proxy number" in message]
     assert f"{second.reference} shares proxy number +1 415 555 0100" in warning

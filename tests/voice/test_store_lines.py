@@ -1,4 +1,4 @@
-"""Calls and texts over an order's lines: each party reaches each other party where a line joins them, and only there."""
+"""Calls and texts over an order's lines: each party reaches each other party where a line joins them, only there."""
 
 from datetime import timedelta
 from itertools import permutations
