@@ -94,7 +94,7 @@ def test_concurrent_assignments_give_every_order_a_live_unambiguous_line():
         assert order.status == Order.Status.ASSIGNED
         assert order.agent_id in assigned_agents[order.pk]
 
-    live = list(live_orders().select_related("agent", "proxy_number"))
+    live = list(live_orders().select_related("agent").prefetch_related("lines__proxy_number"))
     assert len(live) == ORDERS
     for proxy_number in POOL:
         pins = [o.masking.pin for o in live if o.masking.proxy_number.number == proxy_number]

@@ -51,7 +51,8 @@ def test_a_hangup_waiting_for_order_b_s_row_does_not_delay_order_a_s_dial_status
     def hold_order_b() -> None:
         try:
             with transaction.atomic():
-                Order.objects.select_for_update().get(pk=order_b.pk)
+                # The row the hangup counts the call on: order B's line.
+                Line.objects.select_for_update().get(order_id=order_b.pk)
                 locked.set()
                 release.wait(timeout=10)  # about 3 s: until order A has been served
         finally:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
@@ -109,10 +109,8 @@ def assign_agent(
                 params={"reference": order.reference},
             )
         validate_assignment(order, agent)
-        # The agent's row lock serialises assignments of one agent, so each
-        # allocation sees the agent's lines the one before it committed: the
-        # agent never gets two live lines on one number while the pool has room.
-        agent = Agent.objects.select_for_update().get(pk=agent.pk)
+        _lock_parties(order, agent)
+        agent = Agent.objects.get(pk=agent.pk)
         lines = {line.kind: line for line in Line.objects.select_for_update().filter(order=order)}
         wanted = wanted_kinds(order)
         if order.agent_id == agent.pk and all(kind in lines and lines[kind].is_live for kind in wanted):
@@ -131,6 +129,31 @@ def assign_agent(
         _warn_pool_exhausted(order, shared)
     order.shared_number = shared
     return order
+
+
+def _lock_parties(order: Order, agent: Agent) -> None:
+    """Serialise the allocations of every party of the order's lines (Postgres; SQLite writes one at a time).
+
+    Each allocation then sees the lines the one before it committed, so no
+    party gets two live lines on one number while the pool has room, however
+    many of its orders are assigned at once. Transaction-level advisory locks
+    (customers and stores are phones, not rows), taken in one global order so
+    two assignments never wait on each other crosswise; a hash collision only
+    makes two allocations take turns.
+    """
+    if connection.vendor != "postgresql":
+        return
+    keys = [f"agent:{agent.pk}", f"customer:{order.customer_phone}"]
+    if order.store_phone:
+        keys.append(f"store:{order.store_phone}")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT hashtext(key) FROM unnest(%s::text[]) AS key ORDER BY 1", [keys])
+        for (key,) in cursor.fetchall():
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_PARTY_LOCKS, key])
+
+
+# The first half of the advisory lock keys of _lock_parties: any constant no other lock of the service uses.
+_PARTY_LOCKS = 0x6E6D_6C6E
 
 
 def _party_filter(order: Order, agent: Agent | None, kind: Kind) -> Q:
@@ -419,7 +442,8 @@ def set_store(order: Order, *, name: str | None = None, phone: str | None = None
                 if kind in store_kinds and not (kind in lines and lines[kind].is_live)
             ]
             if missing:
-                agent = Agent.objects.select_for_update().get(pk=order.agent_id)
+                agent = Agent.objects.get(pk=order.agent_id)
+                _lock_parties(order, agent)
                 shared = _open_lines(order, agent, missing, lines, now=timezone.now())
                 if shared is not None:
                     _warn_pool_exhausted(order, shared)
