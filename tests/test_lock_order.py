@@ -11,7 +11,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from orders.models import Agent, Line, Order
+from orders.models import Agent, Line
 from voice.models import CallRecord
 
 from .conftest import PlivoClient, answer, call_params, dial_status, open_line, postgres_only, xml_of
