@@ -130,3 +130,19 @@ def test_metrics_show_live_lines_by_kind(client, metrics_on, pool, agent):  # no
     assert value(samples, "numbermasking_live_lines_by_kind", kind="customer_agent") == 1
     assert value(samples, "numbermasking_live_lines_by_kind", kind="store_agent") == 1
     assert value(samples, "numbermasking_live_lines_by_kind", kind="customer_store") == 0
+
+
+def test_each_line_expires_with_its_own_event_and_the_old_task_still_names_the_customer_agent_line(pool, agent):
+    from orders import tasks
+
+    order = services.assign_agent(new_order(), agent)
+    expired_at = timezone.now() - timedelta(seconds=1)
+    Line.objects.filter(order=order).update(expires_at=expired_at)
+    store_line = Line.objects.get(kind=Line.Kind.STORE_AGENT)
+
+    assert tasks.check_expiry_of_line.call(store_line.pk, expired_at.isoformat()) is True
+    # A check queued before lines had kinds: by order, about the customer–agent line.
+    assert tasks.check_line_expiry.call(order.pk, expired_at.isoformat()) is True
+    assert tasks.check_line_expiry.call(order.pk, expired_at.isoformat()) is False  # once
+
+    assert [event.data["parties"] for event in events_of("line.expired")] == [["store", "agent"], ["customer", "agent"]]
