@@ -112,7 +112,7 @@ def assign_agent(
         _lock_parties(order, agent)
         agent = Agent.objects.get(pk=agent.pk)
         lines = {line.kind: line for line in Line.objects.select_for_update().filter(order=order)}
-        wanted = wanted_kinds(order)
+        wanted = _kinds_to_open(order, lines)
         if order.agent_id == agent.pk and all(kind in lines and lines[kind].is_live for kind in wanted):
             order.shared_number = None
             return order
@@ -129,6 +129,22 @@ def assign_agent(
         _warn_pool_exhausted(order, shared)
     order.shared_number = shared
     return order
+
+
+def _kinds_to_open(order: Order, lines: dict[str, Line]) -> list[Kind]:
+    """The kinds ``assign_agent`` opens or renews: those the order wants, but not a store line closed early.
+
+    A store line closed while the customer–agent line stays live (picked up,
+    close-store-line) stays closed when the agent changes: the store's part
+    is done. When every line has closed, a new assignment opens them all.
+    """
+    masking = lines.get(Kind.CUSTOMER_AGENT)
+    order_live = masking is not None and masking.is_live
+    return [
+        kind
+        for kind in wanted_kinds(order)
+        if kind == Kind.CUSTOMER_AGENT or not (order_live and kind in lines and not lines[kind].is_live)
+    ]
 
 
 def _lock_parties(order: Order, agent: Agent) -> None:

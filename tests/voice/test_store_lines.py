@@ -234,3 +234,13 @@ def test_a_caller_with_no_line_on_the_number_learns_nothing(plivo, pool, agent):
     root = answer(plivo, "14156660000", digits(PROXY))
 
     assert root.find("Dial") is None
+
+
+def test_a_new_agent_after_the_store_line_closed_does_not_reopen_it(plivo, pool, agent):
+    order = services.close_store_line(store_order(agent))
+    new_agent = Agent.objects.create(name="Dave", phone=OTHER_AGENT)
+
+    order = services.assign_agent(order, new_agent)
+
+    assert (order.line(Line.Kind.CUSTOMER_AGENT).is_live, order.line(Line.Kind.STORE_AGENT).is_live) == (True, False)
+    assert call(plivo, Role.STORE, order.line(Line.Kind.STORE_AGENT)).find("Dial") is None
