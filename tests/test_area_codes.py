@@ -267,7 +267,7 @@ def test_concurrent_assignments_still_give_each_customer_a_local_unambiguous_lin
     )
 
     assert not [result for result in results if isinstance(result, Exception)]
-    live = list(live_orders(timezone.now() + timedelta(seconds=1)).select_related("proxy_number"))
+    live = list(live_orders(timezone.now() + timedelta(seconds=1)).prefetch_related("lines__proxy_number"))
     assert len(live) == len(orders)
     # Nobody shares a party with anyone, so each customer gets their own area code.
     assert {str(order.customer_phone): str(order.masking.proxy_number.number) for order in live} == {
