@@ -146,3 +146,20 @@ def test_each_line_expires_with_its_own_event_and_the_old_task_still_names_the_c
     assert tasks.check_line_expiry.call(order.pk, expired_at.isoformat()) is False  # once
 
     assert [event.data["parties"] for event in events_of("line.expired")] == [["store", "agent"], ["customer", "agent"]]
+
+
+def test_each_party_is_told_how_to_reach_each_of_its_live_lines(pool, agent):
+    order = services.assign_agent(new_order(), agent)
+    masking, store_line = order.line(Line.Kind.CUSTOMER_AGENT), order.line(Line.Kind.STORE_AGENT)
+
+    shown = Order.objects.get(pk=order.pk).party_instructions
+
+    assert shown == {
+        "customer": [f"the agent: call +1 415 555 0100, code {masking.pin}"],
+        "agent": [
+            f"the customer: call +1 415 555 0100, code {masking.pin}",
+            f"the store: call +1 415 555 0101, code {store_line.pin}",
+        ],
+        "store": [f"the agent: call +1 415 555 0101, code {store_line.pin}"],
+    }
+    assert order.dial_instructions == f"call +1 415 555 0100, code {masking.pin}"
