@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
-from orders.models import Line, Order
+from orders.models import Line
 from voice import tasks
 from voice.models import CallRecord, MessageRecord, Recording, WebhookNonce
 from voice.plivo.webhook import expected_signature_v2
@@ -284,7 +284,8 @@ def test_a_hangup_that_meets_a_real_lock_timeout_is_recorded_by_the_worker_once_
     def hold_the_order() -> None:
         try:
             with transaction.atomic():
-                Order.objects.select_for_update().get(pk=live_order.pk)
+                # The row the hangup counts the call on: the order's line.
+                Line.objects.select_for_update().get(order_id=live_order.pk)
                 locked.set()
                 release.wait(timeout=10)
         finally:
@@ -296,7 +297,7 @@ def test_a_hangup_that_meets_a_real_lock_timeout_is_recorded_by_the_worker_once_
         assert locked.wait(timeout=10)
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '200ms'")  # as the web process has DATABASE_LOCK_TIMEOUT
-        assert_apology(hangup(plivo))  # its hourly counter update timed out waiting for the order's row
+        assert_apology(hangup(plivo))  # its hourly counter update timed out waiting for the line's row
     finally:
         release.set()
         holder.join(timeout=10)
