@@ -430,12 +430,15 @@ def set_store(order: Order, *, name: str | None = None, phone: str | None = None
 
     ``None`` leaves a field as it is; a phone of "" removes the store's phone
     and closes its lines. The phone follows the rule every party phone does.
+    A store line closed early (picked up) is opened again only for a new
+    store phone, not for a new name.
     """
     from ..models import refuse_pool_number, refuse_uncallable
 
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
-        if phone is not None and str(phone) != str(order.store_phone or ""):
+        new_phone = phone is not None and str(phone) != str(order.store_phone or "")
+        if new_phone:
             if phone:
                 refuse_pool_number(phone, field="store_phone")
                 refuse_uncallable(phone, field="store_phone")
@@ -455,7 +458,7 @@ def set_store(order: Order, *, name: str | None = None, phone: str | None = None
             missing = [
                 kind
                 for kind in wanted_kinds(order)
-                if kind in store_kinds and not (kind in lines and lines[kind].is_live)
+                if kind in store_kinds and (kind not in lines or (new_phone and not lines[kind].is_live))
             ]
             if missing:
                 agent = Agent.objects.get(pk=order.agent_id)

@@ -163,3 +163,13 @@ def test_each_party_is_told_how_to_reach_each_of_its_live_lines(pool, agent):
         "store": [f"the agent: call +1 415 555 0101, code {store_line.pin}"],
     }
     assert order.dial_instructions == f"call +1 415 555 0100, code {masking.pin}"
+
+
+def test_renaming_the_store_does_not_reopen_its_closed_line_but_a_new_phone_does(pool, agent):
+    order = services.close_store_line(services.assign_agent(new_order(), agent))
+
+    order = services.set_store(order, name="Green Grocer")
+    assert (order.store_name, order.line(Line.Kind.STORE_AGENT).is_live) == ("Green Grocer", False)
+
+    order = services.set_store(order, phone="+14156667792")
+    assert order.line(Line.Kind.STORE_AGENT).is_live
