@@ -79,7 +79,8 @@ def explain_routing() -> dict[str, str]:
     """EXPLAIN ANALYZE of the routing query the webhook runs, for a customer and an agent."""
     plans = {}
     known = fill.callers("known", 400)
-    customer = next(pair for pair in known if not pair[0].startswith("+1415300"))
+    # Agents are +1 415 300 …, stores +1 510 400 …; the rest are customers.
+    customer = next(pair for pair in known if not pair[0].startswith(("+1415300", "+1510400")))
     agent = next(pair for pair in known if pair[0].startswith("+1415300"))
     for role, (caller, proxy) in {"customer": customer, "agent": agent}.items():
         with CaptureQueriesContext(connection) as queries:

@@ -17,29 +17,32 @@ CONSTANT_XML = "<Response><Dial><Number>14150000000</Number></Dial></Response>"
 
 # The floor's own copy of the routing query, by design: the floor is what a
 # hand-written webhook would do, so it repeats orders.routing's SQL (and with
-# it OrderQuerySet.live()'s expiry test, in the database's now()) instead of
+# it LineQuerySet.live()'s expiry test, in the database's now()) instead of
 # importing it. Keep the two in step when the live-line predicate changes.
 # Since the abuse controls, the irreducible lookup also reads each party's
-# calls in the current hour and any block in force on the caller's number.
+# calls in the current hour and any block in force on the caller's number;
+# since store lines, it looks the caller up among the three parties of a line.
 LOOKUP = """
-SELECT o.id, o.customer_phone, a.phone,
-  CASE WHEN o.customer_calls_since > now() - interval '1 hour' THEN o.customer_calls ELSE 0 END,
-  CASE WHEN o.agent_calls_since > now() - interval '1 hour' THEN o.agent_calls ELSE 0 END,
+SELECT l.id, l.order_id, l.kind, l.customer_phone, l.store_phone, a.phone,
+  CASE WHEN l.customer_calls_since > now() - interval '1 hour' THEN l.customer_calls ELSE 0 END,
+  CASE WHEN l.agent_calls_since > now() - interval '1 hour' THEN l.agent_calls ELSE 0 END,
+  CASE WHEN l.store_calls_since > now() - interval '1 hour' THEN l.store_calls ELSE 0 END,
   FALSE AS blocked
-FROM orders_order o LEFT JOIN orders_agent a ON a.id = o.agent_id
-WHERE o.proxy_number_id = (SELECT id FROM orders_proxynumber WHERE number = %s)
-  AND (o.customer_phone = %s OR o.agent_id = (SELECT id FROM orders_agent WHERE phone = %s))
-  AND o.masking_expires_at > now()
+FROM orders_line l LEFT JOIN orders_agent a ON a.id = l.agent_id
+WHERE l.proxy_number_id = (SELECT id FROM orders_proxynumber WHERE number = %s)
+  AND (l.customer_phone = %s OR l.store_phone = %s OR l.agent_id = (SELECT id FROM orders_agent WHERE phone = %s))
+  AND l.expires_at > now()
 UNION ALL
-SELECT NULL, NULL, NULL, 0, 0, TRUE FROM orders_blockednumber WHERE number = %s AND (until IS NULL OR until > now())
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, TRUE
+FROM orders_blockednumber WHERE number = %s AND (until IS NULL OR until > now())
 ORDER BY blocked DESC
 LIMIT 2
 """
 
 INSERT = """
-INSERT INTO voice_callrecord (call_uuid, order_id, caller_role, initiated_by, from_number, proxy_number,
+INSERT INTO voice_callrecord (call_uuid, order_id, line_id, caller_role, initiated_by, from_number, proxy_number,
                               dialled_number, outcome, asked_pin, dial_status, hangup_cause, started_at)
-VALUES (%s, %s, %s, 'caller', %s, %s, %s, %s, %s, '', '', now())
+VALUES (%s, %s, %s, %s, 'caller', %s, %s, %s, %s, %s, '', '', now())
 ON CONFLICT DO NOTHING
 """
 
@@ -52,17 +55,22 @@ def ceiling(request: HttpRequest) -> HttpResponse:
 def _floor(request: HttpRequest, *, insert_prefix: str) -> HttpResponse:
     caller, proxy = "+" + request.POST["From"], "+" + request.POST["To"]
     with connection.cursor() as cursor:
-        cursor.execute(LOOKUP, [proxy, caller, caller, caller])
+        cursor.execute(LOOKUP, [proxy, caller, caller, caller, caller])
         rows = cursor.fetchall()
-        order_id, customer_phone, agent_phone = rows[0][:3] if len(rows) == 1 else (None, None, None)
-        role = "unknown" if order_id is None else ("customer" if customer_phone == caller else "agent")
-        dialled = agent_phone if role == "customer" else customer_phone
+        line_id, order_id, kind, customer, store, agent = rows[0][:6] if len(rows) == 1 else (None,) * 6
+        phones = {"customer": customer, "store": store, "agent": agent}
+        role = (
+            "unknown" if line_id is None else next((r for r in ("customer", "store") if phones[r] == caller), "agent")
+        )
+        # The line's other party: its kind names both.
+        dialled = phones[next(p for p in kind.split("_") if p != role)] if line_id else ""
         outcome = "connected" if order_id else ("pin_prompted" if rows else "unknown")
         cursor.execute(
             insert_prefix + INSERT,
             [
                 request.POST["CallUUID"],
                 order_id,
+                line_id,
                 role,
                 caller,
                 proxy,

@@ -126,7 +126,7 @@ class DatabaseCollector:
     def collect(self) -> Iterable[Metric]:
         # Imported here: the models need the app registry, and this module is
         # imported by the apps while it is being filled.
-        from orders.pool import live_lines_per_number, pool_advice
+        from orders.pool import live_lines_by_kind, live_lines_per_number, pool_advice
 
         up = GaugeMetricFamily("numbermasking_metrics_database_up", "1 when the scrape could read the database.")
         try:
@@ -134,6 +134,7 @@ class DatabaseCollector:
                 *self._queue_depth(),
                 *self._deliveries_waiting(),
                 *self._live_lines(live_lines_per_number()),
+                *self._lines_by_kind(live_lines_by_kind()),
                 *self._pool(pool_advice()),
             ]
         except DatabaseError:
@@ -197,11 +198,21 @@ class DatabaseCollector:
             lines.add_metric([load.number, load.country], load.live_lines)
         return [lines]
 
+    def _lines_by_kind(self, counts: dict[str, int]) -> list[Metric]:
+        by_kind = GaugeMetricFamily(
+            "numbermasking_live_lines_by_kind",
+            "Live masked lines of each kind: customer_agent, store_agent, customer_store.",
+            labels=["kind"],
+        )
+        for kind, lines in counts.items():
+            by_kind.add_metric([kind], lines)
+        return [by_kind]
+
     def _pool(self, advice: Iterable) -> list[Metric]:
         families = {
             "busiest_party_orders": GaugeMetricFamily(
                 "numbermasking_pool_busiest_party_orders",
-                "N: the most live orders one customer or agent holds on the country's numbers.",
+                "N: the most live lines one party (customer, store or agent) holds on the country's numbers.",
                 labels=["country"],
             ),
             "pool_size": GaugeMetricFamily(

@@ -205,6 +205,10 @@ MASKING_GRACE_PERIOD = env.int("MASKING_GRACE_PERIOD", default=60 * 60)
 MASKING_CALL_TIME_LIMIT = env.int("MASKING_CALL_TIME_LIMIT", default=3600)
 MASKING_RING_TIMEOUT = env.int("MASKING_RING_TIMEOUT", default=30)
 MASKING_PIN_LENGTH = env.int("MASKING_PIN_LENGTH", default=4)
+# Store lines (docs/architecture.md, "Lines"): a customer–store line beside the store–agent
+# line, and whether marking an order picked up closes its store lines.
+MASKING_CUSTOMER_STORE_LINE = env.bool("MASKING_CUSTOMER_STORE_LINE", default=False)
+MASKING_CLOSE_STORE_LINE_ON_PICKUP = env.bool("MASKING_CLOSE_STORE_LINE_ON_PICKUP", default=False)
 MASKING_UNKNOWN_CALLER_MESSAGE = env.str(
     "MASKING_UNKNOWN_CALLER_MESSAGE",
     default="Sorry, we could not find an active delivery for this number. Goodbye.",
@@ -321,6 +325,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Order.Status",
         "EventTypeEnum": "orders.models.EventType",
+        # Click-to-call's "from" and "to", and a line's parties: one set of roles.
+        "PartyEnum": ["customer", "agent", "store"],
     },
 }
 

@@ -12,17 +12,18 @@ from django.db import connection
 from django.db.models import Count, F
 from django.utils import timezone
 
-from .models import ProxyNumber, live_lines_of, live_orders
+from .models import Line, ProxyNumber, live_lines, live_lines_of
 
 
 def numbers_needed(busiest_party_orders: int) -> int:
     """Proxy numbers a country needs so that nobody is asked for a PIN: 2N − 1.
 
-    A new order conflicts with a number when its customer or its agent already
-    has a live order on it. With at most N live orders per party, the customer's
-    N − 1 other orders and the agent's N − 1 can occupy 2N − 2 numbers between
-    them, so a pool of 2N − 1 always leaves one free; fewer can run out for
-    some pair. N = 0 (no live order) needs no number.
+    A new line conflicts with a number when either of its two parties already
+    has a live line on it. With at most N live lines per party (of any kind:
+    an agent's customer line and store line count as two), one party's N − 1
+    other lines and the other's N − 1 can occupy 2N − 2 numbers between them,
+    so a pool of 2N − 1 always leaves one free; fewer can run out for some
+    pair. N = 0 (no live line) needs no number.
     """
     return max(0, 2 * busiest_party_orders - 1)
 
@@ -32,7 +33,7 @@ class PoolAdvice:
     """The pool of one country: N, the pool size, and how many numbers to add."""
 
     country: str  # ISO region of the proxy numbers, "" when unknown
-    busiest_party_orders: int  # N: the most live orders any one customer or agent holds on this country's numbers
+    busiest_party_orders: int  # N: the most live lines any one party holds on this country's numbers
     pool_size: int  # active proxy numbers in the country
     numbers_needed: int  # 2N − 1
 
@@ -42,25 +43,32 @@ class PoolAdvice:
 
 
 def _busiest_party(now: datetime) -> dict[str, int]:
-    """N per country: the most live orders one customer or agent holds on the country's numbers.
+    """N per country: the most live lines one party (customer, store or agent) holds on the country's numbers.
 
-    Live orders per party per country, then the largest per country: two
+    Live lines per party per country, then the largest per country: two
     levels of GROUP BY, which the ORM cannot write, so the outer one wraps the
-    ORM's own queries over live_orders() (the one live-line predicate) and
+    ORM's own queries over live_lines() (the one live-line predicate) and
     only one row per country comes back.
     """
-    live = live_orders(now).order_by()
+    live = live_lines(now).order_by()
     per_party = [
-        live.values(country=F("proxy_number__country"), party=F(party))
+        live.exclude(**{party: ""})
+        .values(country=F("proxy_number__country"), party=F(party))
         .annotate(lines=Count("*"))
         .values("country", "lines")
-        for party in ("customer_phone", "agent_id")
+        for party in ("customer_phone", "store_phone")
     ]
-    per_party[1] = per_party[1].filter(agent_id__isnull=False)
+    per_party.append(
+        live.filter(agent_id__isnull=False)
+        .values(country=F("proxy_number__country"), party=F("agent_id"))
+        .annotate(lines=Count("*"))
+        .values("country", "lines")
+    )
     parts = [queryset.query.sql_with_params() for queryset in per_party]
-    sql = f"SELECT country, MAX(lines) FROM ({parts[0][0]} UNION ALL {parts[1][0]}) per_party GROUP BY country"  # noqa: S608 - the ORM's SQL
+    union = " UNION ALL ".join(sql for sql, _params in parts)
+    sql = f"SELECT country, MAX(lines) FROM ({union}) per_party GROUP BY country"  # noqa: S608 - the ORM's SQL
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*parts[0][1], *parts[1][1]])
+        cursor.execute(sql, [param for _sql, params in parts for param in params])
         return dict(cursor.fetchall())
 
 
@@ -96,11 +104,17 @@ class NumberLoad:
 def live_lines_per_number(now: datetime | None = None) -> list[NumberLoad]:
     """Every proxy number with its count of live lines, busiest first."""
     rows = (
-        ProxyNumber.objects.annotate(lines=live_lines_of("proxy_number", now))
-        .order_by("-lines", "number")
-        .values_list("number", "country", "is_active", "lines")
+        ProxyNumber.objects.annotate(live=live_lines_of("proxy_number", now))
+        .order_by("-live", "number")
+        .values_list("number", "country", "is_active", "live")
     )
     return [NumberLoad(str(number), country, is_active, lines) for number, country, is_active, lines in rows]
+
+
+def live_lines_by_kind(now: datetime | None = None) -> dict[str, int]:
+    """Live lines of each kind (every kind listed, 0 included), for ``/metrics`` and the dashboard."""
+    counts = dict(live_lines(now).order_by().values("kind").annotate(lines=Count("*")).values_list("kind", "lines"))
+    return {kind.value: counts.get(kind.value, 0) for kind in Line.Kind}
 
 
 def explicit_party_countries() -> frozenset[str] | None:

@@ -25,8 +25,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks import TaskResultStatus, task
 
-from .events import emit, order_data
-from .models import DeliverySweep, EventType, Order
+from .events import emit, line_data
+from .models import DeliverySweep, EventType, Line, Order
 
 logger = logging.getLogger(__name__)
 
@@ -52,29 +52,41 @@ def enqueue(task, *args: object, run_after: datetime | None = None) -> None:
         transaction.on_commit(partial(task.enqueue, *args))
 
 
-def line_expiry_scheduled(order: Order) -> None:
-    """Schedule the ``line.expired`` check for the order's current expiry."""
-    if order.masking_expires_at is not None:
-        enqueue(check_line_expiry, order.pk, order.masking_expires_at.isoformat(), run_after=order.masking_expires_at)
+def line_expiry_scheduled(line: Line) -> None:
+    """Schedule the ``line.expired`` check for the line's current expiry."""
+    if line.expires_at is not None:
+        enqueue(check_expiry_of_line, line.pk, line.expires_at.isoformat(), run_after=line.expires_at)
+
+
+@task()
+def check_expiry_of_line(line_id: int, expires_at: str) -> bool:
+    """Raise ``line.expired`` if the line expired at ``expires_at`` (and was not closed early or extended)."""
+    return _line_expired(Line.objects.filter(pk=line_id), expires_at)
 
 
 @task()
 def check_line_expiry(order_id: int, expires_at: str) -> bool:
-    """Raise ``line.expired`` if the order's line expired at ``expires_at`` (and was not closed or extended)."""
+    """The check as queued before orders had several lines: it was about the customer–agent line."""
+    return _line_expired(Line.objects.filter(order_id=order_id, kind=Line.Kind.CUSTOMER_AGENT), expires_at)
+
+
+def _line_expired(lines, expires_at: str) -> bool:
     expiry = datetime.fromisoformat(expires_at)
-    order = (
-        Order.objects.select_related("proxy_number")
-        .filter(pk=order_id, masking_expires_at=expiry)
-        .exclude(status=Order.Status.CANCELLED)  # closed, not expired: line.closed said so
+    line = (
+        lines.select_related("order", "proxy_number")
+        .filter(expires_at=expiry)
+        .exclude(order__status=Order.Status.CANCELLED)  # closed: line.closed said so
         .first()
     )
-    if order is None or expiry > timezone.now():
+    if line is None or expiry > timezone.now():
         return False
+    # The customer–agent line keeps the key its order's expiry had, so an old and a new check raise it once.
+    kind = "" if line.kind == Line.Kind.CUSTOMER_AGENT else f"{line.kind}:"
     return (
         emit(
             EventType.LINE_EXPIRED,
-            order_data(order, expired_at=expires_at),
-            dedupe_key=f"line.expired:{order.pk}:{expires_at}",
+            line_data(line, expired_at=expires_at),
+            dedupe_key=f"line.expired:{line.order_id}:{kind}{expires_at}",
             occurred_at=expiry,
         )
         is not None

@@ -213,7 +213,7 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
 
     @admin.display(description="try a call")
     def simulate(self, obj: Order) -> str:
-        if obj.proxy_number_id is None:
+        if obj.masking is None:
             return "once an agent is assigned"
         # The reference, not the numbers or the PIN, goes into the link: admin URLs end up in browser history
         # and logs. The simulator types the PIN itself for a party who would be asked for it.

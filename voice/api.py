@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from orders.api.errors import error_responses
 from orders.api.orders import order_or_404
 from orders.api.views import Pagination
-from orders.models import Order
+from orders.models import PARTIES, Order
 
 from . import click_to_call
 from .models import CallRecord, ClickToCall
@@ -80,18 +80,27 @@ class OrderCallsView(OrderRowsView):
 
 def _first_party_field(**kwargs: object) -> serializers.ChoiceField:
     return serializers.ChoiceField(
-        choices=[(role.value, role.label) for role in click_to_call.FIRST_PARTIES],
-        help_text="The party rung first: `agent` or `customer`.",
+        choices=[role.value for role in PARTIES],
+        help_text="The party rung first: `agent`, `customer` or `store`.",
+        **kwargs,
+    )
+
+
+def _to_party_field(**kwargs: object) -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=[role.value for role in PARTIES],
+        help_text="The party dialled when the first answers, over the live line between the two: `agent`, "
+        "`customer` or `store`. Left out: the other party of the customer–agent line.",
         **kwargs,
     )
 
 
 class ClickToCallSerializer(serializers.Serializer):
-    """Whom Plivo rings first; the other party is dialled when they answer."""
+    """Whom Plivo rings first, and whom it dials when they answer."""
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # "from" is the API's word and a Python keyword: declared here, not as a class attribute.
-        return {"from": _first_party_field()}
+        return {"from": _first_party_field(), "to": _to_party_field(required=False)}
 
 
 def _request_id_field() -> serializers.CharField:
@@ -108,6 +117,7 @@ class QueuedCallSerializer(serializers.Serializer):
             ),
             "reference": serializers.CharField(source="order.reference"),
             "from": _first_party_field(source="first_role"),
+            "to": _to_party_field(source="callee_role"),
         }
 
 
@@ -119,8 +129,9 @@ class CallRequestSerializer(serializers.ModelSerializer):
             **super().get_fields(),
             "id": _request_id_field(),
             "from": _first_party_field(source="first_role", read_only=True),
+            "to": _to_party_field(source="callee_role", read_only=True),
         }
-        return {name: fields[name] for name in ["id", "state", "from", *self.Meta.fields[1:]]}
+        return {name: fields[name] for name in ["id", "state", "from", "to", *self.Meta.fields[1:]]}
 
     state = serializers.ChoiceField(
         read_only=True,
@@ -154,11 +165,12 @@ class OrderCallView(generics.GenericAPIView):
     serializer_class = ClickToCallSerializer
 
     @extend_schema(
-        summary="Click-to-call: ring one party from the proxy number, then connect the other",
-        description="Reserves the call and answers at once; the worker then asks Plivo to ring `from` (the agent or "
-        "the customer) from the order's proxy number. When they answer they hear which order it is about and the "
-        "other party is dialled, with the proxy number as caller ID (whisper and accept key as for other calls). "
-        "No PIN is asked. Only on a live line with an active agent, neither party's number blocked; at most "
+        summary="Click-to-call: ring one party from their line's proxy number, then connect the other",
+        description="Reserves the call and answers at once; the worker then asks Plivo to ring `from` (the agent, "
+        "the customer or the store) from the proxy number of the line between `from` and `to` (without `to`: the "
+        "customer–agent line). When they answer they hear which order it is about and `to` is dialled, with the "
+        "line's proxy number as caller ID (whisper and accept key as for other calls). No PIN is asked. Only on a "
+        "live line (with an active agent, when the agent is a party), neither party's number blocked; at most "
         "MASKING_CLICK_TO_CALL_PER_MINUTE requests per order per minute and MASKING_CLICK_TO_CALL_PER_HOUR for "
         "the whole service. Follow it at `call-requests/{id}/`: `placed`, or `refused`, `failed`, `cancelled` "
         "(with the event `call.not_placed`). The call then appears under `calls/` (initiated_by `platform`) and "
@@ -170,7 +182,8 @@ class OrderCallView(generics.GenericAPIView):
         order = order_or_404(Order.objects.all(), reference)
         serializer = ClickToCallSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        reservation = click_to_call.request_call(order, serializer.validated_data["from"])
+        data = serializer.validated_data
+        reservation = click_to_call.request_call(order, data["from"], data.get("to"))
         return Response(QueuedCallSerializer(reservation).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from numbermasking import metrics
 from orders import services
-from orders.events import emit, order_data
-from orders.models import EventType, Order, Role, call_limit
+from orders.events import emit, line_data, order_data
+from orders.models import EventType, Line, Order, Role, call_limit
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_bridge, resolve_pin
 
@@ -53,7 +53,8 @@ def xml_for(route: Route, *, attempt: int = 1, call_uuid: str = "", greeting: st
             route.connect_to,
             caller_id=route.proxy_number,
             order_id=route.order_id,
-            callee=route.role.counterpart(),
+            callee=route.callee_role,
+            caller=route.role,
             call_uuid=call_uuid,
             greeting=greeting,
         )
@@ -98,7 +99,7 @@ def bridge(platform: PlatformCall, call: Call) -> str:
     Plivo (signed like the rest of the request). As on the answer, one lookup
     and one insert, and a replayed CallUUID hears the apology and dials no one.
     """
-    route = resolve_bridge(platform.order_id, platform.first or Role.UNKNOWN)
+    route = resolve_bridge(platform.order_id, platform.first or Role.UNKNOWN, platform.to)
     if not records.record_answer(
         call, route, _OUTCOMES.get(route.action, Outcome.UNKNOWN), initiated_by=CallRecord.Initiator.PLATFORM
     ):
@@ -108,7 +109,7 @@ def bridge(platform: PlatformCall, call: Call) -> str:
         # The line closed (or the order went) between the request and the answer,
         # or a party's number was blocked: nobody is dialled.
         return xml.say_and_hang_up(settings.MASKING_NOT_AVAILABLE_MESSAGE)
-    greeting = xml.bridge_text(route.reference, route.role.counterpart()) if route.action == Action.CONNECT else ""
+    greeting = xml.bridge_text(route.reference, route.callee_role) if route.action == Action.CONNECT else ""
     return xml_for(route, call_uuid=call.call_uuid, greeting=greeting)
 
 
@@ -138,7 +139,7 @@ def whisper(asked: Whisper) -> str:
     """confirmSound: tell the callee who is calling about which order; one lookup, off the answer path."""
     order_id = asked.order_id
     reference = Order.objects.filter(pk=order_id).values_list("reference", flat=True).first() if order_id else None
-    return xml.whisper(reference, asked.callee)
+    return xml.whisper(reference, asked.callee, asked.caller)
 
 
 def pin(typed: Pin, attempt: int) -> str:
@@ -156,13 +157,20 @@ def _pin_record(call: Call, route: Route, attempt: int) -> None:
         records.update_call(
             call,
             order_id=route.order_id,
+            line_id=route.line_id,
             caller_role=route.role.value,
             dialled_number=route.connect_to,
             outcome=Outcome.CONNECTED.value,
             asked_pin=True,
         )
     elif route.action == Action.LIMITED:
-        records.update_call(call, order_id=route.order_id, caller_role=route.role.value, outcome=Outcome.LIMITED.value)
+        records.update_call(
+            call,
+            order_id=route.order_id,
+            line_id=route.line_id,
+            caller_role=route.role.value,
+            outcome=Outcome.LIMITED.value,
+        )
     elif route.action == Action.BLOCKED:
         records.update_call(call, outcome=Outcome.BLOCKED.value)
     elif attempt >= xml.PIN_ATTEMPTS:
@@ -197,7 +205,8 @@ def _missed_call_xml(record: CallRecord | None, call_uuid: str) -> str:
         caller_role=Role(record.caller_role) if record else Role.UNKNOWN,
         # The call record's, not the request's: after a purge it is blank and no text goes out.
         callee_number=record.dialled_number if record else None,
-        proxy_number=str(order.proxy_number.number) if order and order.proxy_number_id else None,
+        # The line's own number: the callee calls back on the line the call came over.
+        proxy_number=str(record.line.proxy_number.number) if record and record.line else None,
     )
 
 
@@ -252,10 +261,13 @@ def hangup(typed: Hangup, platform: PlatformCall | None = None, *, ended_at: dat
         # never answered, so the bridge never ran and nobody else was dialled.
         first_leg: dict[str, object] = {}
         if platform_call is not None:
-            order_id, first = platform_call
+            order_id, first, to = platform_call
             status = call.call_status
+            kind = Line.Kind.joining(first, to or first.counterpart())
+            line_id = Line.objects.filter(order_id=order_id, kind=kind).values_list("pk", flat=True).first()
             first_leg = {
                 "order_id": order_id,
+                "line_id": line_id,
                 "caller_role": first.value,
                 "initiated_by": CallRecord.Initiator.PLATFORM.value,
                 "outcome": Outcome.NOT_ANSWERED.value,
@@ -274,32 +286,32 @@ def hangup(typed: Hangup, platform: PlatformCall | None = None, *, ended_at: dat
     return xml.empty()
 
 
-def _platform_call(platform: PlatformCall | None) -> tuple[int, Role] | None:
-    """The (order id, first party) a click-to-call's hangup URL names, when that order still exists."""
+def _platform_call(platform: PlatformCall | None) -> tuple[int, Role, Role | None] | None:
+    """The (order id, first party, other party) a click-to-call's hangup URL names, when that order still exists."""
     if platform is None or platform.order_id is None or platform.first is None:
         return None
     if not Order.objects.filter(pk=platform.order_id).exists():
         return None
-    return platform.order_id, platform.first
+    return platform.order_id, platform.first, platform.to
 
 
 def _apply_call_limit(record: CallRecord) -> None:
     """Once per call that reached an order: count a call put through, or report a call the limit turned away."""
-    if record.order is None or record.caller_role not in (Role.CUSTOMER, Role.AGENT):
+    if record.line is None or record.caller_role not in (Role.CUSTOMER, Role.AGENT, Role.STORE):
         return
     if record.initiated_by == CallRecord.Initiator.PLATFORM:
         return  # click-to-call has its own limit (MASKING_CLICK_TO_CALL_PER_MINUTE); the party did not dial
     role = Role(record.caller_role)
     if record.outcome == Outcome.CONNECTED:
-        services.count_call(record.order_id, role)
+        services.count_call(record.line_id, role)
     elif record.outcome == Outcome.LIMITED:
-        window_start = getattr(record.order, f"{role.value}_calls_since")
+        window_start = getattr(record.line, f"{role.value}_calls_since")
         # Once per party and window, however many calls the limit turns away in it.
         window = window_start.isoformat() if window_start else record.call_uuid
         _call_event(
             record,
             EventType.CALL_LIMIT_REACHED,
-            dedupe_key=f"{EventType.CALL_LIMIT_REACHED.value}:{record.order_id}:{role.value}:{window}",
+            dedupe_key=f"{EventType.CALL_LIMIT_REACHED.value}:{record.line_id}:{role.value}:{window}",
             limit=call_limit(),
         )
 
@@ -307,7 +319,11 @@ def _apply_call_limit(record: CallRecord) -> None:
 def _record_by_uuid(call_uuid: str) -> CallRecord | None:
     if not call_uuid:
         return None
-    return CallRecord.objects.select_related("order__proxy_number").filter(call_uuid=call_uuid).first()
+    return (
+        CallRecord.objects.select_related("order", "line__order", "line__proxy_number")
+        .filter(call_uuid=call_uuid)
+        .first()
+    )
 
 
 def _call_event(
@@ -322,13 +338,20 @@ def _call_event(
     if record is None or (when is not None and not when(record)):
         return
     role = Role(record.caller_role)
-    payload = {
-        # The order's own proxy number, never the request's To or From: a
+    if record.line is not None:
+        # The line's own proxy number, never the request's To or From: a
         # callback's fields are whatever the sender put there.
-        **(order_data(record.order) if record.order else {"reference": None, "proxy_number": None}),
+        about = line_data(record.line)
+        callee = Line.Kind(record.line.kind).other(role)
+    elif record.order is not None:
+        about, callee = {**order_data(record.order), "parties": []}, role.counterpart()
+    else:
+        about, callee = {"reference": None, "proxy_number": None, "parties": []}, role.counterpart()
+    payload = {
+        **about,
         "call_uuid": record.call_uuid,
         "caller_role": role.value,
-        "callee_role": role.counterpart().value,
+        "callee_role": callee.value,
         "initiated_by": record.initiated_by,
         **data,
     }

@@ -6,9 +6,10 @@ and the order page's buttons. It checks and stores a reservation (a
 (voice.tasks.place_call), in one short transaction, and returns at once: no
 web request waits for Plivo, and no lock is held while Plivo is asked. Plivo's
 Call API then rings the first party from the proxy number; when they answer,
-Plivo fetches the signed ``/voice/bridge/`` with the order and the first party
-in its query, and that answer dials the other party (calls.bridge). No PIN is
-asked: the platform named the order.
+Plivo fetches the signed ``/voice/bridge/`` with the order, the first party
+and the party to dial in its query, and that answer dials them over the line
+that joins the two (calls.bridge). No PIN is asked: the platform named the
+order and the line.
 
 The reservation is stored before anything outward happens, so it counts
 towards MASKING_CLICK_TO_CALL_PER_MINUTE (per order) and
@@ -27,7 +28,7 @@ from numbermasking import metrics
 from numbermasking.logsafe import hide_numbers
 from orders.errors import ServiceError
 from orders.events import emit, order_data
-from orders.models import BlockedNumber, EventType, Order, Role
+from orders.models import PARTIES, BlockedNumber, EventType, Line, Order, Role
 from orders.phones import callable_problem
 from orders.pool import party_countries
 from orders.tasks import enqueue
@@ -37,7 +38,7 @@ from .plivo import client as plivo_client
 
 logger = logging.getLogger(__name__)
 
-FIRST_PARTIES = (Role.AGENT, Role.CUSTOMER)
+FIRST_PARTIES = (Role.AGENT, Role.CUSTOMER, Role.STORE)
 RATE_WINDOW = timedelta(minutes=1)
 BUDGET_WINDOW = timedelta(hours=1)
 # Serialises the service-wide budget check across processes on Postgres, for
@@ -69,31 +70,43 @@ def settings_problem() -> str | None:
     return None
 
 
-def request_call(order: Order, first: Role | str) -> ClickToCall:
-    """Reserve a click-to-call of ``order`` that rings ``first`` (agent or customer), and queue it.
+def request_call(order: Order, first: Role | str, to: Role | str | None = None) -> ClickToCall:
+    """Reserve a click-to-call of ``order`` that rings ``first``, then dials ``to`` over their line, and queue it.
 
-    Raises ServiceError with code ``invalid`` (not a first party),
-    ``line_not_live``, ``no_agent`` or ``party_not_callable`` (a party's phone
-    fails the callable-number rule: the order cannot be called),
+    ``to`` left out means the customer–agent line: the first party's counterpart there.
+    Raises ServiceError with code ``invalid`` (not two parties of one kind of
+    line), ``line_not_live``, ``no_agent`` or ``party_not_callable`` (a
+    party's phone fails the callable-number rule: the order cannot be called),
     ``blocked`` (either party's number is on the block list), ``call_limit``
     or ``call_budget`` (CallLimitReached, with ``retry_after``), or
     ``plivo_unavailable`` (the Plivo settings are missing: nobody could be
     rung). Asks nothing of Plivo.
     """
     try:
-        return _reserve(order, _first_party(first))
+        first, to = _parties(first, to)
+        return _reserve(order, first, to)
     except ValidationError as error:
         metrics.CLICK_TO_CALL_REFUSED.labels(reason=error.code or "invalid").inc()
         raise
 
 
-def _first_party(first: Role | str) -> Role:
-    if first not in [role.value for role in FIRST_PARTIES]:
-        raise ServiceError("The first party must be the agent or the customer.", code="invalid", field="from")
-    return Role(first)
+def _parties(first: Role | str, to: Role | str | None) -> tuple[Role, Role]:
+    values = [role.value for role in PARTIES]
+    if first not in values:
+        raise ServiceError(
+            "The first party must be the agent, the customer or the store.", code="invalid", field="from"
+        )
+    first = Role(first)
+    if to in (None, ""):
+        to = first.counterpart()
+        if to == Role.UNKNOWN:
+            raise ServiceError("Name the party to connect the store to: `to`.", code="invalid", field="to")
+    if to not in values or to == first:
+        raise ServiceError("The party to connect must be another party of the order.", code="invalid", field="to")
+    return first, Role(to)
 
 
-def _reserve(order: Order, first: Role) -> ClickToCall:
+def _reserve(order: Order, first: Role, to: Role) -> ClickToCall:
     from .tasks import place_call  # the task module imports this one
 
     problem = settings_problem()
@@ -102,48 +115,69 @@ def _reserve(order: Order, first: Role) -> ClickToCall:
     with transaction.atomic():
         # The order's row lock makes the per-order limit hold for concurrent
         # requests: each counts the others' rows only after they committed.
-        locked = Order.objects.select_for_update(of=("self",)).select_related("agent", "proxy_number").get(pk=order.pk)
-        check_callable(locked)
+        locked = Order.objects.select_for_update(of=("self",)).select_related("agent").get(pk=order.pk)
+        check_callable(locked, first, to)
         now = timezone.now()
         _check_rate(locked, now)
         _check_budget(now)
-        reservation = ClickToCall.objects.create(order=locked, first_role=first, requested_at=now, updated_at=now)
+        reservation = ClickToCall.objects.create(
+            order=locked, first_role=first, to_role=to, requested_at=now, updated_at=now
+        )
         # On the database queue the task row commits with the reservation, or neither does.
         enqueue(place_call, reservation.pk, 0)
-    logger.info("click-to-call %s for order %s: queued, the %s first", reservation.public_id, locked.pk, first.value)
+    logger.info(
+        "click-to-call %s for order %s: queued, the %s first, then the %s",
+        reservation.public_id,
+        locked.pk,
+        first.value,
+        to.value,
+    )
     return reservation
 
 
-def check_callable(order: Order) -> None:
-    """ServiceError (409) unless both parties can be called now.
+def call_line(order: Order, first: Role, to: Role) -> Line | None:
+    """The order's line between ``first`` and ``to``, live or not; None when the order has none."""
+    kind = Line.Kind.joining(first, to)
+    return order.line(kind) if kind is not None else None
+
+
+def check_callable(order: Order, first: Role = Role.AGENT, to: Role | None = None) -> None:
+    """ServiceError (409) unless both parties of the line between ``first`` and ``to`` can be called now.
 
     Its code is ``line_not_live``, ``no_agent``, ``party_not_callable`` or ``blocked``.
-
     ``order`` comes with its agent. Asked when a call is requested, under the
     order's row lock, and again by the task just before Plivo is asked, without one.
     """
-    if not order.is_line_live:
+    to = to or first.counterpart()
+    line = call_line(order, first, to)
+    if line is None or not line.is_live:
         raise ServiceError(
-            f"Order {order.reference} has no live line to call through.", code="line_not_live", status=409
+            f"Order {order.reference} has no live line to call through.",
+            code="line_not_live",
+            status=409,
         )
-    if order.agent is None:
-        raise ServiceError(f"Order {order.reference} has no agent to connect.", code="no_agent", status=409)
-    if not order.agent.is_active:
-        raise ServiceError(
-            f"Order {order.reference}'s agent is deactivated; assign another agent first.", code="no_agent", status=409
-        )
+    if Role.AGENT in line.parties:
+        if order.agent is None:
+            raise ServiceError(f"Order {order.reference} has no agent to connect.", code="no_agent", status=409)
+        if not order.agent.is_active:
+            raise ServiceError(
+                f"Order {order.reference}'s agent is deactivated; assign another agent first.",
+                code="no_agent",
+                status=409,
+            )
     # Phones were checked when they were saved; the pool or MASKING_PARTY_COUNTRIES
     # may have changed since, and a row may have been written around the rule.
     countries = party_countries()
-    for party, phone in (("customer", order.customer_phone), ("agent", order.agent.phone)):
+    phones = {role: order.phone_of(role) for role in line.parties}
+    for role, phone in phones.items():
         problem = callable_problem(phone, countries)
         if problem is not None:
             raise ServiceError(
-                f"The {party}'s phone on order {order.reference} cannot be called. {problem}",
+                f"The {role.value}'s phone on order {order.reference} cannot be called. {problem}",
                 code="party_not_callable",
                 status=409,
             )
-    parties = {str(order.customer_phone): Role.CUSTOMER, str(order.agent.phone): Role.AGENT}
+    parties = {phone: role for role, phone in phones.items()}
     blocked = BlockedNumber.objects.in_force().filter(number__in=list(parties)).values_list("number", flat=True)
     roles = sorted(parties[str(number)].value for number in blocked)
     if roles:
@@ -218,7 +252,7 @@ def end(reservation: ClickToCall, state: str, reason: str, detail: str, *, attem
             data = order_data(reservation.order, call_request=reservation.public_id, reason=reason, detail=detail)
             emit(
                 EventType.CALL_NOT_PLACED,
-                {**data, "from": reservation.first_role},
+                {**data, "from": reservation.first_role, "to": reservation.callee_role.value},
                 dedupe_key=f"{EventType.CALL_NOT_PLACED.value}:{reservation.public_id}",
             )
             transaction.on_commit(metrics.CLICK_TO_CALLS.labels(state=state).inc)

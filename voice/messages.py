@@ -1,7 +1,7 @@
-"""SMS masking: relay a text between the parties of a live order.
+"""SMS masking: relay a text between the two parties of a live line (any kind: customer, agent, store).
 
 Same routing as calls (the pair sender, proxy number). A sender with several
-live orders on the number starts the text with the order PIN, which is
+live lines on the number starts the text with the line's PIN, which is
 stripped before the text is relayed. The text is never logged or stored.
 """
 
@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import transaction
 
 from numbermasking import metrics
-from orders.events import emit, order_data
-from orders.models import EventType, Order
+from orders.events import emit, line_data
+from orders.models import EventType, Line
 from orders.phones import log_value, redact
 from orders.routing import Action, Route, resolve, resolve_pin
 
@@ -86,12 +86,12 @@ def relay(message: Message) -> str:
 
 def _relayed(message: Message, route: Route) -> None:
     message_uuid = message.message_uuid
-    order = Order.objects.select_related("proxy_number").get(pk=route.order_id)
+    line = Line.objects.select_related("order", "proxy_number").get(pk=route.line_id)
     data = {
-        **order_data(order),
+        **line_data(line),
         "message_uuid": message_uuid,
         "sender_role": route.role.value,
-        "recipient_role": route.role.counterpart().value,
+        "recipient_role": route.callee_role.value,
     }
     # Only a new MessageUUID gets here, but the key keeps the rule in one place: one text, one event.
     emit(EventType.MESSAGE_RELAYED, data, dedupe_key=f"message:{message_uuid}")

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from orders.models import Order, Role
+from orders.models import Line, Order, Role
 
 
 class CallRecord(models.Model):
@@ -31,6 +31,8 @@ class CallRecord(models.Model):
 
     call_uuid = models.CharField("call UUID", max_length=64, unique=True)
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
+    # The line the call went over, when it reached one.
+    line = models.ForeignKey(Line, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
     # For a platform-started call the "caller" is the party rung first.
     caller_role = models.CharField(max_length=16, choices=Role.choices, default=Role.UNKNOWN)
     initiated_by = models.CharField(max_length=16, choices=Initiator.choices, default=Initiator.CALLER)
@@ -151,6 +153,7 @@ class MessageRecord(models.Model):
 
     message_uuid = models.CharField("message UUID", max_length=64, unique=True)
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
+    line = models.ForeignKey(Line, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
     sender_role = models.CharField(max_length=16, choices=Role.choices, default=Role.UNKNOWN)
     from_number = models.CharField(max_length=64, blank=True)
     proxy_number = models.CharField(max_length=64, blank=True)
@@ -201,6 +204,8 @@ class ClickToCall(models.Model):
     public_id = models.CharField("id", max_length=28, unique=True, default=new_call_request_id, editable=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="click_to_calls")
     first_role = models.CharField("called first", max_length=16, choices=Role.choices)
+    # The party dialled once the first answers; "" on requests made before lines had kinds (the counterpart).
+    to_role = models.CharField("then dialled", max_length=16, choices=Role.choices, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
     # One sentence for staff (Plivo's reason for a refusal), with any phone number hidden.
@@ -223,6 +228,11 @@ class ClickToCall(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+    @property
+    def callee_role(self) -> Role:
+        """The party dialled once the first answers (the counterpart on requests from before ``to_role``)."""
+        return Role(self.to_role) if self.to_role else Role(self.first_role).counterpart()
 
 
 class WebhookNonce(models.Model):

@@ -30,6 +30,7 @@ from .plivo.params import Call, Message, RecordingReady
 CALL_RECORD_DEFAULTS: dict[str, object] = {
     "call_uuid": "",
     "order_id": None,
+    "line_id": None,
     "caller_role": Role.UNKNOWN.value,
     "initiated_by": CallRecord.Initiator.CALLER.value,
     "from_number": "",
@@ -47,6 +48,7 @@ CALL_RECORD_DEFAULTS: dict[str, object] = {
 MESSAGE_RECORD_DEFAULTS: dict[str, object] = {
     "message_uuid": "",
     "order_id": None,
+    "line_id": None,
     "sender_role": Role.UNKNOWN.value,
     "from_number": "",
     "proxy_number": "",
@@ -99,6 +101,7 @@ def record_answer(call: Call, route: Route, outcome: str, *, initiated_by: str =
         **CALL_RECORD_DEFAULTS,
         "call_uuid": call.call_uuid,
         "order_id": route.order_id,
+        "line_id": route.line_id,
         "caller_role": route.role.value,
         "initiated_by": str(initiated_by),
         "from_number": call.caller.text,
@@ -165,6 +168,7 @@ def record_message(message: Message, route: Route, outcome: str) -> bool:
         **MESSAGE_RECORD_DEFAULTS,
         "message_uuid": message.message_uuid,
         "order_id": route.order_id,
+        "line_id": route.line_id,
         "sender_role": route.role.value,
         "from_number": message.sender.text,
         "proxy_number": message.proxy_number.text,

@@ -68,16 +68,17 @@ def place_call(click_to_call_pk: int, attempt: int = 0) -> str:
     placing), so a task run twice asks Plivo once.
     """
     reservation = (
-        ClickToCall.objects.select_related("order__agent", "order__proxy_number")
+        ClickToCall.objects.select_related("order__agent")
         .filter(pk=click_to_call_pk, state=State.QUEUED, attempts=attempt)
         .first()
     )
     if reservation is None:
         return _end_if_abandoned(click_to_call_pk, attempt)
     order = reservation.order
+    first, to = Role(reservation.first_role), reservation.callee_role
     try:
         # Again, without a lock: the line may have closed, the agent gone, a party been blocked since.
-        click_to_call.check_callable(order)
+        click_to_call.check_callable(order, first, to)
     except ValidationError as error:
         click_to_call.end(reservation, State.CANCELLED, error.code, " ".join(error.messages), attempts=attempt)
         return "cancelled"
@@ -86,14 +87,14 @@ def place_call(click_to_call_pk: int, attempt: int = 0) -> str:
     )
     if not claimed:
         return "nothing to do"
-    first = Role(reservation.first_role)
+    line = click_to_call.call_line(order, first, to)
     try:
         request_uuid = plivo_client.start_call(
             plivo_client.connect(),
-            from_=str(order.proxy_number.number),
+            from_=str(line.proxy_number.number),
             to=order.phone_of(first),
-            answer_url=xml.webhook_url("voice:bridge", order=order.pk, first=first.value),
-            hangup_url=xml.webhook_url("voice:hangup", order=order.pk, first=first.value),
+            answer_url=xml.webhook_url("voice:bridge", order=order.pk, first=first.value, to=to.value),
+            hangup_url=xml.webhook_url("voice:hangup", order=order.pk, first=first.value, to=to.value),
             time_limit=settings.MASKING_CALL_TIME_LIMIT,
             ring_timeout=settings.MASKING_RING_TIMEOUT,
         )
@@ -120,7 +121,7 @@ def _end_if_abandoned(click_to_call_pk: int, attempt: int) -> str:
     """
     stale = timezone.now() - timedelta(seconds=settings.PLIVO_CONNECT_TIMEOUT + settings.PLIVO_READ_TIMEOUT + 30)
     reservation = (
-        ClickToCall.objects.select_related("order__proxy_number")
+        ClickToCall.objects.select_related("order")
         .filter(pk=click_to_call_pk, state=State.PLACING, attempts=attempt + 1, updated_at__lt=stale)
         .first()
     )

@@ -18,7 +18,14 @@ class ProxyNumberFilter(admin.RelatedFieldListFilter):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Filtered through the order's lines: titled after the number, not after the path.
+        self.title = "proxy number"
         self.empty_value_display = "none yet"
+
+    @property
+    def include_empty_choice(self) -> bool:
+        # Orders without a line yet: the line's own column is never empty, the path through it is.
+        return True
 
 
 class LineLiveFilter(admin.SimpleListFilter):

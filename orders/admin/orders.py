@@ -91,9 +91,9 @@ class OrderAdmin(admin.ModelAdmin):
     # At 1280 px, beside the menu and the filters, the table has about 600 px: the proxy number without its
     # label and a short creation time keep every column on screen (the full time is on the order's page).
     list_display = ["reference", "customer", "status", "line_live", "agent", "proxy", "created"]
-    list_filter = ["status", LineLiveFilter, NeedsAgentFilter, ("proxy_number", ProxyNumberFilter)]
+    list_filter = ["status", LineLiveFilter, NeedsAgentFilter, ("lines__proxy_number", ProxyNumberFilter)]
     search_fields = ["reference", "customer_name", "customer_phone", "agent__name", "agent__phone"]
-    list_select_related = ["agent", "proxy_number"]
+    list_select_related = ["agent"]
     autocomplete_fields = ["agent"]
     readonly_fields = [
         "status",
@@ -122,6 +122,26 @@ class OrderAdmin(admin.ModelAdmin):
     ]
     actions = ["mark_picked_up", "mark_delivered", "cancel"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The lines (and their numbers) in one more query per page, not one per order.
+        return super().get_queryset(request).prefetch_related("lines__proxy_number")
+
+    # The customer–agent line's fields, shown where the order's own used to be.
+    @admin.display(description="proxy number")
+    def proxy_number(self, obj: Order) -> object:
+        line = obj.masking
+        return line.proxy_number if line is not None else None
+
+    @admin.display(description="PIN")
+    def pin(self, obj: Order) -> str:
+        line = obj.masking
+        return line.pin if line is not None else ""
+
+    @admin.display(description="masking expires at")
+    def masking_expires_at(self, obj: Order) -> object:
+        line = obj.masking
+        return line.expires_at if line is not None else None
+
     def get_fieldsets(self, request: HttpRequest, obj: Order | None = None):
         # A new order has no line yet: nothing to say about PINs, numbers or calls until one opens.
         return self.fieldsets if obj is not None else self.fieldsets[:1]
@@ -130,9 +150,11 @@ class OrderAdmin(admin.ModelAdmin):
     def customer(self, obj: Order) -> str:
         return obj.customer_name
 
-    @admin.display(description="proxy number", ordering="proxy_number__number")
+    @admin.display(description="proxy number")
     def proxy(self, obj: Order) -> str | None:
-        return str(obj.proxy_number.number) if obj.proxy_number_id else None
+        # The customer–agent line's number: the one the customer dials.
+        line = obj.masking
+        return str(line.proxy_number.number) if line is not None else None
 
     @admin.display(description=f"created ({settings.TIME_ZONE})", ordering="created_at")
     def created(self, obj: Order) -> str:
@@ -148,10 +170,11 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="line")
     def line_state(self, obj: Order) -> str:
-        if obj.masking_expires_at is None:
+        line = obj.masking if obj.pk else None
+        if line is None or line.expires_at is None:
             return "not opened yet: assign an agent to open it"
-        closes = local_time(obj.masking_expires_at)
-        if not obj.is_line_live:
+        closes = local_time(line.expires_at)
+        if not line.is_live:
             return f"closed at {closes}"
         if obj.status == Order.Status.DELIVERED:
             return f"live for the grace period after delivery, until {closes}"
@@ -159,7 +182,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="PIN asked")
     def pin_prompts(self, obj: Order) -> str:
-        if obj.masking_expires_at is None:
+        if obj.pk is None or obj.masking is None:
             return "not yet: no line is open"
         asked = parties_asked_for_pin(obj)
         if not asked:
@@ -167,7 +190,7 @@ class OrderAdmin(admin.ModelAdmin):
         who = " and ".join("the customer" if role == Role.CUSTOMER else "the agent" for role in asked)
         return (
             f"yes: {who} also has another live order on this number, so callers are asked for the PIN "
-            f"{obj.pin}. Add proxy numbers to avoid it."
+            f"{self.pin(obj)}. Add proxy numbers to avoid it."
         )
 
     def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
@@ -236,7 +259,7 @@ class OrderAdmin(admin.ModelAdmin):
         message = f"Order {order.reference} {done}."
         if order.status == Order.Status.DELIVERED and order.is_line_live:
             message += (
-                f" Its line stays open until {local_time(order.masking_expires_at)} (the grace period) for "
+                f" Its line stays open until {local_time(order.masking.expires_at)} (the grace period) for "
                 "questions about the drop-off."
             )
         elif order.status == Order.Status.CANCELLED:
@@ -254,8 +277,8 @@ class OrderAdmin(admin.ModelAdmin):
             country = shared.country or "the customer's country"
             self.message_user(
                 request,
-                f"{order.reference} shares proxy number {display(shared.proxy_number)} with another live order of "
-                f"its customer or agent, so their callers will be asked for the order PIN ({order.pin}). To avoid "
+                f"{order.reference} shares proxy number {display(shared.proxy_number)} with another live line of "
+                f"its parties, so their callers will be asked for the order PIN ({self.pin(order)}). To avoid "
                 f"PIN prompts the pool needs at least {shared.numbers_needed} active numbers in {country}; it has "
                 f"{shared.pool_size}. Add numbers under Proxy numbers.",
                 messages.WARNING,

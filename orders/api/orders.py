@@ -21,6 +21,7 @@ from .serializers import (
     OrderCreateSerializer,
     OrderFilterSerializer,
     OrderSerializer,
+    OrderUpdateSerializer,
 )
 from .views import Pagination
 
@@ -40,7 +41,8 @@ def _order_response(order: Order, http_status: int = status.HTTP_200_OK) -> Resp
 
 
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    queryset = Order.objects.select_related("proxy_number").order_by("-created_at", "-pk")
+    # The lines and their numbers in one more query per page, not one per order.
+    queryset = Order.objects.prefetch_related("lines__proxy_number").order_by("-created_at", "-pk")
     serializer_class = OrderSerializer
     pagination_class = Pagination
     lookup_field = "reference"
@@ -85,9 +87,26 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return _order_response(order, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
-        summary="Assign an agent: opens (or keeps) the masked line",
-        description="Answers the order with its `masking` object. Assigning the same agent again changes nothing; "
-        "another agent keeps the proxy number the customer already knows.",
+        summary="Set the order's store",
+        description="`store_name` and `store_phone`. On an order whose lines are open, a new store phone opens "
+        'the store–agent line (and the customer–store line, where that is on) at once; `""` removes the '
+        "store's phone and closes its lines.",
+        request=OrderUpdateSerializer,
+        responses={200: OrderSerializer, **error_responses(400, 404, 415, 503)},
+    )
+    def partial_update(self, request: Request, reference: str) -> Response:
+        order = self.get_object()
+        serializer = OrderUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        order = services.set_store(order, name=data.get("store_name"), phone=data.get("store_phone"))
+        return _order_response(order)
+
+    @extend_schema(
+        summary="Assign an agent: opens (or keeps) the masked lines",
+        description="Answers the order with its `masking` object and its `lines`: the customer–agent line, and the "
+        "store–agent line when the order has a store phone. Assigning the same agent again changes nothing; "
+        "another agent keeps each line's proxy number, which its parties already know.",
         request=AssignSerializer,
         responses={200: OrderSerializer, **error_responses(400, 404, 409, 415, 503)},
     )
@@ -106,7 +125,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return _order_response(services.mark_picked_up(self.get_object()))
 
     @extend_schema(
-        summary="Mark delivered: the line stays open for the grace period",
+        summary="Mark delivered: every line stays open for the grace period",
         request=None,
         responses={200: OrderSerializer, **error_responses(404, 409)},
     )
@@ -115,7 +134,18 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return _order_response(services.mark_delivered(self.get_object()))
 
     @extend_schema(
-        summary="Cancel: the line closes at once",
+        summary="Close the store's lines: picked up from the store, no more calls needed",
+        description="The store–agent (and customer–store) lines close now, with `line.closed`; the customer–agent "
+        "line stays. Repeating it changes nothing. 409 `no_store` when the order never had a store line.",
+        request=None,
+        responses={200: OrderSerializer, **error_responses(404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path="close-store-line")
+    def close_store_line(self, request: Request, reference: str) -> Response:
+        return _order_response(services.close_store_line(self.get_object()))
+
+    @extend_schema(
+        summary="Cancel: every line closes at once",
         request=None,
         responses={200: OrderSerializer, **error_responses(404, 409)},
     )

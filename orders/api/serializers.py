@@ -12,7 +12,7 @@ from phonenumbers import NumberParseException, ValidationResult
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from ..models import Agent, Order, refuse_pool_number, refuse_uncallable, validate_reference
+from ..models import PARTIES, Agent, Line, Order, refuse_pool_number, refuse_uncallable, validate_reference
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "it has no valid country code; write it as +<country code><number>",
@@ -133,17 +133,45 @@ def _party_phone(phone: str) -> str:
 
 
 class MaskingSerializer(serializers.Serializer):
-    """What the customer's app shows: "call +1 415 555 0100, code 4821"."""
+    """What the customer's app shows for the customer–agent line: "call +1 415 555 0100, code 4821"."""
 
     proxy_number = PhoneField(source="proxy_number.number", help_text="The number both parties call.")
-    pin = serializers.CharField(help_text="Asked for only when a caller has several live orders on the number.")
-    expires_at = serializers.DateTimeField(source="masking_expires_at", allow_null=True)
-    live = serializers.BooleanField(source="is_line_live", help_text="Whether calls are put through now.")
+    pin = serializers.CharField(help_text="Asked for only when a caller has several live lines on the number.")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    live = serializers.BooleanField(source="is_live", help_text="Whether calls are put through now.")
+
+
+class LineSerializer(MaskingSerializer):
+    """One masked line: two parties of the order, their proxy number and PIN."""
+
+    parties = serializers.ListField(
+        child=serializers.ChoiceField(choices=[role.value for role in PARTIES]),
+        min_length=2,
+        max_length=2,
+        help_text="The line's two parties: `customer`, `agent` or `store`.",
+    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        return {name: fields[name] for name in ["parties", "proxy_number", "pin", "expires_at", "live"]}
+
+    def to_representation(self, line: Line) -> dict:
+        data = super().to_representation(line)
+        data["parties"] = [role.value for role in line.parties]
+        return data
 
 
 class OrderSerializer(serializers.ModelSerializer):
     customer_phone = PhoneField(read_only=True)
-    masking = serializers.SerializerMethodField(help_text="The masked line; null until an agent is assigned.")
+    store_phone = serializers.SerializerMethodField(
+        help_text="The store's phone in E.164; null when the order has no store."
+    )
+    masking = serializers.SerializerMethodField(
+        help_text="The customer–agent line (as in `lines`); null until an agent is assigned."
+    )
+    lines = serializers.SerializerMethodField(
+        help_text="Every line the order has had, live or closed: customer–agent, store–agent, customer–store."
+    )
 
     class Meta:
         model = Order
@@ -151,19 +179,29 @@ class OrderSerializer(serializers.ModelSerializer):
             "reference",
             "customer_name",
             "customer_phone",
+            "store_name",
+            "store_phone",
             "status",
             "agent",
             "created_at",
             "updated_at",
             "masking",
+            "lines",
         ]
         read_only_fields = fields
 
+    @extend_schema_field({"type": "string", "nullable": True, "example": "+14155550199"})
+    def get_store_phone(self, order: Order) -> str | None:
+        return str(order.store_phone) if order.store_phone else None
+
     @extend_schema_field(MaskingSerializer(allow_null=True))
     def get_masking(self, order: Order) -> dict | None:
-        if order.proxy_number_id is None:
-            return None
-        return MaskingSerializer(order).data
+        line = order.masking
+        return MaskingSerializer(line).data if line is not None else None
+
+    @extend_schema_field(LineSerializer(many=True))
+    def get_lines(self, order: Order) -> list[dict]:
+        return [LineSerializer(line).data for line in order.lines.all()]
 
 
 class OrderCreateSerializer(serializers.Serializer):
@@ -177,10 +215,32 @@ class OrderCreateSerializer(serializers.Serializer):
     )
     customer_name = TextField(max_length=100)
     customer_phone = PhoneField()
+    store_name = TextField(max_length=100, required=False, allow_blank=True, help_text="The store, if any.")
+    store_phone = PhoneField(
+        required=False,
+        help_text="The store's phone: the agent and the store reach each other over a store–agent line.",
+    )
 
     # services.create_order refuses these too; here they come with the other fields' errors in one 400.
     def validate_customer_phone(self, phone: str) -> str:
         return _party_phone(phone)
+
+    def validate_store_phone(self, phone: str) -> str:
+        return _party_phone(phone)
+
+
+class OrderUpdateSerializer(serializers.Serializer):
+    """PATCH: the store's details. A store phone set on an order with open lines opens its store lines."""
+
+    store_name = TextField(max_length=100, required=False, allow_blank=True)
+    store_phone = PhoneField(
+        required=False,
+        allow_blank=True,
+        help_text="The store's phone; \"\" removes it and closes the store's lines.",
+    )
+
+    def validate_store_phone(self, phone: str) -> str:
+        return _party_phone(phone) if phone else phone
 
 
 class AgentIdField(serializers.PrimaryKeyRelatedField):

@@ -6,9 +6,9 @@
 - transport.py: HTTP that only reaches public addresses, within a deadline;
 - api.py and admin.py: the platform's and the staff's view of them.
 
-The rest of the code raises events through ``emit`` and ``order_data``.
+The rest of the code raises events through ``emit``, ``order_data`` and ``line_data``.
 """
 
-from .emit import emit, order_data
+from .emit import emit, line_data, order_data
 
-__all__ = ["emit", "order_data"]
+__all__ = ["emit", "line_data", "order_data"]

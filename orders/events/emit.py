@@ -24,7 +24,7 @@ from django.utils import timezone
 from .models import Delivery, Event, EventType, WebhookEndpoint
 
 if TYPE_CHECKING:
-    from orders.models import Order
+    from orders.models import Line, Order
 
 # The channel the delivery loop LISTENs on (Postgres only).
 CHANNEL = "numbermasking_deliveries"
@@ -72,6 +72,17 @@ def wake_deliveries() -> None:
 
 
 def order_data(order: "Order", **extra: object) -> dict[str, object]:
-    """What every order event says about its order: reference and proxy number, no party's phone."""
-    proxy_number = str(order.proxy_number.number) if order.proxy_number_id else None
+    """What every order event says about its order: reference and its customer–agent line's number, no phone."""
+    masking = order.masking
+    proxy_number = str(masking.proxy_number.number) if masking is not None else None
     return {"reference": order.reference, "proxy_number": proxy_number, **extra}
+
+
+def line_data(line: "Line", **extra: object) -> dict[str, object]:
+    """What a line's event says: the order's reference, the line's number and its parties (roles), no phone."""
+    return {
+        "reference": line.order.reference,
+        "proxy_number": str(line.proxy_number.number),
+        "parties": [role.value for role in line.parties],
+        **extra,
+    }

@@ -6,11 +6,22 @@ refusal is a ``ServiceError`` (orders/errors.py) with a code, and the HTTP
 status and field the API answers it with.
 
 - orders.py: creating an order, and its status transitions;
-- lines.py: assigning an agent (opening the line), allocation and PINs, call counts, the pool;
+- lines.py: assigning an agent (opening the lines), allocation and PINs, the store and its lines, call
+  counts, the pool;
 - privacy.py: scrubbing closed orders.
 """
 
-from .lines import PoolSync, SharedNumber, assign_agent, count_call, sync_pool, validate_assignment
+from .lines import (
+    PoolSync,
+    SharedNumber,
+    assign_agent,
+    close_store_line,
+    count_call,
+    set_store,
+    sync_pool,
+    validate_assignment,
+    wanted_kinds,
+)
 from .orders import (
     ASSIGNABLE,
     CANCEL_FROM,
@@ -32,12 +43,15 @@ __all__ = [
     "SharedNumber",
     "assign_agent",
     "cancel_order",
+    "close_store_line",
     "closed_orders",
     "count_call",
     "create_order",
     "mark_delivered",
     "mark_picked_up",
     "purge_personal_data",
+    "set_store",
     "sync_pool",
     "validate_assignment",
+    "wanted_kinds",
 ]

@@ -1,6 +1,7 @@
 """Write rules for orders themselves: creating one, and the status transitions that close its line."""
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from .. import events, tasks
 from ..errors import ServiceError
-from ..models import EventType, Order, refuse_pool_number, refuse_uncallable
+from ..models import EventType, Line, Order, Role, refuse_pool_number, refuse_uncallable
 
 logger = logging.getLogger(__name__)
 
@@ -34,28 +35,41 @@ def _transition_error(order: Order, action: str) -> ServiceError:
     )
 
 
-def create_order(*, customer_name: str, customer_phone: str, reference: str = "") -> tuple[Order, bool]:
+def create_order(
+    *, customer_name: str, customer_phone: str, reference: str = "", store_name: str = "", store_phone: str = ""
+) -> tuple[Order, bool]:
     """Create an order (no line yet), or return the one an earlier try of the same request created.
 
     Returns ``(order, created)``. A reference is generated when none is given;
     a given reference already used for other details is refused
     (``reference_exists``), and so is a phone the service may not call
-    (``pool_number``, ``uncallable_number``).
+    (``pool_number``, ``uncallable_number``) and a store phone that is the
+    customer's (``same_phone``).
     """
     refuse_pool_number(customer_phone, field="customer_phone")
     refuse_uncallable(customer_phone, field="customer_phone")
+    if store_phone:
+        refuse_pool_number(store_phone, field="store_phone")
+        refuse_uncallable(store_phone, field="store_phone")
+        if str(store_phone) == str(customer_phone):
+            raise ServiceError("The store's phone is the customer's phone.", code="same_phone", field="store_phone")
     try:
         # The savepoint keeps a duplicate reference from breaking a surrounding transaction.
         with transaction.atomic():
             return Order.objects.create(
-                reference=reference, customer_name=customer_name, customer_phone=customer_phone
+                reference=reference,
+                customer_name=customer_name,
+                customer_phone=customer_phone,
+                store_name=store_name,
+                store_phone=store_phone,
             ), True
     except IntegrityError:
         # Only the reference is unique, and only a given reference can collide.
         if not reference:
             raise
-    existing = Order.objects.select_related("proxy_number").get(reference=reference)
-    if existing.customer_name == customer_name and str(existing.customer_phone) == str(customer_phone):
+    existing = Order.objects.get(reference=reference)
+    same = (existing.customer_name, str(existing.customer_phone), existing.store_name, str(existing.store_phone or ""))
+    if same == (customer_name, str(customer_phone), store_name, str(store_phone or "")):
         return existing, False
     raise ServiceError(
         "An order with reference %(reference)s already exists with other details.",
@@ -67,8 +81,15 @@ def create_order(*, customer_name: str, customer_phone: str, reference: str = ""
 
 
 def _transition(
-    order: Order, *, allowed: set[str], action: str, status: str, expires_at: datetime | None = None
+    order: Order,
+    *,
+    allowed: set[str],
+    action: str,
+    status: str,
+    close: Iterable[str] | None = None,
+    expires_at: datetime | None = None,
 ) -> Order:
+    """Move the order to ``status``; its lines of the kinds in ``close`` close at ``expires_at`` (now when None)."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
         # A repeated request (a retry, a second click) finds the order where
@@ -78,22 +99,43 @@ def _transition(
             return order
         if order.status not in allowed:
             raise _transition_error(order, action)
-        previous_status, was_live = order.status, order.is_line_live
+        previous_status = order.status
         order.status = status
-        if expires_at is not None and order.masking_expires_at is not None:
-            order.masking_expires_at = min(order.masking_expires_at, expires_at)
         order.save()
         _status_changed(order, previous_status)
-        if was_live and expires_at is not None:
-            events.emit(
-                EventType.LINE_CLOSED,
-                events.order_data(order, reason=status, expires_at=order.masking_expires_at.isoformat()),
-            )
-            if status != Status.CANCELLED:
-                # A delivered order's line expires at the end of its grace period.
-                tasks.line_expiry_scheduled(order)
+        if close is not None:
+            lines = Line.objects.select_for_update().filter(order=order, kind__in=close)
+            # A delivered order's lines expire at the end of its grace period.
+            close_lines(order, lines, reason=status, at=expires_at or timezone.now())
     logger.info("order %s %s", order.reference, order.get_status_display().lower())
     return order
+
+
+def close_lines(order: Order, lines: Iterable[Line], *, reason: str, at: datetime) -> list[Line]:
+    """Move ``lines`` of ``order`` to close at ``at`` (or earlier, if they close sooner); the caller holds the lock.
+
+    Raises ``line.closed`` for each line that was live, and schedules the
+    ``line.expired`` check of a line that still has time left.
+    """
+    changed = []
+    for line in lines:
+        if not line.is_live:
+            continue
+        line.expires_at = min(line.expires_at, at)
+        line.save(update_fields=["expires_at"])
+        events.emit(
+            EventType.LINE_CLOSED, events.line_data(line, reason=reason, expires_at=line.expires_at.isoformat())
+        )
+        if line.expires_at > timezone.now():
+            tasks.line_expiry_scheduled(line)
+        changed.append(line)
+    _forget_lines(order)
+    return changed
+
+
+def _forget_lines(order: Order) -> None:
+    """Drop the lines ``order`` read before they changed, so it reads them again (Order.line)."""
+    getattr(order, "_prefetched_objects_cache", {}).pop("lines", None)
 
 
 def _status_changed(order: Order, previous_status: str) -> None:
@@ -103,31 +145,35 @@ def _status_changed(order: Order, previous_status: str) -> None:
 
 
 def mark_picked_up(order: Order) -> Order:
+    """Picked up; with MASKING_CLOSE_STORE_LINE_ON_PICKUP the store's lines close: the store's part is done."""
+    store_kinds = Line.Kind.with_party(Role.STORE) if settings.MASKING_CLOSE_STORE_LINE_ON_PICKUP else None
     return _transition(
         order,
         allowed=PICK_UP_FROM,
         action="marked picked up",
         status=Status.PICKED_UP,
+        close=store_kinds,
     )
 
 
 def mark_delivered(order: Order) -> Order:
-    """Deliver; the line stays open for the grace period for drop-off questions."""
+    """Deliver; every line stays open for the grace period, for drop-off questions."""
     return _transition(
         order,
         allowed=DELIVER_FROM,
         action="marked delivered",
         status=Status.DELIVERED,
+        close=list(Line.Kind),
         expires_at=timezone.now() + timedelta(seconds=settings.MASKING_GRACE_PERIOD),
     )
 
 
 def cancel_order(order: Order) -> Order:
-    """Cancel; the line closes at once."""
+    """Cancel; every line closes at once."""
     return _transition(
         order,
         allowed=CANCEL_FROM,
         action="cancelled",
         status=Status.CANCELLED,
-        expires_at=timezone.now(),
+        close=list(Line.Kind),
     )

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from prometheus_client import REGISTRY
 
-from orders.models import Agent, BlockedNumber, Order
+from orders.models import Agent, BlockedNumber, Line, Order
 from tests.support.api import assert_error
 from tests.support.events import assert_no_phone_number, events_of, run_worker
 from tests.support.fake_plivo import AUTH_ID
@@ -78,7 +78,7 @@ def test_the_request_is_reserved_and_answered_at_once_without_asking_plivo(api, 
     assert response.status_code == 202, response.content
     body = response.json()
     assert re.fullmatch(r"ctc_[0-9a-f]{24}", body["id"])
-    assert body == {"id": body["id"], "state": "queued", "reference": "K7X4", "from": "agent"}
+    assert body == {"id": body["id"], "state": "queued", "reference": "K7X4", "from": "agent", "to": "customer"}
     assert not account.calls and not account.mocked.calls
     reservation = ClickToCall.objects.get()
     assert (reservation.public_id, reservation.order_id, reservation.first_role, reservation.state) == (
@@ -106,9 +106,9 @@ def test_the_worker_has_the_agent_rung_from_the_proxy_number_with_a_signed_bridg
     expected = {
         "from": "14155550100",
         "to": "14156667778",
-        "answer_url": f"{base}/voice/bridge/?order={order.pk}&first=agent",
+        "answer_url": f"{base}/voice/bridge/?order={order.pk}&first=agent&to=customer",
         "answer_method": "POST",
-        "hangup_url": f"{base}/voice/hangup/?order={order.pk}&first=agent",
+        "hangup_url": f"{base}/voice/hangup/?order={order.pk}&first=agent&to=customer",
         "hangup_method": "POST",
         "time_limit": 1800,
         "ring_timeout": 25,
@@ -129,7 +129,7 @@ def test_the_customer_can_be_rung_first(api, order, account):
     assert response.status_code == 202
     assert response.json()["from"] == "customer"
     assert account.calls[0]["to"] == "14156667777"
-    assert account.calls[0]["answer_url"].endswith(f"/voice/bridge/?order={order.pk}&first=customer")
+    assert account.calls[0]["answer_url"].endswith(f"/voice/bridge/?order={order.pk}&first=customer&to=agent")
 
 
 @pytest.mark.parametrize("body", [{"from": "dispatcher"}, {"from": ""}, {}, {"from": ["agent"]}])
@@ -163,7 +163,7 @@ def test_an_order_without_a_live_line_is_a_conflict(api, account, db):
 
 
 def test_a_line_that_expired_is_a_conflict(api, order, account):
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     assert_error(call(api), 409, "line_not_live")
     assert_nothing_reserved()
@@ -371,6 +371,7 @@ def test_the_call_requests_endpoint_lists_them_newest_first_with_their_state_and
         "id",
         "state",
         "from",
+        "to",
         "reason",
         "detail",
         "attempts",
@@ -435,7 +436,7 @@ def test_the_bridge_tells_the_agent_the_order_and_dials_the_customer_from_the_pr
     # The second leg gets the whisper and the accept key, as an inbound call's callee does.
     assert (
         dial.attrib["confirmSound"]
-        == f"{django_settings.PUBLIC_BASE_URL}/voice/whisper/?order={order.pk}&callee=customer"
+        == f"{django_settings.PUBLIC_BASE_URL}/voice/whisper/?order={order.pk}&callee=customer&caller=agent"
     )
     assert dial.attrib["confirmKey"] == "1"
     assert [number.text for number in dial.iter("Number")] == ["14156667777"]
@@ -456,7 +457,7 @@ def test_the_customer_rung_first_hears_of_their_delivery_agent(plivo, order):
 
     assert spoken(root) == ["Connecting you to your delivery agent for order K 7 X 4."]
     assert [number.text for number in root.iter("Number")] == ["14156667778"]
-    assert root.find("Dial").attrib["confirmSound"].endswith("callee=agent")
+    assert root.find("Dial").attrib["confirmSound"].endswith("callee=agent&caller=customer")
 
 
 def test_the_bridge_text_is_a_setting(plivo, order, settings):
@@ -468,7 +469,7 @@ def test_the_bridge_text_is_a_setting(plivo, order, settings):
 
 
 def test_a_line_that_closed_before_the_answer_dials_no_one(plivo, order):
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     root = xml_of(plivo.signed_post(f"/voice/bridge/?order={order.pk}&first=agent", outbound_params(AGENT_PHONE, "b")))
 
@@ -567,6 +568,7 @@ def test_end_to_end_the_api_call_is_bridged_and_the_talk_raises_call_completed(a
     assert completed.data == {
         "reference": "K7X4",
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "call_uuid": "c2c-1",
         "caller_role": "agent",
         "callee_role": "customer",
@@ -754,4 +756,4 @@ def test_click_to_calls_do_not_count_towards_the_hourly_limit_of_calls_a_party_d
 
     assert [number.text for number in root.iter("Number")] == ["14156667777"]
     order.refresh_from_db()
-    assert order.agent_calls == 0
+    assert order.masking.agent_calls == 0

@@ -55,4 +55,4 @@ def test_assigning_a_purged_order_is_a_conflict_like_other_refused_transitions(a
 
     assert_error(response, 409, "purged")
     order.refresh_from_db()
-    assert order.proxy_number is None
+    assert order.masking is None

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Line, Order, ProxyNumber
 from tests.support.api import assert_error
 from tests.support.world import CUSTOMER, PROXY
 from voice.models import CallRecord
@@ -32,15 +32,15 @@ def test_assigning_an_agent_opens_the_line_and_answers_the_masking(api, order, a
     order.refresh_from_db()
     assert order.status == "assigned"
     assert order.agent == agent
-    assert order.proxy_number == proxy_number
-    assert order.masking_expires_at > before + timedelta(hours=23)
+    assert order.masking.proxy_number == proxy_number
+    assert order.masking.expires_at > before + timedelta(hours=23)
     body = response.json()
     assert body["status"] == "assigned"
     assert body["agent"] == agent.pk
     assert body["masking"]["proxy_number"] == PROXY
-    assert body["masking"]["pin"] == order.pin and len(order.pin) == 4
+    assert body["masking"]["pin"] == order.masking.pin and len(order.masking.pin) == 4
     assert body["masking"]["live"] is True
-    assert body["masking"]["expires_at"].startswith(order.masking_expires_at.isoformat()[:19])
+    assert body["masking"]["expires_at"].startswith(order.masking.expires_at.isoformat()[:19])
 
 
 def test_assigning_the_same_agent_again_changes_nothing(api, order, agent, proxy_number):
@@ -92,7 +92,7 @@ def test_assigning_an_inactive_agent_names_the_field(api, order, agent, proxy_nu
     body = assert_error(response, 400, "invalid", fields=("agent",))
     assert "inactive" in body["detail"]
     order.refresh_from_db()
-    assert order.agent is None and order.proxy_number is None
+    assert order.agent is None and order.masking is None
 
 
 def test_assigning_with_an_empty_pool_is_503(api, order, agent):
@@ -103,29 +103,32 @@ def test_assigning_with_an_empty_pool_is_503(api, order, agent):
     body = assert_error(response, 503, "empty_pool")
     assert "proxy-number pool is empty" in body["detail"]
     order.refresh_from_db()
-    assert order.status == "placed" and order.masking_expires_at is None
+    assert order.status == "placed" and order.masking is None
 
 
 def test_assigning_when_every_pin_is_taken_is_503(api, order, agent, proxy_number, settings):
     settings.MASKING_PIN_LENGTH = 1
     later = timezone.now() + timedelta(hours=1)
-    Order.objects.bulk_create(
-        Order(
-            reference=f"B-{pin}",
-            customer_name="Other",
+    others = Order.objects.bulk_create(
+        Order(reference=f"B-{pin}", customer_name="Other", customer_phone="+14156667779") for pin in range(10)
+    )
+    Line.objects.bulk_create(
+        Line(
+            order=other,
+            kind=Line.Kind.CUSTOMER_AGENT,
             customer_phone="+14156667779",
             proxy_number=proxy_number,
             pin=str(pin),
-            masking_expires_at=later,
+            expires_at=later,
         )
-        for pin in range(10)
+        for pin, other in enumerate(others)
     )
 
     response = post(api, order, "assign", {"agent": agent.pk})
 
     assert_error(response, 503, "pins_exhausted")
     order.refresh_from_db()
-    assert order.proxy_number is None
+    assert order.masking is None
 
 
 def test_an_unknown_order_is_404_for_every_action(api, agent):
@@ -147,7 +150,7 @@ def test_an_order_goes_from_assigned_to_picked_up_to_delivered(api, live_order):
     assert live_order.status == "delivered"
     # The customer can still call about the drop-off, for the grace period only.
     assert delivered.json()["masking"]["live"] is True
-    assert live_order.masking_expires_at < timezone.now() + timedelta(minutes=61)
+    assert live_order.masking.expires_at < timezone.now() + timedelta(minutes=61)
 
 
 def test_cancelling_closes_the_line_at_once(api, live_order):
@@ -198,7 +201,7 @@ def test_a_delivered_order_cannot_be_cancelled_or_picked_up(api, live_order):
 def test_a_retried_transition_answers_the_order_again(api, live_order, action, status):
     first = post(api, live_order, action)
     live_order.refresh_from_db()
-    expires_at = live_order.masking_expires_at
+    expires_at = live_order.masking.expires_at
 
     retry = post(api, live_order, action)
 
@@ -206,7 +209,7 @@ def test_a_retried_transition_answers_the_order_again(api, live_order, action, s
     assert retry.json() == first.json()
     live_order.refresh_from_db()
     assert live_order.status == status
-    assert live_order.masking_expires_at == expires_at
+    assert live_order.masking.expires_at == expires_at
 
 
 def test_transitions_need_no_body(api, live_order):

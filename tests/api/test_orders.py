@@ -92,7 +92,7 @@ def test_it_shows_an_order_by_reference(api, live_order):
     assert body["reference"] == live_order.reference
     assert body["agent"] == live_order.agent_id
     assert body["masking"]["proxy_number"] == "+14155550100"
-    assert body["masking"]["pin"] == live_order.pin
+    assert body["masking"]["pin"] == live_order.masking.pin
 
 
 @pytest.mark.parametrize("reference", ["NOPE", "x" * 40, "%00"])

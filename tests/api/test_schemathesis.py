@@ -70,7 +70,11 @@ def orders_in_every_state(agent_ids: list[int]) -> list[str]:
     # Generated PATCHes may have switched agents off in an earlier operation.
     Agent.objects.filter(pk__in=agent_ids[:2]).update(is_active=True)
     agent = Agent.objects.get(pk=agent_ids[0])
-    orders = {state: Order.objects.create(customer_name="Alice", customer_phone="+14156667777") for state in "PADXC"}
+    # With a store, so that its line can be closed too.
+    orders = {
+        state: Order.objects.create(customer_name="Alice", customer_phone="+14156667777", store_phone="+14156667790")
+        for state in "PADXC"
+    }
     for state in "ADXC":
         services.assign_agent(orders[state], agent)
     services.mark_delivered(orders["X"])
@@ -123,7 +127,7 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
         if path.endswith("/assign/"):
             return st.sampled_from(agent_ids).map(lambda pk: {**body, "agent": pk})
         # Random strings are rarely phone numbers; swap in real ones so creates and edits can succeed.
-        for field in ("phone", "customer_phone", "number"):
+        for field in ("phone", "customer_phone", "store_phone", "number"):
             if field in body:
                 return st.one_of(st.just(body), phones.map(lambda phone, field=field: {**body, field: phone}))
         return st.just(body)
@@ -168,9 +172,10 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
     print(f"\nschemathesis: {len(operations)} operations, {sum(examples.values())} examples")
     for label in sorted(examples):
         print(f"  {label}: {examples[label]} examples, {successes[label]} succeeded")
-    # agents 4, orders 11 (the call log, click-to-call and its requests included), webhook endpoints 6
+    # agents 4, orders 13 (PATCH, close-store-line, the call log, click-to-call and its requests included),
+    # webhook endpoints 6
     # (recover included), the events feed 1, blocked numbers 5
-    assert len(operations) == 27
+    assert len(operations) == 29
     assert set(successes) == {operation.label for operation in operations}
 
 

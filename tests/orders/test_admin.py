@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from orders import services
 from orders.admin.orders import EstimatedCountPaginator
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Line, Order, ProxyNumber
 from tests.support.world import CUSTOMER, open_line
 from voice.models import CallRecord
 
@@ -40,8 +40,8 @@ def test_adding_an_order_with_an_agent_opens_its_line(admin_client, proxy_number
     order = Order.objects.get()
     assert order.agent == agent
     assert order.status == "assigned"
-    assert order.proxy_number == proxy_number
-    assert len(order.pin) == 4
+    assert order.masking.proxy_number == proxy_number
+    assert len(order.masking.pin) == 4
     assert order.is_line_live
     assert len(order.reference) == 8
 
@@ -51,7 +51,7 @@ def test_adding_an_order_without_an_agent_leaves_it_placed(admin_client, proxy_n
 
     assert response.status_code == 302
     order = Order.objects.get()
-    assert (order.reference, order.status, order.proxy_number, order.pin) == ("WEB-1", "placed", None, "")
+    assert (order.reference, order.status, order.masking) == ("WEB-1", "placed", None)
     # National input is read in MASKING_DEFAULT_REGION and stored in E.164.
     assert str(order.customer_phone) == CUSTOMER
 
@@ -63,7 +63,7 @@ def test_assigning_an_agent_to_a_placed_order_opens_its_line(admin_client, proxy
 
     assert response.status_code == 302
     order.refresh_from_db()
-    assert (order.agent, order.proxy_number, order.status) == (agent, proxy_number, "assigned")
+    assert (order.agent, order.masking.proxy_number, order.status) == (agent, proxy_number, "assigned")
     assert order.is_line_live
 
 
@@ -77,13 +77,13 @@ def test_changing_the_agent_keeps_the_proxy_number(admin_client, proxy_number, a
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.agent == dave
-    assert order.proxy_number == proxy_number
+    assert order.masking.proxy_number == proxy_number
     assert order.is_line_live
 
 
 def test_editing_the_customer_name_does_not_touch_the_line(admin_client, proxy_number, agent):
     order = open_line(CUSTOMER, agent)
-    pin, expires_at = order.pin, order.masking_expires_at
+    pin, expires_at = order.masking.pin, order.masking.expires_at
 
     response = admin_client.post(
         f"/admin/orders/order/{order.pk}/change/", order_form(customer_name="Alice B.", agent=agent.pk)
@@ -91,7 +91,7 @@ def test_editing_the_customer_name_does_not_touch_the_line(admin_client, proxy_n
 
     assert response.status_code == 302
     order.refresh_from_db()
-    assert (order.customer_name, order.pin, order.masking_expires_at) == ("Alice B.", pin, expires_at)
+    assert (order.customer_name, order.masking.pin, order.masking.expires_at) == ("Alice B.", pin, expires_at)
 
 
 def test_assigning_with_an_empty_pool_shows_the_error_in_the_form(admin_client, agent):
@@ -112,7 +112,7 @@ def test_assigning_an_agent_to_a_cancelled_order_shows_the_error_in_the_form(adm
     assert response.status_code == 200
     assert "cannot be assigned an agent" in response.context["adminform"].form.errors["agent"][0]
     order.refresh_from_db()
-    assert (order.agent, order.proxy_number) == (None, None)
+    assert (order.agent, order.masking) == (None, None)
 
 
 def test_removing_the_agent_of_an_assigned_order_is_refused(admin_client, proxy_number, agent):
@@ -134,7 +134,7 @@ def test_the_order_page_shows_the_masking_panel_and_calls(admin_client, proxy_nu
 
     assert response.status_code == 200
     content = response.content.decode()
-    assert order.pin in content
+    assert order.masking.pin in content
     assert "+14155550100" in content
     assert "Masking" in content
     assert "talked" in content  # the call's plain result; Plivo's codes are on the call's page
@@ -157,7 +157,7 @@ def test_the_order_list_renders_with_filters_and_search(admin_client, proxy_numb
 def test_the_live_filter_separates_live_and_closed_lines(admin_client, proxy_number, agent):
     live = open_line(CUSTOMER, agent)
     closed = open_line("+14156667779", Agent.objects.create(name="Dave", phone="+14156667780"))
-    Order.objects.filter(pk=closed.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=closed.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     live_list = admin_client.get("/admin/orders/order/?line=live").context["cl"].result_list
     closed_list = admin_client.get("/admin/orders/order/?line=closed").context["cl"].result_list
@@ -197,7 +197,7 @@ def test_the_order_list_estimates_a_large_table_instead_of_counting_it(admin_cli
 def test_the_order_list_counts_a_small_table_and_a_filtered_list_exactly(admin_client, proxy_number, agent):
     open_line(CUSTOMER, agent)
     closed = open_line("+14156667779", agent)
-    Order.objects.filter(pk=closed.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=closed.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     everything = admin_client.get("/admin/orders/order/")
     with CaptureQueriesContext(connection) as queries:
@@ -272,7 +272,7 @@ def test_the_agent_list_shows_live_line_counts(admin_client, proxy_number, agent
     open_line(CUSTOMER, agent)
     open_line("+14156667779", agent)
     expired = open_line("+14156667781", dave)
-    Order.objects.filter(pk=expired.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     response = admin_client.get("/admin/orders/agent/")
 
@@ -311,9 +311,8 @@ def test_the_agent_list_sorts_by_live_lines(admin_client, proxy_number, agent):
 
 def test_a_purged_order_with_a_closed_line_is_not_a_live_line(admin_client, proxy_number, agent):
     order = open_line(CUSTOMER, agent)
-    Order.objects.filter(pk=order.pk).update(
-        customer_name="", customer_phone="", masking_expires_at=timezone.now() - timedelta(days=40)
-    )
+    Order.objects.filter(pk=order.pk).update(customer_name="", customer_phone="")
+    Line.objects.filter(order=order).update(customer_phone="", expires_at=timezone.now() - timedelta(days=40))
 
     agents = admin_client.get("/admin/orders/agent/").context["cl"].result_list
     numbers = admin_client.get("/admin/orders/proxynumber/").context["cl"].result_list
@@ -389,5 +388,5 @@ def test_changing_the_agent_of_an_order_with_calls_keeps_its_calls(admin_client,
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     order.refresh_from_db()
-    assert (order.agent, order.proxy_number) == (dave, proxy_number)
+    assert (order.agent, order.masking.proxy_number) == (dave, proxy_number)
     assert CallRecord.objects.get().order == order

@@ -87,7 +87,7 @@ def test_the_pin_of_an_order_whose_agent_is_inactive_connects_no_one(plivo, live
     deactivate(agent)
     deactivate(second.agent)
 
-    params = {"CallUUID": "c", "From": CUSTOMER, "To": PROXY, "Digits": live_order.pin}
+    params = {"CallUUID": "c", "From": CUSTOMER, "To": PROXY, "Digits": live_order.masking.pin}
     root = xml_of(plivo.signed_post("/voice/pin/?attempt=1", params))
 
     assert root.find("Dial") is None

@@ -15,7 +15,7 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber, live_orders
+from orders.models import Agent, Line, Order, ProxyNumber, live_orders
 from orders.phones import nanp_area_code
 from orders.routing import Action, resolve
 from tests.support.concurrency import postgres_only, run_concurrently
@@ -40,12 +40,12 @@ def give_load(proxy: ProxyNumber, lines: int, *, prefix: str = "+1650666") -> No
     """``lines`` live orders of strangers on ``proxy`` (their own allocation is overridden)."""
     for n in range(lines):
         order = open_line(f"{prefix}{proxy.pk % 10}{n:03d}", make_agent(f"+1650777{proxy.pk % 10}{n:03d}"))
-        Order.objects.filter(pk=order.pk).update(proxy_number=proxy)
+        Line.objects.filter(order_id=order.pk).update(proxy_number=proxy)
 
 
 def number_of(order: Order) -> str:
     order.refresh_from_db()
-    return str(order.proxy_number.number)
+    return str(order.masking.proxy_number.number)
 
 
 @pytest.mark.parametrize(
@@ -267,11 +267,11 @@ def test_concurrent_assignments_still_give_each_customer_a_local_unambiguous_lin
     )
 
     assert not [result for result in results if isinstance(result, Exception)]
-    live = list(live_orders(timezone.now() + timedelta(seconds=1)).select_related("proxy_number"))
+    live = list(live_orders(timezone.now() + timedelta(seconds=1)).prefetch_related("lines__proxy_number"))
     assert len(live) == len(orders)
     # Nobody shares a party with anyone, so each customer gets their own area code.
-    assert {str(order.customer_phone): str(order.proxy_number.number) for order in live} == {
+    assert {str(order.customer_phone): str(order.masking.proxy_number.number) for order in live} == {
         phone: SAN_FRANCISCO if phone.startswith("+1415") else NEW_YORK for phone in customers
     }
-    pins = [(order.proxy_number_id, order.pin) for order in live]
+    pins = [(order.masking.proxy_number_id, order.masking.pin) for order in live]
     assert len(set(pins)) == len(pins)

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Line, Order, ProxyNumber
 from orders.routing import Action, resolve
 from tests.support.world import CUSTOMER, open_line
 
@@ -33,10 +33,10 @@ def test_assigning_an_agent_opens_the_line(settings, proxy_number, agent):
     assert returned == order
     assert order.agent == agent
     assert order.status == "assigned"
-    assert order.proxy_number == proxy_number
-    assert len(order.pin) == 4 and order.pin.isdigit()
+    assert order.masking.proxy_number == proxy_number
+    assert len(order.masking.pin) == 4 and order.masking.pin.isdigit()
     ttl = timedelta(seconds=settings.MASKING_SESSION_TTL)
-    assert before + ttl <= order.masking_expires_at <= timezone.now() + ttl
+    assert before + ttl <= order.masking.expires_at <= timezone.now() + ttl
     assert order.is_line_live
 
 
@@ -46,7 +46,7 @@ def test_the_pin_has_the_configured_length(settings, proxy_number, agent):
     order = open_line(CUSTOMER, agent)
 
     order.refresh_from_db()
-    assert len(order.pin) == 6 and order.pin.isdigit()
+    assert len(order.masking.pin) == 6 and order.masking.pin.isdigit()
 
 
 def test_it_prefers_a_number_in_the_customers_country(agent):
@@ -59,8 +59,8 @@ def test_it_prefers_a_number_in_the_customers_country(agent):
 
     uk_order.refresh_from_db()
     us_order.refresh_from_db()
-    assert uk_order.proxy_number == gb
-    assert us_order.proxy_number == us
+    assert uk_order.masking.proxy_number == gb
+    assert us_order.masking.proxy_number == us
 
 
 def test_it_prefers_the_customers_country_over_a_less_loaded_number(agent):
@@ -71,8 +71,8 @@ def test_it_prefers_the_customers_country_over_a_less_loaded_number(agent):
     order = open_line("+14156667777", agent)
 
     order.refresh_from_db()
-    assert order.proxy_number == us
-    assert gb.orders.count() == 0
+    assert order.masking.proxy_number == us
+    assert gb.lines.count() == 0
 
 
 def test_the_customers_country_comes_before_avoiding_a_shared_number(caplog, agent):
@@ -86,8 +86,8 @@ def test_the_customers_country_comes_before_avoiding_a_shared_number(caplog, age
         second = open_line(CUSTOMER, make_agent("+14156667780"))
 
     second.refresh_from_db()
-    assert second.proxy_number == us
-    assert gb.orders.count() == 0
+    assert second.masking.proxy_number == us
+    assert gb.lines.count() == 0
     assert "at least 3" in caplog.text
 
 
@@ -97,7 +97,7 @@ def test_it_falls_back_to_a_foreign_number_when_the_country_has_none(agent):
     order = open_line(CUSTOMER, agent)
 
     order.refresh_from_db()
-    assert order.proxy_number == gb
+    assert order.masking.proxy_number == gb
     assert resolve(CUSTOMER, "+442071838750").action == Action.CONNECT
 
 
@@ -105,15 +105,15 @@ def test_it_avoids_a_number_on_which_the_customer_has_a_live_order(agent):
     first_number = ProxyNumber.objects.create(number="+14155550100")
     second_number = ProxyNumber.objects.create(number="+14155550101")
     first = open_line(CUSTOMER, agent)
-    assert first.proxy_number == first_number
+    assert first.masking.proxy_number == first_number
     # The other number is busier, but the customer has no order on it.
     others = [open_line(f"+1415666000{i}", make_agent(f"+1415666010{i}")) for i in range(2)]
-    Order.objects.filter(pk__in=[o.pk for o in others]).update(proxy_number=second_number)
+    Line.objects.filter(order_id__in=[o.pk for o in others]).update(proxy_number=second_number)
 
     second = open_line(CUSTOMER, make_agent("+14156667780"))
 
     second.refresh_from_db()
-    assert second.proxy_number == second_number
+    assert second.masking.proxy_number == second_number
     assert resolve(CUSTOMER, "+14155550100").action == Action.CONNECT
     assert resolve(CUSTOMER, "+14155550101").action == Action.CONNECT
 
@@ -121,14 +121,14 @@ def test_it_avoids_a_number_on_which_the_customer_has_a_live_order(agent):
 def test_it_avoids_a_number_on_which_the_agent_has_a_live_order(agent):
     first_number = ProxyNumber.objects.create(number="+14155550100")
     second_number = ProxyNumber.objects.create(number="+14155550101")
-    assert open_line(CUSTOMER, agent).proxy_number == first_number
+    assert open_line(CUSTOMER, agent).masking.proxy_number == first_number
     others = [open_line(f"+1415666000{i}", make_agent(f"+1415666010{i}")) for i in range(2)]
-    Order.objects.filter(pk__in=[o.pk for o in others]).update(proxy_number=second_number)
+    Line.objects.filter(order_id__in=[o.pk for o in others]).update(proxy_number=second_number)
 
     second = open_line("+14156667779", agent)
 
     second.refresh_from_db()
-    assert second.proxy_number == second_number
+    assert second.masking.proxy_number == second_number
     assert resolve(str(agent.phone), "+14155550100").connect_to == CUSTOMER
     assert resolve(str(agent.phone), "+14155550101").connect_to == "+14156667779"
 
@@ -138,12 +138,12 @@ def test_it_picks_the_least_loaded_number(agent):
     for i, load in enumerate([2, 0, 1]):
         for j in range(load):
             order = open_line(f"+1415666{i}{j:03d}", make_agent(f"+1415777{i}{j:03d}"))
-            Order.objects.filter(pk=order.pk).update(proxy_number=numbers[i])
+            Line.objects.filter(order_id=order.pk).update(proxy_number=numbers[i])
 
     order = open_line(CUSTOMER, agent)
 
     order.refresh_from_db()
-    assert order.proxy_number == numbers[1]
+    assert order.masking.proxy_number == numbers[1]
 
 
 def test_expired_lines_do_not_count_as_load(agent):
@@ -151,15 +151,15 @@ def test_expired_lines_do_not_count_as_load(agent):
     idle = ProxyNumber.objects.create(number="+14155550101")
     orders = [open_line(f"+1415666000{i}", make_agent(f"+1415666010{i}")) for i in range(3)]
     # Two lines that ended on one number, one live line on the other.
-    Order.objects.filter(pk__in=[orders[0].pk, orders[1].pk]).update(
-        proxy_number=busy, masking_expires_at=timezone.now() - timedelta(seconds=1)
+    Line.objects.filter(order_id__in=[orders[0].pk, orders[1].pk]).update(
+        proxy_number=busy, expires_at=timezone.now() - timedelta(seconds=1)
     )
-    Order.objects.filter(pk=orders[2].pk).update(proxy_number=idle)
+    Line.objects.filter(order_id=orders[2].pk).update(proxy_number=idle)
 
     order = open_line(CUSTOMER, agent)
 
     order.refresh_from_db()
-    assert order.proxy_number == busy
+    assert order.masking.proxy_number == busy
 
 
 def test_it_skips_inactive_numbers(agent):
@@ -169,7 +169,7 @@ def test_it_skips_inactive_numbers(agent):
     order = open_line(CUSTOMER, agent)
 
     order.refresh_from_db()
-    assert order.proxy_number == active
+    assert order.masking.proxy_number == active
 
 
 def test_an_exhausted_pool_shares_a_number_and_warns_with_the_pool_size_needed(caplog, proxy_number, agent):
@@ -179,8 +179,8 @@ def test_an_exhausted_pool_shares_a_number_and_warns_with_the_pool_size_needed(c
         second = open_line(CUSTOMER, make_agent("+14156667780"))
 
     second.refresh_from_db()
-    assert second.proxy_number == first.proxy_number == proxy_number
-    assert second.pin != first.pin
+    assert second.masking.proxy_number == first.masking.proxy_number == proxy_number
+    assert second.masking.pin != first.masking.pin
     assert second.is_line_live
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -221,7 +221,7 @@ def test_an_empty_pool_is_a_validation_error(agent):
     assert raised.value.code == "empty_pool"
     assert "pool is empty" in raised.value.messages[0]
     order.refresh_from_db()
-    assert (order.agent, order.proxy_number, order.status, order.pin) == (None, None, "placed", "")
+    assert (order.agent, order.masking, order.status) == (None, None, "placed")
 
 
 def test_a_pool_of_only_inactive_numbers_is_empty(agent):
@@ -233,7 +233,7 @@ def test_a_pool_of_only_inactive_numbers_is_empty(agent):
 
     assert raised.value.code == "empty_pool"
     order.refresh_from_db()
-    assert order.proxy_number is None
+    assert order.masking is None
 
 
 def test_pins_are_unique_among_live_orders_on_a_number(settings, proxy_number, agent):
@@ -241,7 +241,7 @@ def test_pins_are_unique_among_live_orders_on_a_number(settings, proxy_number, a
 
     orders = [open_line(f"+1415666000{i}", agent) for i in range(10)]
 
-    pins = [Order.objects.get(pk=order.pk).pin for order in orders]
+    pins = [Order.objects.get(pk=order.pk).masking.pin for order in orders]
     assert sorted(pins) == [str(digit) for digit in range(10)]
 
 
@@ -256,23 +256,23 @@ def test_it_refuses_an_eleventh_one_digit_pin_on_a_full_number(settings, proxy_n
 
     assert raised.value.code == "pins_exhausted"
     order.refresh_from_db()
-    assert (order.agent, order.proxy_number, order.masking_expires_at) == (None, None, None)
+    assert (order.agent, order.masking) == (None, None)
 
 
 def test_a_pin_of_an_expired_order_can_be_used_again(settings, proxy_number, agent):
     settings.MASKING_PIN_LENGTH = 1
     orders = [open_line(f"+1415666000{i}", agent) for i in range(10)]
-    Order.objects.filter(pk=orders[3].pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=orders[3].pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     order = open_line("+14156660010", agent)
 
     order.refresh_from_db()
-    assert order.pin == Order.objects.get(pk=orders[3].pk).pin
+    assert order.masking.pin == Order.objects.get(pk=orders[3].pk).masking.pin
 
 
 def test_reassigning_the_agent_keeps_the_proxy_number(proxy_number, agent):
     order = open_line(CUSTOMER, agent)
-    first_pin = order.pin
+    first_pin = order.masking.pin
     # A fresh, empty number appears; the customer still knows the old one.
     ProxyNumber.objects.create(number="+14155550000")
     dave = make_agent("+14156667780", "Dave")
@@ -281,8 +281,8 @@ def test_reassigning_the_agent_keeps_the_proxy_number(proxy_number, agent):
 
     order.refresh_from_db()
     assert order.agent == dave
-    assert order.proxy_number == proxy_number
-    assert order.pin == first_pin
+    assert order.masking.proxy_number == proxy_number
+    assert order.masking.pin == first_pin
     assert order.is_line_live
     assert resolve(CUSTOMER, "+14155550100").connect_to == "+14156667780"
     assert resolve(str(agent.phone), "+14155550100").action == Action.UNKNOWN
@@ -295,7 +295,7 @@ def test_reassigning_a_picked_up_order_keeps_its_status(proxy_number, agent):
 
     order.refresh_from_db()
     assert order.status == "picked_up"
-    assert order.proxy_number == proxy_number
+    assert order.masking.proxy_number == proxy_number
 
 
 def test_reassigning_moves_off_a_deactivated_number(proxy_number, agent):
@@ -307,7 +307,7 @@ def test_reassigning_moves_off_a_deactivated_number(proxy_number, agent):
     services.assign_agent(order, make_agent("+14156667780"))
 
     order.refresh_from_db()
-    assert order.proxy_number == replacement
+    assert order.masking.proxy_number == replacement
 
 
 def test_assigning_an_inactive_agent_is_refused(proxy_number):

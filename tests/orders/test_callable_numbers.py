@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from orders import services
 from orders.checks import check_masking_settings
 from orders.management.commands import seed_demo
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Line, Order, ProxyNumber
 from orders.phones import INTERNATIONAL_NETWORK_CODES, _classify, callable_problem
 from orders.pool import party_countries
 from tests.support.admin_forms import admin_post_data
@@ -238,6 +238,8 @@ def test_seed_demo_loads_the_demo_when_its_parties_are_callable(db):
 @pytest.fixture
 def premium_customer(live_order) -> Order:
     Order.objects.filter(pk=live_order.pk).update(customer_phone=PREMIUM_CUSTOMER)
+    # Written around the rule: on the order and the copy routing reads.
+    Line.objects.filter(order_id=live_order.pk).update(customer_phone=PREMIUM_CUSTOMER)
     return live_order
 
 
@@ -270,8 +272,10 @@ def test_a_premium_rate_customer_is_not_dialled_after_the_pin_either(plivo, prem
     other = open_line("+14155550142", agent)
 
     assert answer(plivo, AGENT_PHONE.lstrip("+")).find("GetDigits") is not None
-    assert_not_available(type_pin(plivo, premium_customer.pin, caller=AGENT_PHONE.lstrip("+")))
-    assert type_pin(plivo, other.pin, caller=AGENT_PHONE.lstrip("+"), call_uuid="call-2").find("Dial") is not None
+    assert_not_available(type_pin(plivo, premium_customer.masking.pin, caller=AGENT_PHONE.lstrip("+")))
+    assert (
+        type_pin(plivo, other.masking.pin, caller=AGENT_PHONE.lstrip("+"), call_uuid="call-2").find("Dial") is not None
+    )
 
 
 def test_the_click_to_call_bridge_does_not_dial_a_premium_rate_customer(plivo, premium_customer):
@@ -298,6 +302,8 @@ def test_the_support_number_takes_the_call_instead_when_there_is_one(plivo, prem
 
 def test_a_stored_phone_outside_the_set_countries_is_not_dialled(plivo, live_order, settings):
     Order.objects.filter(pk=live_order.pk).update(customer_phone=GB_MOBILE)
+    # Written around the rule: on the order and the copy routing reads.
+    Line.objects.filter(order_id=live_order.pk).update(customer_phone=GB_MOBILE)
     settings.MASKING_PARTY_COUNTRIES = ["US"]
 
     assert_not_available(answer(plivo, AGENT_PHONE.lstrip("+")))
@@ -306,6 +312,8 @@ def test_a_stored_phone_outside_the_set_countries_is_not_dialled(plivo, live_ord
 def test_without_the_setting_the_answer_leaves_the_country_to_the_writes(plivo, live_order):
     # The pool's countries would cost the answer a query; the phone was checked when it was saved.
     Order.objects.filter(pk=live_order.pk).update(customer_phone=GB_MOBILE)
+    # Written around the rule: on the order and the copy routing reads.
+    Line.objects.filter(order_id=live_order.pk).update(customer_phone=GB_MOBILE)
 
     root = answer(plivo, AGENT_PHONE.lstrip("+"))
 

@@ -11,7 +11,7 @@ from rest_framework_api_key.models import APIKey
 
 from orders import services
 from orders.management.commands.purge_personal_data import counted
-from orders.models import Order
+from orders.models import Line
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_counts_read_in_the_singular_for_one(count, kind, text):
 
 def test_purge_personal_data_says_1_order(live_order, capsys):
     services.cancel_order(live_order)
-    Order.objects.filter(pk=live_order.pk).update(masking_expires_at=timezone.now() - timedelta(days=40))
+    Line.objects.filter(order_id=live_order.pk).update(expires_at=timezone.now() - timedelta(days=40))
 
     call_command("purge_personal_data")
 

@@ -95,16 +95,18 @@ def test_concurrent_assignments_give_every_order_a_live_unambiguous_line():
         assert order.status == Order.Status.ASSIGNED
         assert order.agent_id in assigned_agents[order.pk]
 
-    live = list(live_orders().select_related("agent", "proxy_number"))
+    live = list(live_orders().select_related("agent").prefetch_related("lines__proxy_number"))
     assert len(live) == ORDERS
     for proxy_number in POOL:
-        pins = [o.pin for o in live if o.proxy_number.number == proxy_number]
+        pins = [o.masking.pin for o in live if o.masking.proxy_number.number == proxy_number]
         assert len(pins) == len(set(pins)), f"duplicate PINs on {proxy_number}: {pins}"
 
     for caller in CUSTOMERS + AGENTS:
         for proxy_number in POOL:
             theirs = [
-                o for o in live if o.proxy_number.number == proxy_number and caller in (o.customer_phone, o.agent.phone)
+                o
+                for o in live
+                if o.masking.proxy_number.number == proxy_number and caller in (o.customer_phone, o.agent.phone)
             ]
             route = resolve(caller, proxy_number)
             if not theirs:
@@ -114,7 +116,7 @@ def test_concurrent_assignments_give_every_order_a_live_unambiguous_line():
             else:
                 assert route.action == Action.ASK_PIN
                 for order in theirs:
-                    by_pin = resolve_pin(caller, proxy_number, order.pin)
+                    by_pin = resolve_pin(caller, proxy_number, order.masking.pin)
                     assert (by_pin.action, by_pin.order_id) == (Action.CONNECT, order.pk)
 
 
@@ -128,10 +130,10 @@ def test_concurrent_assignments_on_one_number_draw_distinct_pins(settings, proxy
     assert [r for r in results if isinstance(r, Exception)] == []
     assigned = list(Order.objects.select_related("agent").order_by("pk"))
     assert [order.agent for order in assigned] == agents
-    assert all(order.proxy_number == proxy_number and order.is_line_live for order in assigned)
-    assert sorted(order.pin for order in assigned) == [str(digit) for digit in range(10)]
+    assert all(order.masking.proxy_number == proxy_number and order.is_line_live for order in assigned)
+    assert sorted(order.masking.pin for order in assigned) == [str(digit) for digit in range(10)]
     for order in assigned:
-        route = resolve_pin(CUSTOMER, str(proxy_number.number), order.pin)
+        route = resolve_pin(CUSTOMER, str(proxy_number.number), order.masking.pin)
         assert route.connect_to == str(order.agent.phone)
 
 
@@ -144,7 +146,7 @@ def test_concurrent_assignments_of_one_order_leave_one_consistent_line(proxy_num
     assert [r for r in results if isinstance(r, Exception)] == []
     order.refresh_from_db()
     assert order.agent in agents
-    assert order.proxy_number == proxy_number
+    assert order.masking.proxy_number == proxy_number
     assert order.is_line_live
     assert resolve(CUSTOMER, str(proxy_number.number)).connect_to == str(order.agent.phone)
 
@@ -183,7 +185,7 @@ def test_hangups_of_several_calls_at_once_each_count_and_a_retried_one_counts_on
 
     assert [result for result in results if isinstance(result, Exception)] == []
     live_order.refresh_from_db()
-    assert live_order.customer_calls == THREADS
+    assert live_order.masking.customer_calls == THREADS
 
 
 def test_concurrent_click_to_calls_stay_within_the_services_hourly_budget(settings, proxy_number, agent):

@@ -14,7 +14,7 @@ from rest_framework_api_key.models import APIKey
 
 from orders import services, tasks
 from orders.events import emit
-from orders.models import Event, EventType, Order
+from orders.models import Event, EventType, Line
 from tests.support.concurrency import postgres_only
 from tests.support.events import assert_no_phone_number, events_of, run_worker
 from tests.support.webhooks import call_params
@@ -46,8 +46,9 @@ def test_assigning_an_agent_opens_the_line_and_changes_the_status(proxy_number, 
     assert opened.data == {
         "reference": order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "agent_id": agent.pk,
-        "expires_at": order.masking_expires_at.isoformat(),
+        "expires_at": order.masking.expires_at.isoformat(),
     }
     (changed,) = events_of("order.status_changed")
     assert changed.data == {"reference": order.reference, "proxy_number": PROXY, "from": "placed", "to": "assigned"}
@@ -76,8 +77,9 @@ def test_delivering_shortens_the_line_once_through_the_admin(admin_client, proxy
     assert closed.data == {
         "reference": order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "reason": "delivered",
-        "expires_at": order.masking_expires_at.isoformat(),
+        "expires_at": order.masking.expires_at.isoformat(),
     }
     assert [e.data["to"] for e in events_of("order.status_changed")] == ["assigned", "delivered"]
 
@@ -118,29 +120,30 @@ def test_a_line_expires_at_its_expiry_time_once(proxy_number, agent):
     run_worker()
     assert events_of("line.expired") == []
 
-    with _at(order.masking_expires_at + timedelta(seconds=1)):
+    with _at(order.masking.expires_at + timedelta(seconds=1)):
         run_worker()
         assert len(events_of("line.expired")) == 1
         # A task run twice (at least once delivery of tasks) raises it once.
-        assert tasks.check_line_expiry.call(order.pk, order.masking_expires_at.isoformat()) is False
+        assert tasks.check_line_expiry.call(order.pk, order.masking.expires_at.isoformat()) is False
 
     (expired,) = events_of("line.expired")
     assert expired.data == {
         "reference": order.reference,
         "proxy_number": PROXY,
-        "expired_at": order.masking_expires_at.isoformat(),
+        "parties": ["customer", "agent"],
+        "expired_at": order.masking.expires_at.isoformat(),
     }
-    assert expired.occurred_at == order.masking_expires_at
+    assert expired.occurred_at == order.masking.expires_at
 
 
 def test_a_delivered_line_expires_at_the_end_of_its_grace_period_only(proxy_number, agent):
     order = services.mark_delivered(open_line(CUSTOMER, agent))
 
-    with _at(order.masking_expires_at + timedelta(days=2)):
+    with _at(order.masking.expires_at + timedelta(days=2)):
         run_worker()
 
     (expired,) = events_of("line.expired")
-    assert expired.data["expired_at"] == order.masking_expires_at.isoformat()
+    assert expired.data["expired_at"] == order.masking.expires_at.isoformat()
 
 
 def test_a_cancelled_line_does_not_expire_it_was_closed(proxy_number, agent):
@@ -155,8 +158,8 @@ def test_a_cancelled_line_does_not_expire_it_was_closed(proxy_number, agent):
 
 def test_a_line_reopened_before_its_old_expiry_does_not_expire_then(proxy_number, agent):
     order = open_line(CUSTOMER, agent)
-    first_expiry = order.masking_expires_at
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=first_expiry + timedelta(hours=5))
+    first_expiry = order.masking.expires_at
+    Line.objects.filter(order_id=order.pk).update(expires_at=first_expiry + timedelta(hours=5))
 
     with _at(first_expiry + timedelta(seconds=1)):
         run_worker()
@@ -198,6 +201,7 @@ def test_a_call_that_was_not_answered_is_missed(plivo, live_order, status, resul
     assert missed.data == {
         "reference": live_order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "call_uuid": call_uuid,
         "caller_role": "customer",
         "callee_role": "agent",
@@ -224,6 +228,7 @@ def test_a_call_the_parties_talked_on_is_completed_once_with_its_duration(plivo,
     assert completed.data == {
         "reference": live_order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "call_uuid": call_uuid,
         "caller_role": "agent",
         "callee_role": "customer",
@@ -261,6 +266,7 @@ def test_a_relayed_text_is_raised_once_without_its_text(plivo, live_order):
     assert relayed.data == {
         "reference": live_order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "message_uuid": params["MessageUUID"],
         "sender_role": "customer",
         "recipient_role": "agent",

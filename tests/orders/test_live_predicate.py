@@ -1,9 +1,10 @@
-"""The live-line predicate has one ORM home (OrderQuerySet.live); routing's raw SQL must agree with it.
+"""The live-line predicate has one ORM home (LineQuerySet.live); routing's raw SQL must agree with it.
 
-Hypothesis builds random small worlds of orders (expired, expiring exactly
-now, open, never assigned, purged) and checks, for every caller and proxy
-number in them, that the webhook's hand-written query and resolve() pick
-exactly the orders live_orders() picks.
+Hypothesis builds random small worlds of lines of every kind (expired,
+expiring exactly now, open, never assigned, purged) and checks, for every
+caller and proxy number in them, that the webhook's hand-written query and
+resolve() pick exactly the lines live_lines() picks, and that
+OrderQuerySet.live() picks the orders with such a line.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from orders.models import Agent, BlockedNumber, Order, ProxyNumber, live_orders
-from orders.routing import Action, _live_orders_of, resolve, resolve_pin
+from orders.models import Agent, BlockedNumber, Line, Order, ProxyNumber, Role, live_lines
+from orders.routing import Action, _live_lines_of, resolve, resolve_pin
 
 pytestmark = pytest.mark.django_db
 
@@ -28,10 +29,12 @@ PROXIES = ["+14155550100", "+14155550101"]
 # Expiry relative to NOW: None is a line never opened; 0 expires exactly now (closed).
 EXPIRY_OFFSETS = [None, -86400, -1, 0, 1, 86400]
 
-orders_strategy = st.lists(
+lines_strategy = st.lists(
     st.fixed_dictionaries(
         {
+            "kind": st.sampled_from(list(Line.Kind)),
             "customer": st.sampled_from([*PHONES, ""]),  # "" is a purged order
+            "store": st.sampled_from([*PHONES, ""]),
             "agent": st.sampled_from([None, 0, 1]),
             "proxy": st.sampled_from([None, 0, 1]),
             "expiry": st.sampled_from(EXPIRY_OFFSETS),
@@ -42,70 +45,102 @@ orders_strategy = st.lists(
 )
 
 
-def build_world(specs: list[dict]) -> list[Order]:
+def build_world(specs: list[dict]) -> list[Line]:
     agents = [Agent.objects.create(name=f"Agent {i}", phone=PHONES[i]) for i in range(2)]
     proxies = [ProxyNumber.objects.create(number=number) for number in PROXIES]
-    orders = []
-    for i, spec in enumerate(specs):
-        # An expiry needs a proxy number (the check constraint), as in real data.
-        proxy = None if spec["proxy"] is None else proxies[spec["proxy"]]
-        offset = spec["expiry"] if proxy is not None else None
-        orders.append(
+    orders = Order.objects.bulk_create(
+        [
             Order(
                 reference=f"P{i}",
                 customer_name="" if not spec["customer"] else "Customer",
                 customer_phone=spec["customer"],
+                store_phone=spec["store"],
                 agent=None if spec["agent"] is None else agents[spec["agent"]],
-                proxy_number=proxy,
-                pin=spec["pin"] if proxy is not None else "",
-                masking_expires_at=None if offset is None else NOW + timedelta(seconds=offset),
+            )
+            for i, spec in enumerate(specs)
+        ]
+    )
+    lines = []
+    for order, spec in zip(orders, specs, strict=True):
+        kind = Line.Kind(spec["kind"])
+        agent = order.agent
+        if spec["proxy"] is None:
+            continue  # never opened: no line
+        offset = spec["expiry"]
+        lines.append(
+            Line(
+                order=order,
+                kind=kind,
+                proxy_number=proxies[spec["proxy"]],
+                pin=spec["pin"],
+                expires_at=None if offset is None else NOW + timedelta(seconds=offset),
+                customer_phone=spec["customer"] if Role.CUSTOMER in kind.parties else "",
+                store_phone=spec["store"] if Role.STORE in kind.parties else "",
+                agent=agent if Role.AGENT in kind.parties else None,
             )
         )
-    return Order.objects.bulk_create(orders)
+    return Line.objects.bulk_create(lines)
 
 
 def live_ids_of(caller: str, proxy: str) -> set[int]:
     """What the ORM predicate says a caller reaches through a proxy number."""
-    party = Q(customer_phone=caller) | Q(agent__phone=caller)
-    return set(live_orders(NOW).filter(party, proxy_number__number=proxy).values_list("pk", flat=True))
+    party = Q(customer_phone=caller) | Q(store_phone=caller) | Q(agent__phone=caller, agent__is_active=True)
+    return set(live_lines(NOW).filter(party, proxy_number__number=proxy).values_list("pk", flat=True))
 
 
-@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(specs=orders_strategy)
-def test_routing_sql_and_live_orders_pick_the_same_orders(specs):
+def role_on(line: Line, caller: str) -> Role:
+    if str(line.customer_phone) == caller:
+        return Role.CUSTOMER
+    if str(line.store_phone) == caller:
+        return Role.STORE
+    return Role.AGENT
+
+
+@hypothesis_settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=lines_strategy)
+def test_routing_sql_and_live_lines_pick_the_same_lines(specs):
     with transaction.atomic(), mock.patch("django.utils.timezone.now", return_value=NOW):
-        orders = build_world(specs)
-        live = set(live_orders(NOW).values_list("pk", flat=True))
+        lines = build_world(specs)
+        live = set(live_lines(NOW).values_list("pk", flat=True))
 
-        assert live == set(live_orders().values_list("pk", flat=True))  # now defaults to the clock
-        assert {order.pk for order in orders if order.is_line_live} == live
-        assert set(Order.objects.closed(NOW).values_list("pk", flat=True)) == {order.pk for order in orders} - live
+        assert live == set(live_lines().values_list("pk", flat=True))  # now defaults to the clock
+        assert {line.pk for line in lines if line.is_live} == live
+        assert set(Line.objects.closed(NOW).values_list("pk", flat=True)) == {line.pk for line in lines} - live
+        live_orders = {line.order_id for line in lines if line.is_live}
+        assert set(Order.objects.live(NOW).values_list("pk", flat=True)) == live_orders
+        assert set(Order.objects.closed(NOW).values_list("pk", flat=True)) == (
+            set(Order.objects.values_list("pk", flat=True)) - live_orders
+        )
         for caller in PHONES:
             for proxy in PROXIES:
                 expected = live_ids_of(caller, proxy)
-                picked = {row[0] for row in _live_orders_of(caller, proxy, limit=len(orders) + 1)}
+                picked = {row[0] for row in _live_lines_of(caller, proxy, limit=len(lines) + 1)}
                 assert picked == expected
 
                 route = resolve(caller, proxy)
-                # Only an order with an (active) agent puts a caller through; the others are unavailable.
-                reachable = {order.pk for order in orders if order.pk in expected and order.agent_id is not None}
+                # A line whose agent party is missing cannot put a caller through; the others can.
+                by_pk = {line.pk: line for line in lines}
+                reachable = {
+                    pk for pk in expected if Role.AGENT not in by_pk[pk].parties or by_pk[pk].agent_id is not None
+                }
                 if not expected:
                     assert route.action == Action.UNKNOWN
                 elif len(reachable) > 1:
                     assert route.action == Action.ASK_PIN
                 elif reachable:
-                    (order,) = [order for order in orders if order.pk in reachable]
-                    other = order.agent.phone if order.customer_phone == caller else order.customer_phone
-                    # A purged order's customer has no number left to dial: nobody is reached.
+                    (line,) = [by_pk[pk] for pk in reachable]
+                    callee = Line.Kind(line.kind).other(role_on(line, caller))
+                    other = line.phone_of(callee)
+                    # A purged party has no number left to dial: nobody is reached.
                     action = Action.CONNECT if other else Action.UNAVAILABLE
-                    assert (route.action, route.order_id) == (action, order.pk)
+                    assert (route.action, route.line_id, route.order_id) == (action, line.pk, line.order_id)
+                    assert route.callee_role == callee
                 else:
                     assert route.action == Action.UNAVAILABLE
-                    assert route.order_id in expected
                 for pin in ("1111", "2222"):
-                    with_pin = expected & set(Order.objects.filter(pin=pin).values_list("pk", flat=True))
+                    with_pin = expected & set(Line.objects.filter(pin=pin).values_list("pk", flat=True))
                     if with_pin:
-                        assert resolve_pin(caller, proxy, pin).order_id in with_pin
+                        assert resolve_pin(caller, proxy, pin).line_id in with_pin
                     else:
                         assert resolve_pin(caller, proxy, pin).action == Action.UNKNOWN
         transaction.set_rollback(True)
@@ -122,13 +157,15 @@ def test_routing_sql_and_in_force_agree_on_which_blocks_apply(offset, with_order
         proxy = ProxyNumber.objects.create(number=PROXIES[0])
         if with_order:
             agent = Agent.objects.create(name="Agent", phone=PHONES[1])
-            Order.objects.create(
-                customer_name="Customer",
+            order = Order.objects.create(customer_name="Customer", customer_phone=PHONES[0], agent=agent)
+            Line.objects.create(
+                order=order,
+                kind=Line.Kind.CUSTOMER_AGENT,
                 customer_phone=PHONES[0],
                 agent=agent,
                 proxy_number=proxy,
                 pin="1111",
-                masking_expires_at=NOW + timedelta(hours=1),
+                expires_at=NOW + timedelta(hours=1),
             )
         until = None if offset is None else NOW + timedelta(seconds=offset)
         blocked = BlockedNumber.objects.create(number=PHONES[0], reason="test", until=until)

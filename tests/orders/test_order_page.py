@@ -25,7 +25,7 @@ def page(admin_client, order: Order) -> str:
 def test_the_order_page_says_what_the_customers_app_shows(admin_client, live_order):
     content = page(admin_client, live_order)
 
-    assert f"call +1 415 555 0100, code {live_order.pin}" in content
+    assert f"call +1 415 555 0100, code {live_order.masking.pin}" in content
     assert "no: calls go straight through" in content
 
 
@@ -35,8 +35,8 @@ def test_an_order_sharing_a_number_says_its_callers_are_asked_for_the_pin(admin_
     content = page(admin_client, second)
 
     assert (
-        f"yes: the customer also has another live order on this number, so callers are asked for the PIN {second.pin}"
-        in content
+        "yes: the customer also has another live order on this number, so callers are asked for the PIN "
+        f"{second.masking.pin}" in content
     )
 
 
@@ -52,12 +52,12 @@ def test_assigning_in_the_admin_says_when_the_number_is_shared_and_how_many_numb
     second.refresh_from_db()
     shown = messages_of(response)
     assert (
-        f"Line open for {second.reference}: the customer's app should show “call +1 415 555 0100, code {second.pin}”."
-        in shown
+        f"Line open for {second.reference}: the customer's app should show “call +1 415 555 0100, "
+        f"code {second.masking.pin}”." in shown
     )
     (warning,) = [message for message in shown if "shares proxy number" in message]
     assert f"{second.reference} shares proxy number +1 415 555 0100" in warning
-    assert f"asked for the order PIN ({second.pin})" in warning
+    assert f"asked for the order PIN ({second.masking.pin})" in warning
     assert "the pool needs at least 3 active numbers in US; it has 1." in warning
 
 

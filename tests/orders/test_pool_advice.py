@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Line, Order, ProxyNumber
 from orders.pool import PoolAdvice, live_lines_per_number, numbers_needed, pool_advice
 from tests.support.world import open_line
 
@@ -31,7 +31,7 @@ def test_the_advice_counts_the_busiest_customer_or_agent_per_country():
     open_line("+14156660003", erin)
     # A delivered order past its grace period no longer counts.
     gone = open_line("+14156660004", erin)
-    Order.objects.filter(pk=gone.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=gone.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     # GB: one customer with one line.
     open_line("+442079460001", Agent.objects.create(name="Fay", phone="+442079460002"))
 

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from orders import services
-from orders.models import Order
+from orders.models import Line, Order
 from orders.routing import Action, resolve, resolve_pin
 from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY
 from voice.models import CallRecord, MessageRecord
@@ -27,7 +27,8 @@ def old_and_recent_orders(proxy_number, agent):
     services.mark_delivered(delivered)
     cancelled = Order.objects.create(customer_name="Old Carol", customer_phone="+14156667779")
     services.cancel_order(cancelled)
-    Order.objects.filter(pk=delivered.pk).update(masking_expires_at=long_ago, updated_at=long_ago)
+    Line.objects.filter(order_id=delivered.pk).update(expires_at=long_ago)
+    Order.objects.filter(pk=delivered.pk).update(updated_at=long_ago)
     Order.objects.filter(pk=cancelled.pk).update(updated_at=long_ago)  # never had a line
     CallRecord.objects.create(
         call_uuid="old-call",
@@ -74,7 +75,11 @@ def test_purge_scrubs_orders_closed_long_ago_and_their_calls(old_and_recent_orde
     for order in (delivered, cancelled):
         order.refresh_from_db()
         assert (order.customer_name, str(order.customer_phone)) == ("", "")
-    assert (delivered.status, delivered.agent_id, delivered.proxy_number.number) == ("delivered", live.agent_id, PROXY)
+    assert (delivered.status, delivered.agent_id, delivered.masking.proxy_number.number) == (
+        "delivered",
+        live.agent_id,
+        PROXY,
+    )
     call = CallRecord.objects.get(call_uuid="old-call")
     assert (call.from_number, call.dialled_number) == ("", "")
     assert (call.order, call.outcome, call.dial_status, call.duration, call.bill_duration, call.proxy_number) == (
@@ -121,7 +126,7 @@ def test_purge_can_be_rerun_and_then_finds_nothing(old_and_recent_orders, capsys
 
 def test_purge_with_a_shorter_period_reaches_recent_orders(old_and_recent_orders):
     _, _, recent, _ = old_and_recent_orders
-    Order.objects.filter(pk=recent.pk).update(masking_expires_at=timezone.now() - timedelta(days=2))
+    Line.objects.filter(order_id=recent.pk).update(expires_at=timezone.now() - timedelta(days=2))
 
     call_command("purge_personal_data", "--older-than", "1")
 
@@ -141,7 +146,7 @@ def test_a_purged_order_is_never_routed_or_reopened(old_and_recent_orders, agent
     delivered.refresh_from_db()
     assert not delivered.is_line_live
     # The agent still has other orders on the number; the purged one is not among them.
-    assert resolve_pin(AGENT_PHONE, PROXY, delivered.pin).order_id != delivered.pk
+    assert resolve_pin(AGENT_PHONE, PROXY, delivered.masking.pin).order_id != delivered.pk
     assert resolve("", PROXY).action == Action.UNKNOWN
 
 

@@ -80,13 +80,13 @@ def test_a_caller_with_two_orders_on_the_number_is_asked_for_the_pin(live_order,
 def test_a_pin_narrows_the_lookup_to_that_order(live_order, agent):
     second = open_line(CUSTOMER, agent)
 
-    route = resolve_pin_as_sent(CUSTOMER, PROXY, second.pin)
+    route = resolve_pin_as_sent(CUSTOMER, PROXY, second.masking.pin)
 
     assert (route.action, route.order_id) == (Action.CONNECT, second.pk)
 
 
 def test_a_stranger_who_knows_a_pin_is_unknown(live_order):
-    assert resolve_pin_as_sent("+14150001234", "+14155550100", live_order.pin).action == Action.UNKNOWN
+    assert resolve_pin_as_sent("+14150001234", "+14155550100", live_order.masking.pin).action == Action.UNKNOWN
 
 
 phone_like_text = st.one_of(st.text(max_size=40), st.from_regex(r"\+?[0-9 ()./-]{0,34}", fullmatch=True))

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from orders import services
-from orders.models import Order
+from orders.models import Line, Order
 from tests.support.world import CUSTOMER, open_line
 
 pytestmark = pytest.mark.django_db
@@ -27,13 +27,13 @@ def test_an_order_gets_a_reference_when_none_is_given(db):
 
 def test_marking_picked_up_keeps_the_line_open(proxy_number, agent):
     order = open_line(CUSTOMER, agent)
-    expires_at = order.masking_expires_at
+    expires_at = order.masking.expires_at
 
     services.mark_picked_up(order=order)
 
     order.refresh_from_db()
     assert order.status == "picked_up"
-    assert order.masking_expires_at == expires_at
+    assert order.masking.expires_at == expires_at
 
 
 def test_delivering_shortens_the_line_to_the_grace_period(settings, proxy_number, agent):
@@ -47,18 +47,18 @@ def test_delivering_shortens_the_line_to_the_grace_period(settings, proxy_number
     assert order.status == "delivered"
     assert order.is_line_live
     grace = timedelta(seconds=settings.MASKING_GRACE_PERIOD)
-    assert before + grace <= order.masking_expires_at <= timezone.now() + grace
+    assert before + grace <= order.masking.expires_at <= timezone.now() + grace
 
 
 def test_delivering_never_extends_a_line(settings, proxy_number, agent):
     order = open_line(CUSTOMER, agent)
     soon = timezone.now() + timedelta(minutes=5)
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=soon)
+    Line.objects.filter(order_id=order.pk).update(expires_at=soon)
 
     services.mark_delivered(order)
 
     order.refresh_from_db()
-    assert order.masking_expires_at == soon
+    assert order.masking.expires_at == soon
 
 
 def test_cancelling_closes_the_line_at_once(proxy_number, agent):
@@ -69,7 +69,7 @@ def test_cancelling_closes_the_line_at_once(proxy_number, agent):
     order.refresh_from_db()
     assert order.status == "cancelled"
     assert not order.is_line_live
-    assert order.proxy_number == proxy_number
+    assert order.masking.proxy_number == proxy_number
 
 
 def test_a_placed_order_can_be_cancelled(db):
@@ -79,7 +79,7 @@ def test_a_placed_order_can_be_cancelled(db):
 
     order.refresh_from_db()
     assert order.status == "cancelled"
-    assert order.masking_expires_at is None
+    assert order.masking is None
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_it_refuses_a_transition_from_a_finished_or_later_state(proxy_number, ag
     for step in setup:
         step(order)
     order.refresh_from_db()
-    status, expires_at = order.status, order.masking_expires_at
+    status, expires_at = order.status, order.masking.expires_at
 
     with pytest.raises(ValidationError) as raised:
         action(order)
@@ -104,19 +104,19 @@ def test_it_refuses_a_transition_from_a_finished_or_later_state(proxy_number, ag
     assert raised.value.code == "invalid_transition"
     assert order.reference in raised.value.messages[0]
     order.refresh_from_db()
-    assert (order.status, order.masking_expires_at) == (status, expires_at)
+    assert (order.status, order.masking.expires_at) == (status, expires_at)
 
 
 @pytest.mark.parametrize("action", [services.mark_picked_up, services.mark_delivered, services.cancel_order])
 def test_a_repeated_transition_succeeds_and_changes_nothing(proxy_number, agent, action):
     order = action(open_line(CUSTOMER, agent))
-    updated_at, expires_at = order.updated_at, order.masking_expires_at
+    updated_at, expires_at = order.updated_at, order.masking.expires_at
 
     again = action(order)
 
     assert again.status == order.status
     again.refresh_from_db()
-    assert (again.updated_at, again.masking_expires_at) == (updated_at, expires_at)
+    assert (again.updated_at, again.masking.expires_at) == (updated_at, expires_at)
 
 
 @pytest.mark.parametrize("action", [services.mark_picked_up, services.mark_delivered])

@@ -21,5 +21,5 @@ def pool() -> dict[str, bool]:
 
 def wrong_pin(*orders: Order) -> str:
     """A PIN of none of ``orders``."""
-    taken = {order.pin for order in orders}
+    taken = {order.masking.pin for order in orders}
     return next(pin for pin in (f"{n:04d}" for n in range(10000)) if pin not in taken)

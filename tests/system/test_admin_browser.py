@@ -78,12 +78,12 @@ def test_staff_open_and_close_a_masked_line_in_the_admin(live_server, django_use
 
     order = Order.objects.get()
     assert order.agent == Agent.objects.get(name="Bob Courier")
-    assert order.proxy_number == ProxyNumber.objects.get(number="+14155550100")
+    assert order.masking.proxy_number == ProxyNumber.objects.get(number="+14155550100")
     assert str(order.customer_phone) == "+14156667777"
     assert order.status == Order.Status.DELIVERED
     assert order.is_line_live  # the grace period after delivery
     assert "+14155550100" in seen["proxy"]
-    assert seen["pin"] == order.pin and re.fullmatch(r"\d{4}", order.pin)
+    assert seen["pin"] == order.masking.pin and re.fullmatch(r"\d{4}", order.masking.pin)
     assert seen["delivered"] == "1 order(s) marked delivered."
     dial = ET.fromstring(seen["xml"]).find("Dial")
     assert (dial.get("callerId"), dial.find("Number").text) == ("14155550100", "14156667778")

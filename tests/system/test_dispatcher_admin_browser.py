@@ -18,9 +18,8 @@ from django.utils import timezone
 from orders import services
 from orders.events.models import EventType, WebhookEndpoint
 from orders.models import Agent, BlockedNumber, Order, ProxyNumber
-from voice.models import CallRecord
-
 from tests.support.browser import ARTIFACTS, run_in_browser, screenshot
+from voice.models import CallRecord
 
 from playwright.sync_api import Page, expect  # isort: skip  (after the skip in ..browser)
 

@@ -106,11 +106,11 @@ def test_a_dispatchers_day_in_the_admin(live_server, django_user_model):
     assert order.agent == Agent.objects.get(name="Bob Courier")
     assert order.status == Order.Status.DELIVERED and order.is_line_live
     assert "generated" in seen["reference_help"]
-    assert (
-        seen["opened"]
-        == f"Line open for {order.reference}: the customer's app should show “call +1 415 555 0100, code {order.pin}”."
+    pin = order.masking.pin
+    assert seen["opened"] == (
+        f"Line open for {order.reference}: the customer's app should show “call +1 415 555 0100, code {pin}”."
     )
-    assert seen["customer_app"] == f"call +1 415 555 0100, code {order.pin}"
+    assert seen["customer_app"] == f"call +1 415 555 0100, code {order.masking.pin}"
     assert seen["line"].startswith("live until ") and seen["line"].endswith(" UTC")
     assert seen["delivered"].startswith(f"Order {order.reference} marked delivered. Its line stays open until ")
     assert seen["line_after"].startswith("live for the grace period after delivery, until ")

@@ -20,11 +20,10 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.support.proxies import CADDY, NGINX, Caddy, Nginx, collect_static
+from tests.support.servers import PROJECT, GunicornServer, free_port
 from tests.support.webhooks import call_params, plivo_signature
 from tests.support.world import CUSTOMER
-from tests.support.servers import PROJECT, GunicornServer, free_port
-
-from tests.support.proxies import CADDY, NGINX, Caddy, Nginx, collect_static
 
 AUTH_TOKEN = "test-auth-token"
 

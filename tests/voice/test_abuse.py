@@ -7,7 +7,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from orders import services
-from orders.models import Agent, BlockedNumber, Order, ProxyNumber
+from orders.models import Agent, BlockedNumber, Line, Order, ProxyNumber
 from tests.support.events import assert_no_phone_number, events_of
 from tests.support.webhooks import answer, dial_status, hangup, sms_params, spoken, type_pin, xml_of
 from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
@@ -110,7 +110,7 @@ def test_a_number_blocked_during_the_pin_prompt_is_refused_at_the_pin(plivo, liv
     assert answer(plivo, CUSTOMER, call_uuid="pin-then-block").find("GetDigits") is not None
     block(CUSTOMER)
 
-    root = type_pin(plivo, second.pin, call_uuid="pin-then-block")
+    root = type_pin(plivo, second.masking.pin, call_uuid="pin-then-block")
 
     assert_hears_unknown_caller_message(root)
     assert CallRecord.objects.get(call_uuid="pin-then-block").result == "blocked"
@@ -174,7 +174,7 @@ def test_the_limit_is_per_order_the_same_customer_still_calls_about_another_orde
     talk(plivo, CUSTOMER, "call-2")
     ProxyNumber.objects.create(number=OTHER_PROXY)
     other = open_line(CUSTOMER, Agent.objects.create(name="Dave", phone="+14156667780"))
-    assert str(other.proxy_number.number) == OTHER_PROXY
+    assert str(other.masking.proxy_number.number) == OTHER_PROXY
 
     assert answer(plivo, CUSTOMER, OTHER_PROXY, call_uuid="other-order").find("Dial/Number").text == "14156667780"
     assert answer(plivo, CUSTOMER, call_uuid="first-order").find("Dial") is None
@@ -194,6 +194,7 @@ def test_the_limit_reached_event_is_raised_once_per_window(plivo, live_order, li
     assert event.data == {
         "reference": live_order.reference,
         "proxy_number": PROXY,
+        "parties": ["customer", "agent"],
         "call_uuid": "call-3",
         "caller_role": "customer",
         "callee_role": "agent",
@@ -221,7 +222,7 @@ def test_a_retried_hangup_counts_the_call_once(plivo, live_order, limit_of_two):
     hangup(plivo, call_uuid="call-1", caller=CUSTOMER)
 
     live_order.refresh_from_db()
-    assert live_order.customer_calls == 1
+    assert live_order.masking.customer_calls == 1
     assert answer(plivo, CUSTOMER, call_uuid="call-2").find("Dial") is not None
 
 
@@ -237,7 +238,7 @@ def test_calls_that_reach_no_one_are_not_counted(plivo, live_order, limit_of_two
 
     live_order.refresh_from_db()
     # Only the two calls put through count; the limited ones do not stretch the window.
-    assert live_order.customer_calls == 2
+    assert live_order.masking.customer_calls == 2
 
 
 def test_the_limit_lifts_when_the_window_has_passed(plivo, live_order, limit_of_two):
@@ -246,13 +247,13 @@ def test_the_limit_lifts_when_the_window_has_passed(plivo, live_order, limit_of_
     assert answer(plivo, CUSTOMER, call_uuid="call-3").find("Dial") is None
     hangup(plivo, call_uuid="call-3", caller=CUSTOMER)
     an_hour_ago = timezone.now() - timedelta(hours=1, seconds=1)
-    Order.objects.filter(pk=live_order.pk).update(customer_calls_since=an_hour_ago)
+    Line.objects.filter(order_id=live_order.pk).update(customer_calls_since=an_hour_ago)
 
     talk(plivo, CUSTOMER, "call-4")
 
     live_order.refresh_from_db()
     # A new window, starting with the call that lifted the limit.
-    assert live_order.customer_calls == 1 and live_order.customer_calls_since > an_hour_ago
+    assert live_order.masking.customer_calls == 1 and live_order.masking.customer_calls_since > an_hour_ago
     assert answer(plivo, CUSTOMER, call_uuid="call-5").find("Dial") is not None
     # And in the new window, the limit is reported again once it is reached.
     hangup(plivo, call_uuid="call-5", caller=CUSTOMER)
@@ -263,14 +264,14 @@ def test_the_limit_lifts_when_the_window_has_passed(plivo, live_order, limit_of_
 
 def test_a_limit_of_zero_is_no_limit(settings, plivo, live_order):
     settings.MASKING_MAX_CALLS_PER_HOUR = 0
-    Order.objects.filter(pk=live_order.pk).update(customer_calls=1000, customer_calls_since=timezone.now())
+    Line.objects.filter(order_id=live_order.pk).update(customer_calls=1000, customer_calls_since=timezone.now())
 
     assert answer(plivo, CUSTOMER, call_uuid="call-1001").find("Dial") is not None
 
 
 def test_the_default_limit_is_twenty_calls(plivo, live_order):
     assert django_settings.MASKING_MAX_CALLS_PER_HOUR == 20
-    Order.objects.filter(pk=live_order.pk).update(customer_calls=19, customer_calls_since=timezone.now())
+    Line.objects.filter(order_id=live_order.pk).update(customer_calls=19, customer_calls_since=timezone.now())
     talk(plivo, CUSTOMER, "call-20")
 
     assert answer(plivo, CUSTOMER, call_uuid="call-21").find("Dial") is None
@@ -278,17 +279,17 @@ def test_the_default_limit_is_twenty_calls(plivo, live_order):
 
 def test_a_party_over_the_limit_is_limited_after_typing_the_pin(plivo, live_order, limit_of_two):
     second = open_line(CUSTOMER, Agent.objects.create(name="Dave", phone="+14156667780"))
-    Order.objects.filter(pk=second.pk).update(customer_calls=2, customer_calls_since=timezone.now())
+    Line.objects.filter(order_id=second.pk).update(customer_calls=2, customer_calls_since=timezone.now())
     assert answer(plivo, CUSTOMER, call_uuid="pin-call").find("GetDigits") is not None
 
-    root = type_pin(plivo, second.pin, call_uuid="pin-call")
+    root = type_pin(plivo, second.masking.pin, call_uuid="pin-call")
 
     assert root.find("Dial") is None
     assert spoken(root) == [django_settings.MASKING_CALL_LIMIT_MESSAGE]
     record = CallRecord.objects.get(call_uuid="pin-call")
     assert (record.result, record.order, record.caller_role) == ("limit_reached", second, "customer")
     # The other order's line is not over the limit.
-    assert type_pin(plivo, live_order.pin, call_uuid="pin-call-2").find("Dial") is not None
+    assert type_pin(plivo, live_order.masking.pin, call_uuid="pin-call-2").find("Dial") is not None
     hangup(plivo, call_uuid="pin-call", caller=CUSTOMER)
     assert [event.data["reference"] for event in events_of("call.limit_reached")] == [second.reference]
 
@@ -296,17 +297,17 @@ def test_a_party_over_the_limit_is_limited_after_typing_the_pin(plivo, live_orde
 def test_a_call_put_through_after_the_pin_is_counted(plivo, live_order, limit_of_two):
     second = open_line(CUSTOMER, Agent.objects.create(name="Dave", phone="+14156667780"))
     answer(plivo, CUSTOMER, call_uuid="pin-call")
-    type_pin(plivo, second.pin, call_uuid="pin-call")
+    type_pin(plivo, second.masking.pin, call_uuid="pin-call")
 
     hangup(plivo, call_uuid="pin-call", caller=CUSTOMER)
 
     second.refresh_from_db()
     live_order.refresh_from_db()
-    assert (second.customer_calls, live_order.customer_calls) == (1, 0)
+    assert (second.masking.customer_calls, live_order.masking.customer_calls) == (1, 0)
 
 
 def test_texts_are_not_limited(plivo, live_order, limit_of_two):
-    Order.objects.filter(pk=live_order.pk).update(customer_calls=5, customer_calls_since=timezone.now())
+    Line.objects.filter(order_id=live_order.pk).update(customer_calls=5, customer_calls_since=timezone.now())
 
     root = xml_of(plivo.signed_post("/voice/message/", sms_params(CUSTOMER, "at the door")))
 
@@ -322,7 +323,7 @@ def test_saving_an_order_keeps_the_calls_counted_meanwhile(plivo, live_order, li
     stale.save()
 
     live_order.refresh_from_db()
-    assert (live_order.customer_name, live_order.customer_calls) == ("Alice B.", 2)
+    assert (live_order.customer_name, live_order.masking.customer_calls) == ("Alice B.", 2)
     assert answer(plivo, CUSTOMER, call_uuid="call-3").find("Dial") is None
 
 
@@ -335,5 +336,9 @@ def test_a_new_agent_starts_with_no_calls_counted(plivo, live_order, limit_of_tw
     services.assign_agent(live_order, dave)
 
     live_order.refresh_from_db()
-    assert (live_order.agent_calls, live_order.agent_calls_since, live_order.customer_calls) == (0, None, 1)
+    assert (
+        live_order.masking.agent_calls,
+        live_order.masking.agent_calls_since,
+        live_order.masking.customer_calls,
+    ) == (0, None, 1)
     assert answer(plivo, "+14156667780", call_uuid="dave-1").find("Dial") is not None

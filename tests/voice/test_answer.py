@@ -9,7 +9,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber
+from orders.models import Agent, Line, Order, ProxyNumber
 from tests.support.webhooks import answer, assert_apology, call_params, spoken, xml_of
 from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, open_line
 from voice.models import CallRecord
@@ -130,7 +130,7 @@ def test_an_agent_with_two_orders_is_asked_for_the_pin(plivo, proxy_number, agen
 
 
 def test_one_live_order_left_connects_without_a_pin(plivo, live_order, second_order):
-    Order.objects.filter(pk=live_order.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=live_order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     root = answer(plivo)
 
@@ -216,8 +216,8 @@ def test_a_customer_calling_another_proxy_number_hears_the_unknown_caller_messag
 
 
 def test_it_does_not_connect_an_expired_line(plivo, live_order):
-    live_order.masking_expires_at = timezone.now() - timedelta(seconds=1)
-    live_order.save()
+    live_order.masking.expires_at = timezone.now() - timedelta(seconds=1)
+    live_order.masking.save()
 
     assert_hears_unknown_message(answer(plivo, "14156667777"))
     assert_hears_unknown_message(answer(plivo, "14156667778", call_uuid="call-2"))
@@ -249,8 +249,8 @@ def test_it_does_not_connect_a_delivered_order_after_the_grace_period(settings, 
     services.mark_delivered(live_order)
     live_order.refresh_from_db()
     # The grace period passes.
-    live_order.masking_expires_at -= timedelta(seconds=settings.MASKING_GRACE_PERIOD + 1)
-    live_order.save()
+    live_order.masking.expires_at -= timedelta(seconds=settings.MASKING_GRACE_PERIOD + 1)
+    live_order.masking.save()
 
     assert_hears_unknown_message(answer(plivo, "14156667777"))
     assert_hears_unknown_message(answer(plivo, "14156667778", call_uuid="call-2"))

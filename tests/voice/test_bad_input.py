@@ -151,7 +151,7 @@ def busy_proxy(live_order) -> Order:
     """The customer has a second live order on the same number, so calls may ask for a PIN."""
     other_agent = Agent.objects.create(name="Carl", phone="+14156667790")
     second = services.assign_agent(Order.objects.create(customer_name="Alice", customer_phone=CUSTOMER), other_agent)
-    assert ProxyNumber.objects.count() == 1 and second.proxy_number == live_order.proxy_number
+    assert ProxyNumber.objects.count() == 1 and second.masking.proxy_number == live_order.masking.proxy_number
     return second
 
 

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.http import HttpResponse
 from django.utils import timezone
 
-from orders.models import Agent, BlockedNumber, Order
+from orders.models import Agent, BlockedNumber, Line, Order
 from tests.support.world import AGENT_PHONE, CUSTOMER, open_line
 from voice.models import CallRecord
 
@@ -51,7 +51,7 @@ def test_the_call_simulator_shows_the_pin_answer(admin_client, demo):
     order = Order.objects.get(reference="DEMO-1")
 
     response = admin_client.get(
-        "/admin/call-simulator/", {"caller": "14156667778", "proxy_number": "14155550100", "digits": order.pin}
+        "/admin/call-simulator/", {"caller": "14156667778", "proxy_number": "14155550100", "digits": order.masking.pin}
     )
 
     assert simulated_xml(response).find("Dial").find("Number").text == "14156667777"
@@ -128,7 +128,7 @@ def test_a_caller_with_two_orders_on_the_number_would_be_asked_for_the_pin(admin
 
 
 def test_a_wrong_pin_would_be_asked_again(admin_client, live_order):
-    wrong = "0000" if live_order.pin != "0000" else "1111"
+    wrong = "0000" if live_order.masking.pin != "0000" else "1111"
     response = admin_client.get(SIMULATOR, {"caller": "14156667777", "proxy_number": "14155550100", "digits": wrong})
 
     assert (
@@ -293,7 +293,7 @@ def test_a_blocked_caller_would_hear_the_unknown_caller_message(settings, admin_
 
 def test_a_caller_over_the_hourly_limit_would_hear_the_limit_message(settings, admin_client, live_order):
     settings.MASKING_MAX_CALLS_PER_HOUR = 3
-    Order.objects.filter(pk=live_order.pk).update(agent_calls=3, agent_calls_since=timezone.now())
+    Line.objects.filter(order_id=live_order.pk).update(agent_calls=3, agent_calls_since=timezone.now())
 
     response = admin_client.get(SIMULATOR, {"caller": "14156667778", "proxy_number": "14155550100"})
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
-from orders.models import Order
+from orders.models import Line
 from tests.support.concurrency import postgres_only
 from tests.support.events import events_of, failed_tasks, run_worker
 from tests.support.webhooks import (
@@ -74,7 +74,7 @@ def replay_again(task: DBTaskResult) -> None:
 def call_state() -> tuple:
     """What a replay may change: the call's record, the hourly counters, the events."""
     record = CallRecord.objects.values().get(call_uuid="call-1")
-    counters = Order.objects.values_list("customer_calls", "agent_calls").get()
+    counters = Line.objects.values_list("customer_calls", "agent_calls").get()
     events = [(event.type, event.data) for event in events_of("call.completed") + events_of("call.missed")]
     return record, counters, events
 
@@ -91,7 +91,7 @@ def test_a_hangup_the_database_failed_is_queued_and_recorded_once_by_the_worker(
         assert_apology(root)
         record = CallRecord.objects.get()
         assert (record.ended_at, record.duration) == (None, None)
-        assert Order.objects.get().customer_calls == 0
+        assert Line.objects.get().customer_calls == 0
         assert events_of("call.completed") == []
         (queued,) = queued_callbacks()
         assert queued.status == "READY"
@@ -102,7 +102,7 @@ def test_a_hangup_the_database_failed_is_queued_and_recorded_once_by_the_worker(
     assert (record.duration, record.bill_duration, record.hangup_cause) == (42, 60, "Normal Hangup")
     # When Plivo said the call ended, not when the worker got to it.
     assert record.ended_at is not None and record.ended_at <= sent_at
-    assert Order.objects.get().customer_calls == 1
+    assert Line.objects.get().customer_calls == 1
     (completed,) = events_of("call.completed")
     assert (completed.data["duration"], completed.data["proxy_number"]) == (42, PROXY)
     queued.refresh_from_db()
@@ -185,7 +185,7 @@ def test_a_callback_plivo_retried_after_it_was_queued_is_recorded_once(plivo, li
 
     run_worker()
 
-    assert Order.objects.get().customer_calls == 1
+    assert Line.objects.get().customer_calls == 1
     assert len(events_of("call.completed")) == 1
     assert failed_tasks() == []
 
@@ -281,7 +281,8 @@ def test_a_hangup_that_meets_a_real_lock_timeout_is_recorded_by_the_worker_once_
     def hold_the_order() -> None:
         try:
             with transaction.atomic():
-                Order.objects.select_for_update().get(pk=live_order.pk)
+                # The row the hangup counts the call on: the order's line.
+                Line.objects.select_for_update().get(order_id=live_order.pk)
                 locked.set()
                 release.wait(timeout=10)
         finally:
@@ -293,7 +294,7 @@ def test_a_hangup_that_meets_a_real_lock_timeout_is_recorded_by_the_worker_once_
         assert locked.wait(timeout=10)
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '200ms'")  # as the web process has DATABASE_LOCK_TIMEOUT
-        assert_apology(hangup(plivo))  # its hourly counter update timed out waiting for the order's row
+        assert_apology(hangup(plivo))  # its hourly counter update timed out waiting for the line's row
     finally:
         release.set()
         holder.join(timeout=10)
@@ -301,12 +302,12 @@ def test_a_hangup_that_meets_a_real_lock_timeout_is_recorded_by_the_worker_once_
             cursor.execute("RESET lock_timeout")
 
     record = CallRecord.objects.get()
-    assert (record.ended_at, Order.objects.get().customer_calls, events_of("call.completed")) == (None, 0, [])
+    assert (record.ended_at, Line.objects.get().customer_calls, events_of("call.completed")) == (None, 0, [])
     assert len(queued_callbacks()) == 1
 
     run_worker()
 
     record.refresh_from_db()
     assert (record.duration, record.ended_at is not None) == (42, True)
-    assert Order.objects.get().customer_calls == 1
+    assert Line.objects.get().customer_calls == 1
     assert len(events_of("call.completed")) == 1

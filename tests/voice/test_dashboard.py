@@ -204,9 +204,11 @@ def test_every_result_has_its_place_on_the_chart_with_the_records_label():
 
 def test_a_pin_prompt_is_remembered_when_the_right_pin_connects_the_call(plivo, proxy_number, agent):
     orders = [open_line("+14156667777", agent), open_line("+14156667777", agent)]
-    assert orders[0].proxy_number_id == orders[1].proxy_number_id  # one number in the pool: a PIN is asked
+    assert (
+        orders[0].masking.proxy_number_id == orders[1].masking.proxy_number_id
+    )  # one number in the pool: a PIN is asked
     answer(plivo, call_uuid="asked")
-    type_pin(plivo, orders[0].pin, call_uuid="asked")
+    type_pin(plivo, orders[0].masking.pin, call_uuid="asked")
     dial_status(plivo, "completed", call_uuid="asked")
     hangup(plivo, call_uuid="asked")
     answer(plivo, caller="14156660000", call_uuid="stranger")

@@ -11,7 +11,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from orders.models import Agent, Order
+from orders.models import Agent, Line
 from tests.support.concurrency import postgres_only
 from tests.support.events import events_of
 from tests.support.webhooks import PlivoClient, answer, call_params, dial_status, xml_of
@@ -52,7 +52,8 @@ def test_a_hangup_waiting_for_order_b_s_row_does_not_delay_order_a_s_dial_status
     def hold_order_b() -> None:
         try:
             with transaction.atomic():
-                Order.objects.select_for_update().get(pk=order_b.pk)
+                # The row the hangup counts the call on: order B's line.
+                Line.objects.select_for_update().get(order_id=order_b.pk)
                 locked.set()
                 release.wait(timeout=10)  # about 3 s: until order A has been served
         finally:
@@ -95,6 +96,6 @@ def test_a_hangup_waiting_for_order_b_s_row_does_not_delay_order_a_s_dial_status
     assert hangup_b["seconds"] >= 2.5
     record = CallRecord.objects.get(call_uuid="call-b")
     assert (record.duration, record.ended_at is not None) == (42, True)
-    assert Order.objects.get(pk=order_b.pk).customer_calls == 1
+    assert Line.objects.get(order_id=order_b.pk).customer_calls == 1
     (completed,) = events_of("call.completed")
     assert (completed.data["call_uuid"], completed.data["reference"]) == ("call-b", order_b.reference)

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from orders import services
-from orders.models import Agent, Order
+from orders.models import Agent, Line, Order
 from tests.support.webhooks import sms_params, xml_of
 from tests.support.world import AGENT_PHONE, CUSTOMER, PROXY, wrong_pin
 from voice import messages
@@ -33,7 +33,7 @@ def second_order(live_order) -> Order:
     other_agent = Agent.objects.create(name="Carl", phone="+14156660001")
     order = Order.objects.create(customer_name="Alice", customer_phone=CUSTOMER)
     order = services.assign_agent(order, other_agent)
-    assert order.proxy_number_id == live_order.proxy_number_id
+    assert order.masking.proxy_number_id == live_order.masking.proxy_number_id
     return order
 
 
@@ -76,9 +76,9 @@ def test_it_never_stores_or_logs_the_text_or_full_numbers(plivo, live_order, cap
 
 
 def test_it_keeps_a_single_order_text_that_starts_with_digits_as_it_is(plivo, live_order):
-    response = plivo.signed_post(URL, sms_params(CUSTOMER, f"{live_order.pin} Main Street, flat 2"))
+    response = plivo.signed_post(URL, sms_params(CUSTOMER, f"{live_order.masking.pin} Main Street, flat 2"))
 
-    assert only_message(response).text == f"{live_order.pin} Main Street, flat 2"
+    assert only_message(response).text == f"{live_order.masking.pin} Main Street, flat 2"
 
 
 def test_it_asks_a_sender_with_two_orders_on_the_number_for_the_order_pin(plivo, live_order, second_order):
@@ -93,7 +93,9 @@ def test_it_asks_a_sender_with_two_orders_on_the_number_for_the_order_pin(plivo,
 
 
 def test_it_relays_a_pin_prefixed_text_to_that_orders_agent_without_the_pin(plivo, live_order, second_order):
-    response = plivo.signed_post(URL, sms_params(CUSTOMER, f"{second_order.pin}: Where are you?", message_uuid="sms-5"))
+    response = plivo.signed_post(
+        URL, sms_params(CUSTOMER, f"{second_order.masking.pin}: Where are you?", message_uuid="sms-5")
+    )
 
     message = only_message(response)
     assert message.get("dst") == "14156660001"
@@ -103,7 +105,7 @@ def test_it_relays_a_pin_prefixed_text_to_that_orders_agent_without_the_pin(pliv
 
 
 def test_it_routes_the_first_order_by_its_own_pin(plivo, live_order, second_order):
-    response = plivo.signed_post(URL, sms_params(CUSTOMER, f"  {live_order.pin} Leave it at the door"))
+    response = plivo.signed_post(URL, sms_params(CUSTOMER, f"  {live_order.masking.pin} Leave it at the door"))
 
     message = only_message(response)
     assert message.get("dst") == "14156667778"
@@ -122,13 +124,13 @@ def test_it_asks_again_when_the_pin_matches_no_order_of_the_sender(plivo, live_o
 
 
 def test_it_does_not_take_a_longer_number_for_a_pin(plivo, live_order, second_order):
-    response = plivo.signed_post(URL, sms_params(CUSTOMER, f"{live_order.pin}5 is my flat"))
+    response = plivo.signed_post(URL, sms_params(CUSTOMER, f"{live_order.masking.pin}5 is my flat"))
 
     assert only_message(response).text == messages.PIN_PROMPT
 
 
 def test_it_relays_nothing_for_a_pin_alone(plivo, live_order, second_order):
-    response = plivo.signed_post(URL, sms_params(CUSTOMER, live_order.pin, message_uuid="sms-7"))
+    response = plivo.signed_post(URL, sms_params(CUSTOMER, live_order.masking.pin, message_uuid="sms-7"))
 
     assert len(xml_of(response)) == 0
     record = MessageRecord.objects.get(message_uuid="sms-7")
@@ -144,7 +146,7 @@ def test_it_answers_an_unknown_sender_with_an_empty_response(plivo, live_order):
 
 
 def test_it_does_not_relay_for_an_order_whose_line_has_closed(plivo, live_order):
-    Order.objects.filter(pk=live_order.pk).update(masking_expires_at=timezone.now() - timedelta(minutes=1))
+    Line.objects.filter(order_id=live_order.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
 
     response = plivo.signed_post(URL, sms_params(CUSTOMER, "still there?"))
 

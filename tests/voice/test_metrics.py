@@ -17,7 +17,7 @@ from werkzeug import Response
 
 from orders import services
 from orders.events import emit
-from orders.models import Agent, EventType, Order, ProxyNumber
+from orders.models import Agent, EventType, Line, Order, ProxyNumber
 from orders.tasks import check_line_expiry
 from tests.support.events import run_worker
 from tests.support.webhooks import answer, call_params, dial_status, hangup, sms_params
@@ -218,7 +218,7 @@ def test_event_deliveries_are_counted_when_delivered_retried_and_failed(
 
 def test_the_queue_depth_counts_tasks_due_now_and_tasks_scheduled_later(client, metrics_on, live_order):
     # Assigning the agent scheduled the line's expiry check for a day from now.
-    check_line_expiry.enqueue(live_order.pk, live_order.masking_expires_at.isoformat())
+    check_line_expiry.enqueue(live_order.pk, live_order.masking.expires_at.isoformat())
 
     depth = scrape(client)
 
@@ -254,7 +254,7 @@ def test_live_lines_and_pool_advice_are_read_from_the_database_at_each_scrape(cl
         proxy_number=quiet,
     )
     gone = open_line("+14156660005", dave)
-    Order.objects.filter(pk=gone.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=gone.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     samples = scrape(client)
 
@@ -271,7 +271,7 @@ def test_live_lines_and_pool_advice_are_read_from_the_database_at_each_scrape(cl
     assert value(samples, "numbermasking_pool_numbers_to_add", country="GB") == 0
     assert value(samples, "numbermasking_metrics_database_up") == 1
 
-    Order.objects.update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     samples = scrape(client)
     assert value(samples, "numbermasking_live_lines", proxy_number=PROXY, country="US") == 0
     assert value(samples, "numbermasking_pool_numbers_needed", country="US") == 0
@@ -298,3 +298,18 @@ def test_no_party_phone_number_reaches_a_metric(plivo, metrics_on, live_order, d
     for number in (CUSTOMER, AGENT_PHONE):
         assert number not in text and number.lstrip("+") not in text
     assert PROXY in text  # our own number, on the live-lines gauge
+
+
+def test_live_lines_are_shown_by_kind(client, metrics_on, agent):
+    for number in ("+14155550101", "+14155550102"):
+        ProxyNumber.objects.create(number=number)
+    order, _ = services.create_order(
+        customer_name="Alice", customer_phone=CUSTOMER, store_name="Grocer", store_phone="+14156667790"
+    )
+    services.assign_agent(order, agent)
+
+    samples = scrape(client)
+
+    assert value(samples, "numbermasking_live_lines_by_kind", kind="customer_agent") == 1
+    assert value(samples, "numbermasking_live_lines_by_kind", kind="store_agent") == 1
+    assert value(samples, "numbermasking_live_lines_by_kind", kind="customer_store") == 0

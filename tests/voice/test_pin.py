@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from orders.models import Agent, Order
+from orders.models import Agent, Line, Order
 from tests.support.webhooks import answer, spoken, type_pin
 from tests.support.world import CUSTOMER, open_line, wrong_pin
 from voice.models import CallRecord
@@ -26,7 +26,7 @@ def two_orders(proxy_number, agent, dave) -> tuple[Order, Order]:
     """One customer, two live orders, one proxy number: the PIN decides."""
     first = open_line(CUSTOMER, agent)
     second = open_line(CUSTOMER, dave)
-    assert first.proxy_number == second.proxy_number == proxy_number
+    assert first.masking.proxy_number == second.masking.proxy_number == proxy_number
     return first, second
 
 
@@ -40,7 +40,7 @@ def test_the_right_pin_connects_the_order_it_belongs_to(plivo, two_orders):
     first, second = two_orders
     answer(plivo)
 
-    root = type_pin(plivo, second.pin)
+    root = type_pin(plivo, second.masking.pin)
 
     dial = root.find("Dial")
     assert dial.get("callerId") == "14155550100"
@@ -52,7 +52,7 @@ def test_the_right_pin_connects_the_order_it_belongs_to(plivo, two_orders):
 def test_the_other_pin_connects_the_other_order(plivo, two_orders):
     first, second = two_orders
 
-    root = type_pin(plivo, first.pin, call_uuid="call-2")
+    root = type_pin(plivo, first.masking.pin, call_uuid="call-2")
 
     assert root.find("Dial").find("Number").text == "14156667778"
     assert CallRecord.objects.get(call_uuid="call-2").order == first
@@ -62,7 +62,7 @@ def test_an_agent_types_the_pin_to_reach_the_right_customer(plivo, proxy_number,
     open_line(CUSTOMER, agent)
     other = open_line("+14156667779", agent)
 
-    root = type_pin(plivo, other.pin, caller="14156667778")
+    root = type_pin(plivo, other.masking.pin, caller="14156667778")
 
     assert root.find("Dial").find("Number").text == "14156667779"
 
@@ -113,7 +113,7 @@ def test_after_the_last_wrong_pin_it_says_goodbye_and_rejects_the_call(plivo, tw
 def test_the_right_pin_on_the_last_attempt_still_connects(plivo, two_orders):
     first, _ = two_orders
 
-    root = type_pin(plivo, first.pin, attempt=3)
+    root = type_pin(plivo, first.masking.pin, attempt=3)
 
     assert root.find("Dial").find("Number").text == "14156667778"
     assert CallRecord.objects.get(call_uuid="call-1").outcome == "connected"
@@ -122,7 +122,7 @@ def test_the_right_pin_on_the_last_attempt_still_connects(plivo, two_orders):
 def test_a_stranger_who_knows_a_pin_is_not_connected(plivo, two_orders):
     first, _ = two_orders
 
-    root = type_pin(plivo, first.pin, caller="14150001234", attempt=3)
+    root = type_pin(plivo, first.masking.pin, caller="14150001234", attempt=3)
 
     assert root.find("Dial") is None
     assert spoken(root) == [django_settings.MASKING_PIN_GOODBYE]
@@ -133,7 +133,7 @@ def test_a_stranger_who_knows_a_pin_is_not_connected(plivo, two_orders):
 def test_a_stranger_who_knows_a_pin_gets_no_further_than_a_re_prompt(plivo, two_orders):
     first, _ = two_orders
 
-    root = type_pin(plivo, first.pin, caller="14150001234")
+    root = type_pin(plivo, first.masking.pin, caller="14150001234")
 
     assert root.find("Dial") is None
     assert root.find("GetDigits") is not None
@@ -143,7 +143,7 @@ def test_the_other_party_of_one_order_cannot_use_the_pin_of_another(plivo, two_o
     # Dave delivers the second order; the first order's PIN is not his to use.
     first, second = two_orders
 
-    root = type_pin(plivo, first.pin, caller="14156667780", attempt=3)
+    root = type_pin(plivo, first.masking.pin, caller="14156667780", attempt=3)
 
     assert root.find("Dial") is None
     assert CallRecord.objects.get(call_uuid="call-1").outcome == "rejected"
@@ -151,9 +151,9 @@ def test_the_other_party_of_one_order_cannot_use_the_pin_of_another(plivo, two_o
 
 def test_a_pin_of_an_expired_order_does_not_connect(plivo, two_orders):
     first, _ = two_orders
-    Order.objects.filter(pk=first.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=first.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
-    root = type_pin(plivo, first.pin, attempt=3)
+    root = type_pin(plivo, first.masking.pin, attempt=3)
 
     assert root.find("Dial") is None
     assert CallRecord.objects.get(call_uuid="call-1").outcome == "rejected"

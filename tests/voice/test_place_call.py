@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from orders.models import Agent, BlockedNumber, Order
+from orders.models import Agent, BlockedNumber, Line, Order
 from tests.support.events import assert_no_phone_number, events_of, run_worker
 from tests.support.fake_plivo import AUTH_ID
 from tests.support.plivo_api_server import PlivoAPIServer
@@ -109,6 +109,7 @@ def test_plivo_failing_is_retried_with_backoff_one_request_each_time_then_the_ca
         "proxy_number": PROXY,
         "call_request": reservation.public_id,
         "from": "agent",
+        "to": "customer",
         "reason": "plivo_unavailable",
         "detail": reservation.detail,
     }
@@ -211,7 +212,7 @@ def block_customer(order: Order) -> None:
 
 
 def close_line(order: Order) -> None:
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=timezone.now() - timedelta(seconds=1))
+    Line.objects.filter(order_id=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
 
 def deactivate_agent(order: Order) -> None:

@@ -47,7 +47,7 @@ def test_a_known_customer_talks_to_the_agent(server, live_order):
     record = CallRecord.objects.get(call_uuid=call_uuid)
     assert f"POST {server}/voice/answer/ -> 200" in text
     assert "Plivo rings +1 415 666 7778, showing +1 415 555 0100." in text
-    assert f"POST {server}/voice/whisper/?order={live_order.pk}&callee=agent -> 200" in text
+    assert f"POST {server}/voice/whisper/?order={live_order.pk}&callee=agent&caller=customer -> 200" in text
     assert f"callee hears: “Call from your customer about order {' '.join(live_order.reference)}.”" in text
     assert "The callee presses 1." in text
     assert "Connected: they talk for 42 s." in text
@@ -82,11 +82,11 @@ def test_a_caller_with_two_orders_types_the_pin_and_is_put_through(server, live_
         Order.objects.create(customer_name="Alice", customer_phone="+" + CUSTOMER), second_agent
     )
 
-    text, call_uuid = play("--from", CUSTOMER, "--to", PROXY, "--digits", second.pin)
+    text, call_uuid = play("--from", CUSTOMER, "--to", PROXY, "--digits", second.masking.pin)
 
     record = CallRecord.objects.get(call_uuid=call_uuid)
     assert f"caller hears: “{settings.MASKING_PIN_PROMPT}”" in text
-    assert f"The caller types {second.pin}." in text
+    assert f"The caller types {second.masking.pin}." in text
     assert f"POST {server}/voice/pin/?attempt=1 -> 200" in text
     assert "Plivo rings +1 415 666 7780" in text
     assert record.asked_pin and record.order == second

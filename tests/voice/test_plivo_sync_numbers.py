@@ -54,7 +54,7 @@ def test_sync_deactivates_pool_numbers_the_account_no_longer_has(account, live_o
     assert f"Deactivated {PROXY}: the Plivo account no longer has it." in out
     assert "1 live order(s) still use a deactivated number" in err
     live_order.refresh_from_db()
-    assert live_order.proxy_number.number == PROXY  # the order keeps its number; only the pool changes
+    assert live_order.masking.proxy_number.number == PROXY  # the order keeps its number; only the pool changes
 
 
 def test_sync_is_rerunnable_and_reports_nothing_changed_the_second_time(account):

@@ -78,7 +78,7 @@ def test_a_whole_call_leaves_no_full_phone_number_in_the_logs(
     plivo.signed_post("/voice/answer/", call_params("14156667777", call_uuid="c1"))
     plivo.signed_post("/voice/pin/?attempt=1", call_params(CUSTOMER, call_uuid="c1", Digits="0000"))
     plivo.signed_post("/voice/pin/?attempt=3", call_params(CUSTOMER, call_uuid="c1", Digits="0000"))
-    pin = plivo.signed_post("/voice/pin/?attempt=2", call_params(CUSTOMER, call_uuid="c1", Digits=second.pin))
+    pin = plivo.signed_post("/voice/pin/?attempt=2", call_params(CUSTOMER, call_uuid="c1", Digits=second.masking.pin))
     plivo.signed_post("/voice/dial-status/", call_params(CUSTOMER, call_uuid="c1", DialStatus="completed"))
     plivo.signed_post("/voice/hangup/", call_params(CUSTOMER, call_uuid="c1", Duration="30"))
     plivo.signed_post("/voice/answer/", call_params(STRANGER, call_uuid="c2"))

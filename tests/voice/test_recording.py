@@ -104,6 +104,7 @@ def test_the_recording_is_kept_with_the_call_and_announced_once(plivo, recorded)
     assert event.data == {
         "reference": "K7X4",
         "proxy_number": "+14155550100",
+        "parties": ["customer", "agent"],
         "call_uuid": "call-1",
         "caller_role": "customer",
         "callee_role": "agent",

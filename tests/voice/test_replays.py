@@ -94,7 +94,7 @@ def pin_params(digits: str, call_uuid: str = "pin-call") -> dict[str, str]:
 
 def test_a_replayed_pin_request_reveals_no_number(two_orders, dave):
     first, second = two_orders
-    captured = Captured("/voice/pin/?attempt=1", pin_params(second.pin))
+    captured = Captured("/voice/pin/?attempt=1", pin_params(second.masking.pin))
     assert numbers_in(captured.send()) == [dave.phone.as_e164.lstrip("+")]
     services.assign_agent(second, Agent.objects.create(name="Erin", phone="+14156667781"))
 
@@ -107,8 +107,8 @@ def test_a_replayed_pin_request_reveals_no_number(two_orders, dave):
 
 def test_each_pin_attempt_of_a_call_is_answered(plivo, two_orders, dave):
     _, second = two_orders
-    wrong = plivo.signed_post("/voice/pin/?attempt=1", pin_params("0000" if second.pin != "0000" else "0001"))
-    right = plivo.signed_post("/voice/pin/?attempt=2", pin_params(second.pin))
+    wrong = plivo.signed_post("/voice/pin/?attempt=1", pin_params("0000" if second.masking.pin != "0000" else "0001"))
+    right = plivo.signed_post("/voice/pin/?attempt=2", pin_params(second.masking.pin))
 
     assert b"<GetDigits" in wrong.content
     assert numbers_in(right) == [dave.phone.as_e164.lstrip("+")]

@@ -295,7 +295,7 @@ def test_it_accepts_the_main_account_signature_header(client, live_order):
 
 def test_it_checks_the_query_string_of_a_post(plivo, live_order):
     # The PIN prompt's action URL carries ?attempt=N, which Plivo signs too.
-    response = plivo.signed_post("/voice/pin/?attempt=2", call_params("14156667777", Digits=live_order.pin))
+    response = plivo.signed_post("/voice/pin/?attempt=2", call_params("14156667777", Digits=live_order.masking.pin))
 
     assert xml_of(response).find("Dial") is not None
 

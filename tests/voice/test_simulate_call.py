@@ -58,7 +58,7 @@ def test_simulate_call_with_digits_prints_the_pin_answer(proxy_number, agent):
     open_line("+14156667777", Agent.objects.create(name="Dave", phone="+14156667780"))
     asked = simulate("--from", "+14156667777", "--to", "+14155550100")
 
-    connected = simulate("--from", "+14156667777", "--to", "+14155550100", "--digits", first.pin)
+    connected = simulate("--from", "+14156667777", "--to", "+14155550100", "--digits", first.masking.pin)
 
     assert asked.find("GetDigits") is not None
     assert connected.find("Dial").find("Number").text == "14156667778"

@@ -56,6 +56,7 @@ def test_a_voicemail_is_kept_with_the_call_and_announced(plivo, missed):
     assert event.data == {
         "reference": "K7X4",
         "proxy_number": "+14155550100",
+        "parties": ["customer", "agent"],
         "call_uuid": "call-1",
         "caller_role": "customer",
         "callee_role": "agent",

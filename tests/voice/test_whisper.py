@@ -38,7 +38,7 @@ def test_a_customer_call_whispers_the_order_to_the_agent_who_must_press_1(plivo,
 
     sound = urlsplit(dial.get("confirmSound"))
     assert f"{sound.scheme}://{sound.netloc}{sound.path}" == "http://masking.example.com/voice/whisper/"
-    assert parse_qs(sound.query) == {"order": [str(order.pk)], "callee": ["agent"]}
+    assert parse_qs(sound.query) == {"order": [str(order.pk)], "callee": ["agent"], "caller": ["customer"]}
     assert (dial.get("confirmKey"), dial.get("confirmTimeout")) == ("1", "20")
 
     root = whisper(plivo, whisper_url(dial))

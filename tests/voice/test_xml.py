@@ -58,12 +58,20 @@ def test_dial_is_what_plivoxml_builds(number, caller_id):
         (False, "#", {"confirm_key": "#", "confirm_timeout": 20}),
     ],
 )
-@pytest.mark.parametrize(("callee", "query"), [(Role.AGENT, "agent"), (Role.CUSTOMER, "customer")])
-def test_a_dial_with_whisper_or_key_is_what_plivoxml_builds(settings, whisper, key, confirm, callee, query):
+@pytest.mark.parametrize(
+    ("callee", "caller", "query"),
+    [
+        (Role.AGENT, None, "agent&caller=customer"),
+        (Role.CUSTOMER, None, "customer&caller=agent"),
+        (Role.AGENT, Role.STORE, "agent&caller=store"),
+        (Role.STORE, Role.CUSTOMER, "store&caller=customer"),
+    ],
+)
+def test_a_dial_with_whisper_or_key_is_what_plivoxml_builds(settings, whisper, key, confirm, callee, caller, query):
     settings.MASKING_WHISPER, settings.MASKING_ACCEPT_KEY = whisper, key
     settings.PUBLIC_BASE_URL = 'https://masking.example.com/a&b"'
 
-    answer = xml.dial("+14155550123", caller_id="+14155550100", order_id=42, callee=callee)
+    answer = xml.dial("+14155550123", caller_id="+14155550100", order_id=42, callee=callee, caller=caller)
 
     assert tree(answer) == tree(
         dial_with_plivoxml(
@@ -247,7 +255,7 @@ def test_a_recorded_dial_is_what_plivoxml_builds(settings, call_uuid, query):
         time_limit=settings.MASKING_CALL_TIME_LIMIT,
         action=base + "/voice/dial-status/",
         method="POST",
-        confirm_sound=f"{base}/voice/whisper/?order=7&callee=agent",
+        confirm_sound=f"{base}/voice/whisper/?order=7&callee=agent&caller=customer",
         confirm_key="1",
         confirm_timeout=20,
     ).add(plivoxml.NumberElement("14155550123"))

@@ -73,8 +73,8 @@ def summary(route: Route, *, digits: str = "") -> str:
     showing = display(route.proxy_number) if route.proxy_number else "this number"
     if route.action == Action.CONNECT:
         order = Order.objects.select_related("agent").get(pk=route.order_id)
-        names = {Role.CUSTOMER: order.customer_name, Role.AGENT: order.agent.name}
-        callee = names[route.role.counterpart()]
+        names = {Role.CUSTOMER: order.customer_name, Role.AGENT: order.agent.name, Role.STORE: order.store_name}
+        callee = names[route.callee_role] or f"the {route.callee_role.value}"
         return f"Would ring {callee} for {order.reference}, showing {showing}."
     if route.action == Action.ASK_PIN:
         return (
@@ -103,14 +103,15 @@ def summary(route: Route, *, digits: str = "") -> str:
 
 def _initial_for_order(request: HttpRequest) -> dict[str, str] | None:
     """The form's data for ``?order=REF&party=customer|agent``: that party calling the order's proxy number."""
-    order = Order.objects.select_related("agent", "proxy_number").filter(reference=request.GET["order"]).first()
-    if order is None or order.proxy_number is None:
+    order = Order.objects.select_related("agent").filter(reference=request.GET["order"]).first()
+    line = order.masking if order is not None else None
+    if line is None:
         return None
     party = Role.AGENT if request.GET.get("party") == "agent" else Role.CUSTOMER
     # A party who would be asked for the PIN types the one the order page shows: the simulated call goes on
     # to the PIN webhook's answer, as the real one would.
-    digits = order.pin if party in parties_asked_for_pin(order) else ""
-    return {"caller": str(order.phone_of(party)), "proxy_number": str(order.proxy_number.number), "digits": digits}
+    digits = line.pin if party in parties_asked_for_pin(order) else ""
+    return {"caller": str(order.phone_of(party)), "proxy_number": str(line.proxy_number.number), "digits": digits}
 
 
 def call_plan(caller: str, proxy_number: str, digits: str = "") -> list[tuple[str, str]]:
@@ -119,9 +120,9 @@ def call_plan(caller: str, proxy_number: str, digits: str = "") -> list[tuple[st
     if route.action != Action.CONNECT or route.order_id is None:
         return []
     reference = Order.objects.filter(pk=route.order_id).values_list("reference", flat=True).first() or ""
-    callee = route.role.counterpart()
+    callee = route.callee_role
     plan = []
-    whisper = xml.whisper_texts(reference, callee.value)
+    whisper = xml.whisper_texts(reference, callee.value, route.role.value)
     if whisper:
         plan.append((f"The {callee.label.lower()} hears first", " ".join(whisper)))
     key = settings.MASKING_ACCEPT_KEY

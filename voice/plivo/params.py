@@ -31,7 +31,7 @@ CONFIRM_CAUSE_FIELDS = (
 CONFIRM_REFUSED_CAUSES = frozenset({"9110", "confirm key challenge failed"})
 
 # The parties a URL of ours may name (click-to-call's first party, the whisper's callee).
-_PARTIES = {Role.AGENT.value: Role.AGENT, Role.CUSTOMER.value: Role.CUSTOMER}
+_PARTIES = {Role.AGENT.value: Role.AGENT, Role.CUSTOMER.value: Role.CUSTOMER, Role.STORE.value: Role.STORE}
 
 
 def plivo_digits(e164: str) -> str:
@@ -191,26 +191,31 @@ class Message:
 
 @dataclass(frozen=True)
 class PlatformCall:
-    """Click-to-call's bridge and hangup URLs: the order and the party Plivo rang first."""
+    """Click-to-call's bridge and hangup URLs: the order, the party Plivo rang first, and the one it then dials.
+
+    ``to`` is None on URLs given to Plivo before lines had kinds: the first party's counterpart.
+    """
 
     order_id: int | None
     first: Role | None
+    to: Role | None = None
 
     @classmethod
     def read(cls, query: Mapping[str, str]) -> "PlatformCall":
-        return cls(whole_number(query.get("order")), _party(query.get("first")))
+        return cls(whole_number(query.get("order")), _party(query.get("first")), _party(query.get("to")))
 
 
 @dataclass(frozen=True)
 class Whisper:
-    """The whisper URL (confirmSound): the order, and the callee who hears it."""
+    """The whisper URL (confirmSound): the order, the callee who hears it, and the caller it names."""
 
     order_id: int | None
     callee: Role | None
+    caller: Role | None = None
 
     @classmethod
     def read(cls, query: Mapping[str, str]) -> "Whisper":
-        return cls(whole_number(query.get("order")), _party(query.get("callee")))
+        return cls(whole_number(query.get("order")), _party(query.get("callee")), _party(query.get("caller")))
 
 
 def attempt(query: Mapping[str, str]) -> int:

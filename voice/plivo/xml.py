@@ -95,7 +95,9 @@ def _dial_template(dial: tuple, confirm: tuple | None, record: tuple | None) -> 
     attributes = _fixed(_attributes(action=action, method="POST", time_limit=time_limit, timeout=timeout))
     if confirm is not None:
         whisper_url, key, confirm_timeout = confirm
-        attributes += f' confirmSound="{_fixed(_escape(whisper_url))}?order=$order_id&amp;callee=$callee"'
+        attributes += (
+            f' confirmSound="{_fixed(_escape(whisper_url))}?order=$order_id&amp;callee=$callee&amp;caller=$caller"'
+        )
         attributes += _fixed(_attributes(confirm_key=key or None, confirm_timeout=confirm_timeout if key else None))
     recording = ""
     if record is not None:
@@ -121,6 +123,7 @@ def dial(
     caller_id: str | None,
     order_id: int | None = None,
     callee: Role | None = None,
+    caller: Role | None = None,
     call_uuid: str = "",
     greeting: str = "",
 ) -> str:
@@ -129,6 +132,7 @@ def dial(
     ``greeting`` is spoken to the caller first (click-to-call's bridge).
 
     With the order and the callee's role, the callee first hears the whisper
+    (naming ``caller``, by default the callee's counterpart on the customer–agent line)
     (and presses the accept key) from ``/voice/whisper/``; with
     MASKING_RECORD_CALLS the caller hears the notice and the conversation is
     recorded, its file posted to ``/voice/recording/?call=<call_uuid>``.
@@ -151,6 +155,7 @@ def dial(
         # int() and the fixed role names: nothing unescaped comes from outside.
         order_id=f"{int(order_id):d}" if about_order else "",
         callee=_CALLEE_QUERY[callee] if about_order else "",
+        caller=_CALLEE_QUERY.get(caller or callee.counterpart(), "") if about_order else "",
         call_query=f"?call={call_uuid}" if _PLAIN_UUID.fullmatch(call_uuid) else "",
         number=_digits(number),
     )
@@ -158,15 +163,15 @@ def dial(
 
 def bridge_text(reference: str, callee: Role) -> str:
     """What the party rung first by click-to-call hears before the other party is dialled."""
-    return settings.MASKING_BRIDGE_TEXT.format(callee=_role_word(callee), reference=spell(reference))
+    return _fill(settings.MASKING_BRIDGE_TEXT, "callee", callee, reference=spell(reference))
 
 
-_CALLEE_QUERY = {Role.CUSTOMER: "customer", Role.AGENT: "agent"}
+_CALLEE_QUERY = {Role.CUSTOMER: "customer", Role.AGENT: "agent", Role.STORE: "store"}
 
 
 # How the other party hears a caller named, by the caller's role.
-CALLER_WORDS = {Role.CUSTOMER: "your customer", Role.AGENT: "your delivery agent"}
-# The whisper URL names the callee; the caller is the other party.
+CALLER_WORDS = {Role.CUSTOMER: "your customer", Role.AGENT: "your delivery agent", Role.STORE: "the store"}
+# The whisper URL names the callee and the caller (before lines had kinds: the callee only).
 _KEY_WORDS = {"#": "the hash key", "*": "the star key"}
 
 
@@ -180,12 +185,16 @@ def _speak(text: str) -> plivoxml.SpeakElement:
     return plivoxml.SpeakElement(text, voice=voice, language=language)
 
 
-def whisper_texts(reference: str | None, callee: str | None) -> list[str]:
-    """What the callee hears before being connected; the order's part only when the order is known."""
+def whisper_texts(reference: str | None, callee: str | None, caller: str | None = None) -> list[str]:
+    """What the callee hears before being connected; the order's part only when the order is known.
+
+    Without ``caller`` (a URL from before lines had kinds) the caller is the callee's counterpart.
+    """
     texts = []
-    caller = Role(callee).counterpart() if callee in _CALLEE_QUERY.values() else None
-    if settings.MASKING_WHISPER and reference and caller:
-        texts.append(settings.MASKING_WHISPER_TEXT.format(caller=_role_word(caller), reference=spell(reference)))
+    known = set(_CALLEE_QUERY.values())
+    who = Role(caller) if caller in known else Role(callee).counterpart() if callee in known else Role.UNKNOWN
+    if settings.MASKING_WHISPER and reference and who in CALLER_WORDS:
+        texts.append(_fill(settings.MASKING_WHISPER_TEXT, "caller", who, reference=spell(reference)))
     if settings.MASKING_RECORD_CALLS:
         texts.append(settings.MASKING_RECORDING_NOTICE)
     key = settings.MASKING_ACCEPT_KEY
@@ -196,12 +205,19 @@ def whisper_texts(reference: str | None, callee: str | None) -> list[str]:
 
 def _role_word(role: Role) -> str:
     # The texts say "your {caller}": the setting holds the "your".
-    return CALLER_WORDS[role].removeprefix("your ")
+    return CALLER_WORDS[role].removeprefix("your ").removeprefix("the ")
 
 
-def whisper(reference: str | None, callee: str | None) -> str:
+def _fill(template: str, slot: str, role: Role, **values: str) -> str:
+    """A text setting with ``slot`` naming ``role``: the store is "the store", not "your store"."""
+    if role == Role.STORE:
+        template = template.replace(f"your {{{slot}}}", f"the {{{slot}}}")
+    return template.format(**{slot: _role_word(role)}, **values)
+
+
+def whisper(reference: str | None, callee: str | None, caller: str | None = None) -> str:
     """The confirmSound answer: Speak elements only, the one element Plivo plays there besides Play and Wait."""
-    return _render(*(_speak(text) for text in whisper_texts(reference, callee)))
+    return _render(*(_speak(text) for text in whisper_texts(reference, callee, caller)))
 
 
 def whisper_without_order() -> str:
@@ -295,8 +311,12 @@ def missed_call(
 
 def missed_call_text(reference: str, caller_role: Role, proxy_number: str) -> str:
     """The text the callee of a missed call gets; the proxy number is the only number in it."""
-    return settings.MASKING_MISSED_CALL_SMS_TEXT.format(
-        caller=_role_word(caller_role), reference=reference, proxy_number=display(proxy_number)
+    return _fill(
+        settings.MASKING_MISSED_CALL_SMS_TEXT,
+        "caller",
+        caller_role,
+        reference=reference,
+        proxy_number=display(proxy_number),
     )
 
 

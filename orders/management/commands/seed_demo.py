@@ -1,9 +1,10 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from orders import services
-from orders.models import Agent, Order, ProxyNumber, refuse_uncallable
+from orders.models import Agent, Line, Order, ProxyNumber, refuse_uncallable
 from orders.phones import to_e164
 from orders.services import ASSIGNABLE
 
@@ -13,11 +14,16 @@ DEMO_PAIRS = [
     ("Carol (demo customer)", "+14156667779", "Dave (demo agent)", "+14156667780", "DEMO-2"),
     ("Erin (demo customer)", "+14156667781", "Frank (demo agent)", "+14156667782", "DEMO-3"),
 ]
+# One demo order also has a store: its agent and the store reach each other over a store–agent line.
+DEMO_STORE = ("DEMO-3", "Green Grocer (demo store)", "+14156667783")
 DEFAULT_PROXY_NUMBER = "+14155550100"
 
 
 class Command(BaseCommand):
-    help = "Load the seed tutorial's three customer/agent pairs with live masked lines (rerunnable)."
+    help = (
+        "Load the seed tutorial's three customer/agent pairs with live masked lines, one order with a store "
+        "(rerunnable)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -63,17 +69,35 @@ def _seed_order(reference: str, customer_name: str, customer_phone: str, agent: 
 
     A demo order that was finished, purged or moved to another number is
     replaced by a new one: orders only move forward, so the demo starts over
-    rather than rewinding one.
+    rather than rewinding one. The store's line is allocated from the pool
+    like any other: with the one demo number its agent is asked for the PIN.
     """
-    stale = Order.objects.filter(reference=reference).exclude(
-        customer_name=customer_name, customer_phone=customer_phone, proxy_number=proxy, status__in=ASSIGNABLE
-    )
-    stale.delete()
+    store_name, store_phone = ("", "")
+    if reference == DEMO_STORE[0]:
+        store_name, store_phone = DEMO_STORE[1:]
+    on_proxy = Line.objects.filter(order=OuterRef("pk"), kind=Line.Kind.CUSTOMER_AGENT, proxy_number=proxy)
+    kept = Order.objects.filter(
+        reference=reference,
+        customer_name=customer_name,
+        customer_phone=customer_phone,
+        store_name=store_name,
+        store_phone=store_phone,
+        status__in=ASSIGNABLE,
+    ).filter(Exists(on_proxy))
+    Order.objects.filter(reference=reference).exclude(pk__in=kept.values("pk")).delete()
     try:
+        if store_phone:
+            refuse_uncallable(store_phone)
         order, _ = services.create_order(
-            reference=reference, customer_name=customer_name, customer_phone=customer_phone
+            reference=reference,
+            customer_name=customer_name,
+            customer_phone=customer_phone,
+            store_name=store_name,
+            store_phone=store_phone,
         )
-        if order.is_line_live and order.agent_id == agent.pk:
+        if order.agent_id == agent.pk and all(
+            order.line(kind) is not None and order.line(kind).is_live for kind in services.wanted_kinds(order)
+        ):
             return False
         services.assign_agent(order, agent, proxy_number=proxy)
     except ValidationError as error:

@@ -106,14 +106,15 @@ class Command(BaseCommand):
 
     def _click_to_call(self, reference: str, first: Role) -> tuple[player.Leg, str, str]:
         # The order's id and numbers are what the worker gives Plivo's Call API (voice.tasks.place_call).
-        order = Order.objects.select_related("agent", "proxy_number").filter(reference=reference).first()
+        order = Order.objects.select_related("agent").filter(reference=reference).first()
         if order is None:
             raise CommandError(f"No order {reference}.")
-        if order.proxy_number is None or order.agent is None:
+        line = order.masking
+        if line is None or order.agent is None:
             raise CommandError(f"Order {reference} has no line to call through: assign an agent first.")
         query = f"?order={order.pk}&first={first.value}"
         leg = player.Leg(
-            caller=plivo_digits(str(order.proxy_number.number)),
+            caller=plivo_digits(str(line.proxy_number.number)),
             to=plivo_digits(order.phone_of(first)),
             direction="outbound",
             caller_name=first.value,
@@ -122,6 +123,6 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"Call {leg.call_uuid}: click-to-call of {reference}; Plivo rang the {first.value} from "
-            f"{display(order.proxy_number.number)}, who answered."
+            f"{display(line.proxy_number.number)}, who answered."
         )
         return leg, reverse("voice:bridge") + query, reverse("voice:hangup") + query
