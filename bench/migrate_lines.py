@@ -1,4 +1,4 @@
-"""Time the lines migrations (orders 0013–0015) forward and back: `python -m bench.migrate_lines [ORDERS]`.
+"""Time the lines migrations (orders 0014–0016) forward and back: `python -m bench.migrate_lines [ORDERS]`.
 
 Recreates the benchmark database (BENCH_DATABASE_URL, as `make bench`),
 migrates it to the schema before lines, fills ORDERS orders (default
