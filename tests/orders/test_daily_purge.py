@@ -11,7 +11,7 @@ from django_tasks_db.models import DBTaskResult
 
 from orders import services, tasks
 from orders.checks import check_masking_settings
-from orders.models import DeliverySweep, Order
+from orders.models import DeliverySweep, Line, Order
 from tests.support.world import CUSTOMER
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +88,8 @@ def test_the_worker_runs_the_due_purge(settings, proxy_number, agent, capsys):
     long_ago = timezone.now() - timedelta(days=45)
     order = services.assign_agent(Order.objects.create(customer_name="Old Alice", customer_phone=CUSTOMER), agent)
     services.mark_delivered(order)
-    Order.objects.filter(pk=order.pk).update(masking_expires_at=long_ago, updated_at=long_ago)
+    Line.objects.filter(order=order).update(expires_at=long_ago)
+    Order.objects.filter(pk=order.pk).update(updated_at=long_ago)
     DeliverySweep.objects.create(pk=tasks.PURGE_ROW, next_at=timezone.now() - timedelta(minutes=1))
 
     # The database worker closes stale connections between tasks; here that would end the test's transaction.
