@@ -265,8 +265,19 @@ def parties_asked_for_pin(order: Order) -> list[Role]:
     Asked through ``resolve`` itself, so the admin says what a call would do.
     """
     line = order.masking
-    if line is None or not line.is_live:
+    if line is None:
         return []
-    proxy = str(line.proxy_number.number)
-    parties = [(role, order.phone_of(role)) for role in (Role.CUSTOMER, Role.AGENT)]
-    return [role for role, phone in parties if phone and resolve(str(phone), proxy).action == Action.ASK_PIN]
+    return [role for role in (Role.CUSTOMER, Role.AGENT) if asked_for_pin(order, line, role)]
+
+
+def asked_for_pin(order: Order, line: Line, role: Role) -> bool:
+    """Whether ``order``'s party ``role``, calling ``line``'s number now, would be asked for the PIN.
+
+    Asked through ``resolve`` itself (one query), so the admin and its
+    simulator say what a call would do. False when the line is not live or
+    ``role`` is not one of its parties.
+    """
+    phone = order.phone_of(role)
+    if not line.is_live or not phone or role not in line.parties:
+        return False
+    return resolve(phone, str(line.proxy_number.number)).action == Action.ASK_PIN

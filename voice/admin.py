@@ -9,17 +9,18 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from numbermasking.admin import ReadOnlyMixin
 from orders.admin import OrderAdmin
 from orders.admin.orders import short_time
 from orders.models import Order, Role
-from orders.routing import parties_asked_for_pin
+from orders.routing import asked_for_pin
 
 from . import click_to_call
 from .models import CallRecord, ClickToCall, MessageRecord, Recording
+from .ops.simulator import line_of_party
 from .plivo.media import is_plivo_media
 
 LISTEN_PERMISSION = "voice.listen_recording"
@@ -218,19 +219,19 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
         # The reference, not the numbers or the PIN, goes into the link: admin URLs end up in browser history
         # and logs. The simulator types the PIN itself for a party who would be asked for it.
         base = reverse("call_simulator")
-        asked = parties_asked_for_pin(obj)
-
-        def pin_note(role: Role) -> str:
-            return f" (typing PIN {obj.masking.pin})" if role in asked else ""
-
-        return format_html(
-            '<a href="{}" class="simulate-customer">the customer calling{}</a> · '
-            '<a href="{}" class="simulate-agent">the agent calling{}</a> (call simulator)',
-            f"{base}?{urlencode({'order': obj.reference, 'party': 'customer'})}",
-            pin_note(Role.CUSTOMER),
-            f"{base}?{urlencode({'order': obj.reference, 'party': 'agent'})}",
-            pin_note(Role.AGENT),
-        )
+        parties = [Role.CUSTOMER, Role.AGENT]
+        store_line = line_of_party(obj, Role.STORE)
+        if store_line is not None and store_line.is_live:
+            parties.append(Role.STORE)
+        links = []
+        for role in parties:
+            line = line_of_party(obj, role)
+            note = f" (typing PIN {line.pin})" if asked_for_pin(obj, line, role) else ""
+            url = f"{base}?{urlencode({'order': obj.reference, 'party': role.value})}"
+            links.append(
+                format_html('<a href="{}" class="simulate-{}">the {} calling{}</a>', url, role.value, role.value, note)
+            )
+        return format_html("{} (call simulator)", format_html_join(" · ", "{}", ((link,) for link in links)))
 
     # Click-to-call for dispatchers: the same service as the API's POST .../call/.
     CALL_BUTTONS = [(Role.AGENT, "Call agent"), (Role.CUSTOMER, "Call customer")]

@@ -11,7 +11,9 @@ from django.core.management import call_command
 from django.http import HttpResponse
 from django.utils import timezone
 
-from orders.models import Agent, BlockedNumber, Line, Order
+from orders import services
+from orders.models import Agent, BlockedNumber, Line, Order, ProxyNumber
+from orders.phones import display
 from tests.support.world import AGENT_PHONE, CUSTOMER, open_line
 from voice.models import CallRecord
 
@@ -303,3 +305,103 @@ def test_a_caller_over_the_hourly_limit_would_hear_the_limit_message(settings, a
     )
     assert [speak.text for speak in simulated_xml(response).iter("Speak")] == [settings.MASKING_CALL_LIMIT_MESSAGE]
     assert plan_of(response) == {}
+
+
+# The store, on its own lines.
+STORE = "+14156667790"
+
+
+def store_order(agent: Agent, *, reference: str = "K7X4", customer: str = CUSTOMER) -> Order:
+    order, _ = services.create_order(
+        reference=reference,
+        customer_name="Alice",
+        customer_phone=customer,
+        store_name="Green Grocer",
+        store_phone=STORE,
+    )
+    return services.assign_agent(order, agent)
+
+
+@pytest.fixture
+def two_numbers(db) -> None:
+    """Room for the order's customer–agent and store–agent lines on numbers of their own."""
+    for number in ("+14155550100", "+14155550101"):
+        ProxyNumber.objects.create(number=number)
+
+
+def test_the_store_calling_its_number_would_ring_the_agent(admin_client, two_numbers, agent):
+    order = store_order(agent)
+    line = order.line(Line.Kind.STORE_AGENT)
+
+    response = admin_client.get(SIMULATOR, {"caller": STORE.lstrip("+"), "proxy_number": str(line.proxy_number)})
+
+    assert summary_of(response) == f"Would ring Bob for K7X4, showing {display(line.proxy_number.number)}."
+    assert simulated_xml(response).find("Dial").find("Number").text == AGENT_PHONE.lstrip("+")
+    assert plan_of(response)["The agent hears first"].startswith("Call from the store about order K 7 X 4.")
+
+
+def test_simulate_call_routes_the_store_over_its_line(two_numbers, agent):
+    line = store_order(agent).line(Line.Kind.STORE_AGENT)
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("simulate_call", "--from", STORE, "--to", str(line.proxy_number), stdout=out, stderr=err)
+
+    assert ET.fromstring(out.getvalue()).find("Dial").find("Number").text == AGENT_PHONE.lstrip("+")
+    assert err.getvalue().strip() == f"Would ring Bob for K7X4, showing {display(line.proxy_number.number)}."
+
+
+@pytest.mark.parametrize(
+    ("party", "kind", "callee"),
+    [
+        ("store", Line.Kind.STORE_AGENT, "Bob"),
+        ("agent", Line.Kind.CUSTOMER_AGENT, "Alice"),
+        ("customer", Line.Kind.CUSTOMER_AGENT, "Bob"),
+    ],
+)
+def test_the_order_pages_link_picks_the_line_of_the_party(admin_client, two_numbers, agent, party, kind, callee):
+    line = store_order(agent).line(kind)
+
+    response = admin_client.get(SIMULATOR, {"order": "K7X4", "party": party})
+
+    form = response.context["form"]
+    assert form.data["proxy_number"] == str(line.proxy_number.number) and form.data["digits"] == ""
+    assert summary_of(response) == f"Would ring {callee} for K7X4, showing {display(line.proxy_number.number)}."
+
+
+def test_the_store_link_of_an_order_without_a_store_finds_no_line(admin_client, live_order):
+    response = admin_client.get(SIMULATOR, {"order": live_order.reference, "party": "store"})
+
+    assert response.context["answer_xml"] is None
+    assert "No order with that reference has a line for that party yet." in response.content.decode()
+
+
+def test_a_store_with_two_orders_on_one_number_types_the_pin_of_the_orders_line(admin_client, proxy_number, agent):
+    # One number for every line: the store's two store–agent lines share it, so the store is asked for the PIN.
+    store_order(Agent.objects.create(name="Dave", phone="+14156667780"), reference="FIRST", customer="+14156660001")
+    second = store_order(agent, reference="K7X4")
+    line = second.line(Line.Kind.STORE_AGENT)
+
+    response = admin_client.get(SIMULATOR, {"order": "K7X4", "party": "store"})
+
+    assert response.context["form"].data["digits"] == line.pin
+    assert summary_of(response) == "Would ring Bob for K7X4, showing +1 415 555 0100."
+    page = admin_client.get(f"/admin/orders/order/{second.pk}/change/").content.decode()
+    assert f"the store calling (typing PIN {line.pin})" in page
+
+
+def order_page_links(admin_client, order: Order) -> list[str]:
+    page = admin_client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    return re.findall(r'class="simulate-(\w+)">', page)
+
+
+def test_the_order_page_offers_the_store_calling_while_its_line_is_live(admin_client, two_numbers, agent):
+    order = store_order(agent)
+    assert order_page_links(admin_client, order) == ["customer", "agent", "store"]
+
+    services.close_store_line(order)
+
+    assert order_page_links(admin_client, Order.objects.get(pk=order.pk)) == ["customer", "agent"]
+
+
+def test_an_order_without_a_store_has_no_store_link(admin_client, live_order):
+    assert order_page_links(admin_client, live_order) == ["customer", "agent"]

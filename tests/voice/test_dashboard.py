@@ -1,6 +1,7 @@
 """The operations dashboard (voice/dashboard.py, voice/dashboard_page.py) against hand-computed figures."""
 
 import itertools
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from orders.models import Agent, ProxyNumber
+from orders import services
+from orders.models import Agent, Line, ProxyNumber
 from tests.support.webhooks import answer, dial_status, hangup, type_pin
 from tests.support.world import open_line
 from voice.models import RESULT_BY_DIAL_STATUS, CallRecord, MessageRecord
@@ -326,3 +328,61 @@ def test_blocked_limited_and_unanswered_click_to_calls_have_their_own_places(db)
         "limit_reached": 1,
         "no_answer": 1,
     }
+
+
+@pytest.fixture
+def calls_over_lines(agent, settings):
+    """Calls over each kind of line of one order with a store, and calls over none, in and around both windows."""
+    settings.MASKING_CUSTOMER_STORE_LINE = True
+    ProxyNumber.objects.bulk_create(ProxyNumber(number=f"+1415555010{i}") for i in range(3))
+    order, _ = services.create_order(
+        reference="K7X4", customer_name="Alice", customer_phone="+14156667777", store_phone="+14156667790"
+    )
+    lines = {line.kind: line for line in services.assign_agent(order, agent).lines.all()}
+    assert set(lines) == set(Line.Kind.values)
+    placed = [
+        (NOON, Line.Kind.CUSTOMER_AGENT),  # both windows
+        (NOON - timedelta(hours=5), Line.Kind.CUSTOMER_AGENT),  # both windows
+        (NOON, Line.Kind.STORE_AGENT),  # both windows
+        (NOON - timedelta(days=2), Line.Kind.STORE_AGENT),  # 7 days only
+        (NOON - timedelta(days=3), Line.Kind.STORE_AGENT),  # 7 days only
+        (NOON - timedelta(days=6), Line.Kind.CUSTOMER_STORE),  # 7 days only
+        (NOON - timedelta(days=8), Line.Kind.CUSTOMER_STORE),  # outside
+        (NOON, None),  # no line (an unknown caller): in no kind
+    ]
+    CallRecord.objects.bulk_create(
+        CallRecord(
+            call_uuid=f"line-{number}",
+            outcome=Outcome.CONNECTED if kind else Outcome.UNKNOWN,
+            dial_status="completed" if kind else "",
+            started_at=started_at,
+            ended_at=started_at + timedelta(minutes=1),
+            line=lines[kind] if kind else None,
+        )
+        for number, (started_at, kind) in enumerate(placed)
+    )
+
+
+def test_calls_are_counted_by_the_kind_of_their_line(calls_over_lines):
+    figures = dash.dashboard(NOW)
+
+    assert figures.day.by_kind == {"customer_agent": 2, "store_agent": 1, "customer_store": 0}
+    assert figures.week.by_kind == {"customer_agent": 2, "store_agent": 3, "customer_store": 1}
+    assert (figures.day.total(), figures.week.total()) == (4, 7)  # the call over no line is in the totals only
+
+
+def test_calls_by_line_kind_cost_no_query_of_their_own(calls_over_lines, django_assert_num_queries):
+    with django_assert_num_queries(5):
+        dash.dashboard(NOW)
+
+
+def test_the_panel_shows_calls_by_line_kind(client, staff, calls_over_lines):
+    client.force_login(staff)
+    now = timezone.now()
+    CallRecord.objects.filter(call_uuid__in=["line-0", "line-3"]).update(started_at=now)  # customer–agent, store–agent
+
+    panel = client.get("/admin/dashboard/?part=panel").content.decode()
+
+    table = re.search(r'<table id="dashboard-line-kinds">(.*?)</table>', panel, re.S).group(1)
+    rows = re.findall(r'<th scope="row">([^<]+)</th><td>(\d+)</td><td>(\d+)</td>', table)
+    assert rows == [("Customer–agent", "1", "1"), ("Store–agent", "1", "1"), ("Customer–store", "0", "0")]

@@ -8,7 +8,8 @@ from django.core.management import CommandError, call_command
 
 from orders import services
 from orders.events.models import Event
-from orders.models import Agent, Order
+from orders.models import Agent, Line, Order, ProxyNumber
+from orders.phones import display
 from voice.models import CallRecord, Recording
 from voice.plivo import player
 
@@ -127,12 +128,13 @@ def test_a_click_to_call_bridge_greets_the_agent_then_rings_the_customer(server,
     text, call_uuid = play("--click-to-call", live_order.reference, "--talk", "20")
 
     record = CallRecord.objects.get(call_uuid=call_uuid)
-    bridge = f"{server}/voice/bridge/?order={live_order.pk}&first=agent"
+    # The URLs the worker gives Plivo (voice.tasks.place_call): the party rung first and the one dialled next.
+    bridge = f"{server}/voice/bridge/?order={live_order.pk}&first=agent&to=customer"
     assert f"POST {bridge} -> 200" in text
     assert "agent hears: “Connecting you to your customer for order" in text
     assert "Plivo rings +1 415 666 7777, showing +1 415 555 0100." in text
     assert "customer hears: “Call from your delivery agent about order" in text
-    assert f"POST {server}/voice/hangup/?order={live_order.pk}&first=agent (Duration=" in text
+    assert f"POST {server}/voice/hangup/?order={live_order.pk}&first=agent&to=customer (Duration=" in text
     assert record.initiated_by == CallRecord.Initiator.PLATFORM
     assert record.order == live_order and record.result == CallRecord.Result.TALKED
     assert record.duration == printed_duration(text)
@@ -196,3 +198,83 @@ def test_send_webhook_says_when_the_server_refuses(server, live_order, monkeypat
 def test_send_webhook_refuses_a_field_without_a_value(server):
     with pytest.raises(CommandError, match="give each field as NAME=VALUE"):
         call_command("send_webhook", "/voice/answer/", "CallUUID", stdout=StringIO())
+
+
+# The store, on its own line with the agent.
+STORE = "14156667790"
+
+
+@pytest.fixture
+def store_line(server, agent) -> Line:
+    """An order with a store; its customer–agent and store–agent lines on numbers of their own."""
+    for number in (PROXY, "14155550101"):
+        ProxyNumber.objects.create(number="+" + number)
+    order, _ = services.create_order(
+        reference="K7X4", customer_name="Alice", customer_phone="+" + CUSTOMER, store_phone="+" + STORE
+    )
+    return services.assign_agent(order, agent).line(Line.Kind.STORE_AGENT)
+
+
+def test_the_store_calls_the_agent_over_its_line(server, store_line):
+    number = str(store_line.proxy_number.number).lstrip("+")
+
+    text, call_uuid = play("--from", STORE, "--to", number, "--talk", "25")
+
+    record = CallRecord.objects.get(call_uuid=call_uuid)
+    assert f"Call {call_uuid}: +1 415 666 7790 calls {display(store_line.proxy_number.number)}." in text
+    assert f"Plivo rings +1 415 666 7778, showing {display(store_line.proxy_number.number)}." in text
+    order = store_line.order
+    assert f"POST {server}/voice/whisper/?order={order.pk}&callee=agent&caller=store -> 200" in text
+    assert "callee hears: “Call from the store about order K 7 X 4.”" in text
+    assert "Connected: they talk for 25 s." in text
+    assert (record.line_id, record.caller_role, record.result) == (store_line.pk, "store", CallRecord.Result.TALKED)
+    completed = events_of(call_uuid)["call.completed"]
+    assert (completed["parties"], completed["caller_role"], completed["callee_role"]) == (
+        ["store", "agent"],
+        "store",
+        "agent",
+    )
+    assert completed["proxy_number"] == str(store_line.proxy_number.number)
+    assert completed["duration"] == record.duration == printed_duration(text)
+
+
+def test_a_click_to_call_from_the_agent_to_the_store(server, store_line):
+    order = store_line.order
+
+    text, call_uuid = play("--click-to-call", "K7X4", "--first", "agent", "--to", "store", "--talk", "20")
+
+    record = CallRecord.objects.get(call_uuid=call_uuid)
+    query = f"?order={order.pk}&first=agent&to=store"
+    shown = display(store_line.proxy_number.number)
+    assert f"Plivo rang the agent from {shown}, who answered; the store is dialled next." in text
+    assert f"POST {server}/voice/bridge/{query} -> 200" in text
+    assert "agent hears: “Connecting you to the store for order K 7 X 4.”" in text
+    assert f"Plivo rings +1 415 666 7790, showing {shown}." in text
+    assert "store hears: “Call from your delivery agent about order K 7 X 4.”" in text
+    assert f"POST {server}/voice/hangup/{query} (Duration=" in text
+    assert (record.line_id, record.caller_role, record.initiated_by) == (
+        store_line.pk,
+        "agent",
+        CallRecord.Initiator.PLATFORM,
+    )
+    assert record.result == CallRecord.Result.TALKED and record.duration == printed_duration(text)
+    completed = events_of(call_uuid)["call.completed"]
+    assert (completed["parties"], completed["caller_role"], completed["callee_role"]) == (
+        ["store", "agent"],
+        "agent",
+        "store",
+    )
+    assert completed["initiated_by"] == "platform"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--first", "store"], "Name the party to connect the store to: --to agent or --to customer."),
+        (["--first", "agent", "--to", "agent"], "--to agent: with --click-to-call, name another party"),
+        (["--first", "customer", "--to", "store"], "Order K7X4 has no line between the customer and the store"),
+    ],
+)
+def test_a_click_to_call_between_parties_without_a_line_is_refused(server, store_line, args, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("play_call", "--click-to-call", "K7X4", *args, stdout=StringIO())

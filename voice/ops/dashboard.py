@@ -17,7 +17,11 @@ metric (``CallRecord.Result``; docs/operating.md, "Call results"):
   phone was dialled (Plivo reported a dial status: talked, no answer, busy,
   failed, or ended before connecting while it rang);
 - missed-call rate: the rest of those ÷ the same calls (so the two add up to 100 %);
-- PIN-prompt rate: calls asked for a PIN, whatever happened next ÷ all calls.
+- PIN-prompt rate: calls asked for a PIN, whatever happened next ÷ all calls;
+- calls by line kind: calls that reached a line (customer–agent, store–agent,
+  customer–store), by the kind of that line; calls that reached none (an
+  unknown caller, a PIN refused) are in no kind. The same GROUP BY, with the
+  line's kind through a join on the line's primary key.
 """
 
 from dataclasses import dataclass, field
@@ -27,6 +31,7 @@ from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
+from orders.models import Line
 from orders.pool import NumberLoad, PoolAdvice, live_lines_per_number, pool_advice
 
 from ..models import CallRecord, MessageRecord
@@ -68,6 +73,8 @@ class Window:
     asked_pin: int  # calls asked for a PIN
     dialled: int  # calls whose other party's phone was dialled (Plivo reported a dial status)
     texts_relayed: int
+    # Line.Kind value → calls over a line of that kind (every kind, in Line.Kind's order)
+    by_kind: dict[str, int] = field(default_factory=dict)
 
     def total(self, category: str | None = None) -> int:
         if category is None:
@@ -107,7 +114,10 @@ def hour_buckets(now: datetime, hours: int) -> list[datetime]:
 
 
 def calls_per_hour_query(start: datetime, end: datetime) -> QuerySet:
-    """(hour, result, asked for a PIN, dialled, calls) for the calls started in [start, end): one GROUP BY."""
+    """(hour, result, asked for a PIN, dialled, line kind, calls) for the calls started in [start, end): one GROUP BY.
+
+    The line kind is None for a call that reached no line.
+    """
     return (
         CallRecord.objects.filter(started_at__gte=start, started_at__lt=end)
         .annotate(
@@ -115,13 +125,13 @@ def calls_per_hour_query(start: datetime, end: datetime) -> QuerySet:
             dialled=dialled_expression(),
             hour=Trunc("started_at", "hour", tzinfo=UTC),
         )
-        .values_list("hour", "call_result", "asked_pin", "dialled")
+        .values_list("hour", "call_result", "asked_pin", "dialled", "line__kind")
         .annotate(calls=Count("*"))
         .order_by()
     )
 
 
-def calls_per_hour(start: datetime, end: datetime) -> list[tuple[datetime, str, bool, bool, int]]:
+def calls_per_hour(start: datetime, end: datetime) -> list[tuple[datetime, str, bool, bool, str | None, int]]:
     return list(calls_per_hour_query(start, end))
 
 
@@ -142,9 +152,14 @@ def dashboard(now: datetime | None = None) -> Dashboard:
     index = {hour: position for position, hour in enumerate(week_hours)}
     calls = {result: [0] * WEEK_HOURS for result in CATEGORIES}
     asked_pin, dialled = [0] * WEEK_HOURS, [0] * WEEK_HOURS
-    for hour, result, asked, was_dialled, count in calls_per_hour(week_hours[0], end):
+    week_kinds, day_kinds = dict.fromkeys(Line.Kind.values, 0), dict.fromkeys(Line.Kind.values, 0)
+    for hour, result, asked, was_dialled, kind, count in calls_per_hour(week_hours[0], end):
         position = index[hour.astimezone(UTC)]
         calls[result][position] += count
+        if kind in week_kinds:
+            week_kinds[kind] += count
+            if position >= WEEK_HOURS - DAY_HOURS:
+                day_kinds[kind] += count
         if asked:
             asked_pin[position] += count
         if was_dialled:
@@ -159,8 +174,9 @@ def dashboard(now: datetime | None = None) -> Dashboard:
             sum(asked_pin[-DAY_HOURS:]),
             sum(dialled[-DAY_HOURS:]),
             day_texts,
+            day_kinds,
         ),
-        week=Window("7 days", week_hours, calls, sum(asked_pin), sum(dialled), week_texts),
+        week=Window("7 days", week_hours, calls, sum(asked_pin), sum(dialled), week_texts, week_kinds),
         pool=pool_advice(now),
         lines=live_lines_per_number(now),
     )

@@ -9,9 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from lxml import etree
 
-from orders.models import Order, ProxyNumber, Role, call_limit
+from orders.models import Line, Order, ProxyNumber, Role, call_limit
 from orders.phones import display, to_e164
-from orders.routing import Action, Route, parties_asked_for_pin, resolve, resolve_pin
+from orders.routing import Action, Route, asked_for_pin, resolve, resolve_pin
 
 from .. import calls
 from ..plivo import xml
@@ -101,17 +101,29 @@ def summary(route: Route, *, digits: str = "") -> str:
     return f"No live order of this caller on {showing}: would say the unknown-caller message and hang up."
 
 
+# The parties the order page's links simulate, by the ``party`` query value.
+PARTIES_SIMULATED = {role.value: role for role in (Role.CUSTOMER, Role.AGENT, Role.STORE)}
+
+
+def line_of_party(order: Order, party: Role) -> Line | None:
+    """The line the simulator tries for ``party`` of ``order``: the customer–agent line for the customer and the
+    agent, the store–agent line for the store (its customer–store line when it has no store–agent line)."""
+    if party != Role.STORE:
+        return order.masking
+    return order.line(Line.Kind.STORE_AGENT) or order.line(Line.Kind.CUSTOMER_STORE)
+
+
 def _initial_for_order(request: HttpRequest) -> dict[str, str] | None:
-    """The form's data for ``?order=REF&party=customer|agent``: that party calling the order's proxy number."""
+    """The form's data for ``?order=REF&party=customer|agent|store``: that party calling its line's number."""
     order = Order.objects.select_related("agent").filter(reference=request.GET["order"]).first()
-    line = order.masking if order is not None else None
-    if line is None:
+    party = PARTIES_SIMULATED.get(request.GET.get("party", ""), Role.CUSTOMER)
+    line = line_of_party(order, party) if order is not None else None
+    if line is None or not order.phone_of(party):
         return None
-    party = Role.AGENT if request.GET.get("party") == "agent" else Role.CUSTOMER
     # A party who would be asked for the PIN types the one the order page shows: the simulated call goes on
     # to the PIN webhook's answer, as the real one would.
-    digits = line.pin if party in parties_asked_for_pin(order) else ""
-    return {"caller": str(order.phone_of(party)), "proxy_number": str(line.proxy_number.number), "digits": digits}
+    digits = line.pin if asked_for_pin(order, line, party) else ""
+    return {"caller": order.phone_of(party), "proxy_number": str(line.proxy_number.number), "digits": digits}
 
 
 def call_plan(caller: str, proxy_number: str, digits: str = "") -> list[tuple[str, str]]:

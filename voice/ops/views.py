@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from orders.models import Line
 from orders.pool import PoolAdvice
 
 from .charts import calls_chart, lines_chart
@@ -50,6 +51,9 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
             ("Missed-call rate", [_percent(window.missed_rate) for window in windows]),
             ("PIN-prompt rate", [_percent(window.pin_prompt_rate) for window in windows]),
             ("Texts relayed", [f"{window.texts_relayed:,}" for window in windows]),
+        ],
+        "kind_rows": [
+            (label, [f"{window.by_kind[kind]:,}" for window in windows]) for kind, label in Line.Kind.choices
         ],
         "pool": [(advice, pool_sentence(advice)) for advice in figures.pool],
     }

@@ -2,9 +2,11 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
+from django.utils.http import urlencode
 
-from orders.models import Order, Role
+from orders.models import PARTIES, Order, Role
 from orders.phones import display
+from voice import click_to_call
 from voice.ops.simulator import number_problem
 from voice.plivo import player
 from voice.plivo.params import plivo_digits
@@ -19,7 +21,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--from", dest="caller", help="The caller's number, with its country code.")
-        parser.add_argument("--to", dest="proxy_number", help="The proxy number called.")
+        parser.add_argument(
+            "--to",
+            dest="proxy_number",
+            help="The proxy number called; with --click-to-call, the party dialled once the first answers "
+            "(agent, customer or store; default: the first party's counterpart on the customer–agent line).",
+        )
         parser.add_argument(
             "--click-to-call",
             metavar="ORDER_REFERENCE",
@@ -28,7 +35,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--first",
-            choices=[Role.AGENT.value, Role.CUSTOMER.value],
+            choices=[role.value for role in PARTIES],
             default=Role.AGENT.value,
             help="With --click-to-call: the party rung first (default agent).",
         )
@@ -65,7 +72,9 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(f"--server: {error}") from error
         if options["click_to_call"]:
-            leg, answer_path, hangup_path = self._click_to_call(options["click_to_call"], Role(options["first"]))
+            leg, answer_path, hangup_path = self._click_to_call(
+                options["click_to_call"], Role(options["first"]), options["proxy_number"]
+            )
         else:
             leg = self._inbound(options["caller"], options["proxy_number"])
             answer_path, hangup_path = reverse("voice:answer"), reverse("voice:hangup")
@@ -104,25 +113,40 @@ class Command(BaseCommand):
         self.stdout.write(f"Call {leg.call_uuid}: {display(caller_e164)} calls {display(proxy_e164)}.")
         return leg
 
-    def _click_to_call(self, reference: str, first: Role) -> tuple[player.Leg, str, str]:
-        # The order's id and numbers are what the worker gives Plivo's Call API (voice.tasks.place_call).
+    def _click_to_call(self, reference: str, first: Role, to_party: str | None) -> tuple[player.Leg, str, str]:
+        # The order's id, parties and numbers are what the worker gives Plivo's Call API (voice.tasks.place_call).
         order = Order.objects.select_related("agent").filter(reference=reference).first()
         if order is None:
             raise CommandError(f"No order {reference}.")
-        line = order.masking
-        if line is None or order.agent is None:
-            raise CommandError(f"Order {reference} has no line to call through: assign an agent first.")
-        query = f"?order={order.pk}&first={first.value}"
+        to = _callee(first, to_party)
+        line = click_to_call.call_line(order, first, to)
+        if line is None or (Role.AGENT in line.parties and order.agent is None):
+            raise CommandError(
+                f"Order {reference} has no line between the {first.value} and the {to.value} to call through"
+                + (": assign an agent first." if order.agent is None else ".")
+            )
+        query = "?" + urlencode({"order": order.pk, "first": first.value, "to": to.value})
         leg = player.Leg(
             caller=plivo_digits(str(line.proxy_number.number)),
             to=plivo_digits(order.phone_of(first)),
             direction="outbound",
             caller_name=first.value,
-            callee_name=first.counterpart().value,
+            callee_name=to.value,
             extra={"RequestUUID": player.new_uuid()},
         )
         self.stdout.write(
             f"Call {leg.call_uuid}: click-to-call of {reference}; Plivo rang the {first.value} from "
-            f"{display(line.proxy_number.number)}, who answered."
+            f"{display(line.proxy_number.number)}, who answered; the {to.value} is dialled next."
         )
         return leg, reverse("voice:bridge") + query, reverse("voice:hangup") + query
+
+
+def _callee(first: Role, to_party: str | None) -> Role:
+    """The party dialled once ``first`` answers, refused as the click-to-call API refuses it."""
+    if not to_party:
+        if first.counterpart() == Role.UNKNOWN:
+            raise CommandError("Name the party to connect the store to: --to agent or --to customer.")
+        return first.counterpart()
+    if to_party not in [role.value for role in PARTIES] or to_party == first.value:
+        raise CommandError(f"--to {to_party}: with --click-to-call, name another party: agent, customer or store.")
+    return Role(to_party)
