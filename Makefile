@@ -80,11 +80,13 @@ run: setup
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The benchmarks: the webhook (bench/run.py, needs wrk) and event delivery (bench/events.py), on the
+# The benchmarks: the webhook (bench/run.py, needs wrk), event delivery (bench/events.py) and the lines
+# migration (bench/migrate_lines.py), on the
 # local Postgres; about fifteen minutes; they write bench/RESULTS.md. Not part of `make test`.
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.run
 	$(PY) -m bench.events
+	$(PY) -m bench.migrate_lines
 
 # The admin pages at 300,000 and 1,000,000 orders (bench/admin_pages.py): needs
 # the local Postgres, takes a few minutes, adds its section to bench/RESULTS.md.

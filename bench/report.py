@@ -8,7 +8,7 @@ BENCH = Path(__file__).resolve().parent
 
 def write(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict) -> str:
     """Render every section from its figures (each kept in its own JSON file across runs) into RESULTS.md."""
-    admin_pages, events = BENCH / "admin_pages.json", BENCH / "events.json"
+    admin_pages, events, lines = BENCH / "admin_pages.json", BENCH / "events.json", BENCH / "migrate_lines.json"
     text = render(
         results,
         duration=duration,
@@ -17,6 +17,7 @@ def write(results: dict, *, duration: int, rounds: int, bodies: int, mix: dict) 
         mix=mix,
         admin=json.loads(admin_pages.read_text()) if admin_pages.exists() else None,
         events=json.loads(events.read_text()) if events.exists() else None,
+        lines_migration=json.loads(lines.read_text()) if lines.exists() else None,
     )
     (BENCH / "RESULTS.md").write_text(text)
     return text
@@ -50,6 +51,7 @@ def render(
     mix: dict,
     admin: dict | None = None,
     events: dict | None = None,
+    lines_migration: dict | None = None,
 ) -> str:
     lines = [
         "# Webhook benchmark",
@@ -198,9 +200,27 @@ def render(
     ]
     if events:
         lines += render_events(events)
+    if lines_migration:
+        lines += render_lines_migration(lines_migration)
     if admin:
         lines += render_admin(admin)
     return "\n".join(lines)
+
+
+def render_lines_migration(run: dict) -> list[str]:
+    """The "Lines migration" section from bench/migrate_lines.json (bench/migrate_lines.py)."""
+    return [
+        "## Lines migration",
+        "",
+        f"`python -m bench.migrate_lines` (part of `make bench`): {run['date']}. The orders migrations that give "
+        "every order with a proxy number its customer–agent line (orders 0014–0016, voice 0011), timed with "
+        "`migrate` on orders filled in the schema before lines, every tenth one live.",
+        "",
+        "| orders | lines made | forward | back |",
+        "|---|---|---|---|",
+        f"| {run['orders']:,} | {run['lines']:,} | {run['forward_seconds']:.1f} s | {run['back_seconds']:.1f} s |",
+        "",
+    ]
 
 
 def render_events(run: dict) -> list[str]:
