@@ -262,7 +262,7 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
         asked = parties_asked_for_pin(obj)
 
         def pin_note(role: Role) -> str:
-            return f" (typing PIN {obj.pin})" if role in asked else ""
+            return f" (typing PIN {obj.masking.pin})" if role in asked else ""
 
         return format_html(
             '<a href="{}" class="simulate-customer">the customer calling{}</a> · '
