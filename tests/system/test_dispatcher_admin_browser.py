@@ -307,8 +307,8 @@ def test_a_dispatcher_walks_the_admin(live_server, django_user_model, settings):
 
     # 12. The small texts.
     assert seen["history"] == 1  # the button; the section is "Created and updated"
-    assert f"the agent calling (typing PIN {first.pin})" in seen["simulate"]
-    assert seen["simulator_pin"] == first.pin
+    assert f"the agent calling (typing PIN {first.masking.pin})" in seen["simulate"]
+    assert seen["simulator_pin"] == first.masking.pin
     assert seen["simulator_summary"].startswith("Would ring Alice for ")
     assert len(set(seen["input_lefts"])) == 1, seen["input_lefts"]
     assert "PIN asked" not in seen["add_page"] and "Masking" not in seen["add_page"]
