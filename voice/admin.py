@@ -54,6 +54,14 @@ class LineRecordMixin:
         return line_parties(obj.line) or "none: it reached no live line"
 
 
+class LineFilter(admin.ChoicesFieldListFilter):
+    """The line__kind filter, titled "line" (not the field's own "kind")."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "line"
+
+
 class CallResultMixin:
     # Plivo's codes ("connected" routing, then "no-answer") read as a success
     # when nobody picked up; staff see one plain result, the codes stay on the
@@ -125,7 +133,7 @@ class CallRecordAdmin(LineRecordMixin, CallResultMixin, ListenMixin, ReadOnlyMix
     # "caller" column keep the call UUID on screen (the full values are on the call's page).
     list_display = ["started", "order", "caller", "result", "call_uuid"]
     # Plivo's codes are not filters here ("Connected" read as "they talked"); the plain result is.
-    list_filter = [ResultFilter, "caller_role", "line__kind", "initiated_by"]
+    list_filter = [ResultFilter, "caller_role", ("line__kind", LineFilter), "initiated_by"]
     search_fields = ["call_uuid", "order__reference"]
     list_select_related = ["order", "line"]
     readonly_fields = ["result", "line_name"]
@@ -183,7 +191,7 @@ class CallRecordInline(LineRecordMixin, CallResultMixin, ReadOnlyMixin, admin.Ta
 @admin.register(MessageRecord)
 class MessageRecordAdmin(LineRecordMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["message_uuid", "received_at", "order", "sender", "outcome"]
-    list_filter = ["outcome", "sender_role", "line__kind"]
+    list_filter = ["outcome", "sender_role", ("line__kind", LineFilter)]
     search_fields = ["message_uuid", "order__reference"]
     list_select_related = ["order", "line"]
     readonly_fields = ["line_name"]

@@ -209,6 +209,7 @@ def test_call_and_message_records_name_the_line_and_the_store_as_caller(admin_cl
     calls = admin_client.get("/admin/voice/callrecord/").content.decode()
     stores_only = admin_client.get("/admin/voice/callrecord/?caller_role__exact=store")
     by_line = admin_client.get("/admin/voice/callrecord/?line__kind__exact=store_agent")
+    assert [spec.title for spec in by_line.context["cl"].filter_specs][:3] == ["result", "caller role", "line"]
     texts = admin_client.get("/admin/voice/messagerecord/").content.decode()
     call_page = admin_client.get(f"/admin/voice/callrecord/{CallRecord.objects.get(call_uuid='call-store').pk}/change/")
 
