@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from numbermasking.admin import ReadOnlyMixin
 from orders.admin import OrderAdmin
 from orders.admin.orders import short_time
-from orders.models import Order, Role
+from orders.models import Line, Order, Role
 from orders.routing import asked_for_pin
 
 from . import click_to_call
@@ -31,6 +31,36 @@ logger = logging.getLogger(__name__)
 # fields do not see the request; the page's view sets this for its own
 # request only (a ContextVar is per thread and per task).
 _may_listen: ContextVar[bool] = ContextVar("may_listen", default=False)
+
+
+def line_parties(line: Line | None) -> str:
+    """The line's two parties as the admin names a line: "customer–store"; "" when no line was reached."""
+    return "–".join(role.value for role in line.parties) if line is not None else ""
+
+
+def party_and_line(role_label: str, line: Line | None) -> str:
+    """Who sent or placed it, and over which line: "store, customer–store line" (the line when one was reached)."""
+    return f"{role_label}, {line_parties(line)} line" if line is not None else role_label
+
+
+class LineRecordMixin:
+    """The line a call or text went over, by its parties, on a record's own page."""
+
+    def get_queryset(self, request: HttpRequest):
+        # The line beside each record in the same query, not one query per row.
+        return super().get_queryset(request).select_related("line")
+
+    @admin.display(description="line")
+    def line_name(self, obj: CallRecord | MessageRecord) -> str:
+        return line_parties(obj.line) or "none: it reached no live line"
+
+
+class LineFilter(admin.ChoicesFieldListFilter):
+    """The line__kind filter, titled "line" (not the field's own "kind")."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "line"
 
 
 class CallResultMixin:
@@ -99,19 +129,30 @@ class ResultFilter(admin.SimpleListFilter):
 
 
 @admin.register(CallRecord)
-class CallRecordAdmin(CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAdmin):
+class CallRecordAdmin(LineRecordMixin, CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAdmin):
     # At 1280 px, beside the menu and the filters, the table has about 600 px: a short start time and one
     # "caller" column keep the call UUID on screen (the full values are on the call's page).
     list_display = ["started", "order", "caller", "result", "call_uuid"]
     # Plivo's codes are not filters here ("Connected" read as "they talked"); the plain result is.
-    list_filter = [ResultFilter, "caller_role", "initiated_by"]
+    list_filter = [ResultFilter, "caller_role", ("line__kind", LineFilter), "initiated_by"]
     search_fields = ["call_uuid", "order__reference"]
-    list_select_related = ["order"]
-    readonly_fields = ["result"]
+    list_select_related = ["order", "line"]
+    readonly_fields = ["result", "line_name"]
     fieldsets = [
         (
             None,
-            {"fields": ["order", "caller_role", "initiated_by", "result", "started_at", "ended_at", "duration"]},
+            {
+                "fields": [
+                    "order",
+                    "line_name",
+                    "caller_role",
+                    "initiated_by",
+                    "result",
+                    "started_at",
+                    "ended_at",
+                    "duration",
+                ]
+            },
         ),
         ("Numbers", {"fields": ["from_number", "proxy_number", "dialled_number"]}),
         (
@@ -131,15 +172,17 @@ class CallRecordAdmin(CallResultMixin, ListenMixin, ReadOnlyMixin, admin.ModelAd
     def started(self, obj: CallRecord) -> str:
         return short_time(obj.started_at)
 
-    @admin.display(description="caller", ordering="caller_role")
+    @admin.display(description="caller, line", ordering="caller_role")
     def caller(self, obj: CallRecord) -> str:
+        # One column for both: at 1280 px a separate line column would push the call UUID off screen.
         role = obj.get_caller_role_display().lower()
-        return f"{role} (click-to-call)" if obj.initiated_by == CallRecord.Initiator.PLATFORM else role
+        role = f"{role} (click-to-call)" if obj.initiated_by == CallRecord.Initiator.PLATFORM else role
+        return party_and_line(role, obj.line)
 
 
-class CallRecordInline(CallResultMixin, ReadOnlyMixin, admin.TabularInline):
+class CallRecordInline(LineRecordMixin, CallResultMixin, ReadOnlyMixin, admin.TabularInline):
     model = CallRecord
-    fields = ["started_at", "caller_role", "initiated_by", "result"]
+    fields = ["started_at", "caller_role", "line_name", "initiated_by", "result"]
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -147,14 +190,16 @@ class CallRecordInline(CallResultMixin, ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(MessageRecord)
-class MessageRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["message_uuid", "received_at", "order", "sender_role", "outcome"]
-    list_filter = ["outcome", "sender_role"]
+class MessageRecordAdmin(LineRecordMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["message_uuid", "received_at", "order", "sender", "outcome"]
+    list_filter = ["outcome", "sender_role", ("line__kind", LineFilter)]
     search_fields = ["message_uuid", "order__reference"]
-    list_select_related = ["order"]
+    list_select_related = ["order", "line"]
+    readonly_fields = ["line_name"]
     fields = [
         "message_uuid",
         "order",
+        "line_name",
         "sender_role",
         "from_number",
         "proxy_number",
@@ -163,6 +208,10 @@ class MessageRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "received_at",
     ]
     date_hierarchy = "received_at"
+
+    @admin.display(description="sender, line", ordering="sender_role")
+    def sender(self, obj: MessageRecord) -> str:
+        return party_and_line(obj.get_sender_role_display().lower(), obj.line)
 
 
 class ClickToCallInline(ReadOnlyMixin, admin.TabularInline):
@@ -180,9 +229,9 @@ class ClickToCallInline(ReadOnlyMixin, admin.TabularInline):
         return ": ".join(part for part in (reason, obj.detail) if part) or "—"
 
 
-class MessageRecordInline(ReadOnlyMixin, admin.TabularInline):
+class MessageRecordInline(LineRecordMixin, ReadOnlyMixin, admin.TabularInline):
     model = MessageRecord
-    fields = ["received_at", "sender_role", "outcome"]
+    fields = ["received_at", "sender_role", "line_name", "outcome"]
     readonly_fields = fields
     extra = 0
     show_change_link = True

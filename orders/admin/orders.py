@@ -13,9 +13,10 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
 
 from .. import services
-from ..models import Order, Role
+from ..models import PARTIES, Line, Order, Role
 from ..phones import display
 from ..routing import parties_asked_for_pin
 from .filters import LineLiveFilter, NeedsAgentFilter, ProxyNumberFilter
@@ -31,11 +32,26 @@ def short_time(value) -> str:
     return formats.date_format(timezone.localtime(value), "M j, H:i")
 
 
+def line_state(order: Order, line: Line) -> str:
+    """Whether a line is live and until when, or when it closed, in TIME_ZONE."""
+    if line.expires_at is None:
+        return "not opened yet"
+    closes = local_time(line.expires_at)
+    if not line.is_live:
+        return f"closed at {closes}"
+    if order.status == Order.Status.DELIVERED:
+        return f"live for the grace period after delivery, until {closes}"
+    return f"live until {closes}"
+
+
 class OrderForm(forms.ModelForm):
     class Meta:
         model = Order
-        fields = ["reference", "customer_name", "customer_phone", "agent"]
+        fields = ["reference", "customer_name", "customer_phone", "agent", "store_name", "store_phone"]
         help_texts = {
+            "store_phone": "Optional. With a store phone, the agent and the store reach each other over a "
+            "store–agent line of its own, opened with the customer's line (or at once, on an order whose line "
+            "is open). Empty: the store's lines close.",
             "reference": "Left empty, one is generated (8 characters, without 0/O or 1/I). It cannot be "
             "changed once saved.",
         }
@@ -104,17 +120,35 @@ class OrderAdmin(admin.ModelAdmin):
         "line_state",
         "customer_app",
         "pin_prompts",
+        "lines_table",
+        "party_apps",
         "created_at",
         "updated_at",
     ]
     fieldsets = [
         (None, {"fields": ["reference", "customer_name", "customer_phone", "agent", "status"]}),
         (
+            "Store",
+            {
+                "fields": ["store_name", "store_phone"],
+                "description": "The restaurant or shop the agent collects from, if any. It is never given the "
+                "customer's or the agent's phone: it calls them over lines of its own.",
+            },
+        ),
+        (
             "Masking",
             {
                 "fields": ["customer_app", "line_state", "pin_prompts", "proxy_number", "pin", "masking_expires_at"],
                 "description": "Assigning an agent opens the line. Customer and agent both call the proxy number; "
                 "callers with several live orders on it are asked for the PIN.",
+            },
+        ),
+        (
+            "Lines",
+            {
+                "fields": ["lines_table", "party_apps"],
+                "description": "Every masked line of the order: each joins two parties and has its own proxy "
+                "number and PIN. The customer–agent line is the one above.",
             },
         ),
         # Not "History": the page's "History" button is the change log.
@@ -142,9 +176,13 @@ class OrderAdmin(admin.ModelAdmin):
         line = obj.masking
         return line.expires_at if line is not None else None
 
+    # A new order has no line yet: nothing to say about PINs, numbers or calls until one opens.
+    ADD_FIELDSETS = (None, "Store")
+
     def get_fieldsets(self, request: HttpRequest, obj: Order | None = None):
-        # A new order has no line yet: nothing to say about PINs, numbers or calls until one opens.
-        return self.fieldsets if obj is not None else self.fieldsets[:1]
+        if obj is not None:
+            return self.fieldsets
+        return [(name, options) for name, options in self.fieldsets if name in self.ADD_FIELDSETS]
 
     @admin.display(description="customer", ordering="customer_name")
     def customer(self, obj: Order) -> str:
@@ -173,12 +211,43 @@ class OrderAdmin(admin.ModelAdmin):
         line = obj.masking if obj.pk else None
         if line is None or line.expires_at is None:
             return "not opened yet: assign an agent to open it"
-        closes = local_time(line.expires_at)
-        if not line.is_live:
-            return f"closed at {closes}"
-        if obj.status == Order.Status.DELIVERED:
-            return f"live for the grace period after delivery, until {closes}"
-        return f"live until {closes}"
+        return line_state(obj, line)
+
+    @admin.display(description="lines")
+    def lines_table(self, obj: Order) -> str:
+        lines = list(obj.lines.all()) if obj.pk else []
+        if not lines:
+            return "none yet: assigning an agent opens them"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    line.get_kind_display(),
+                    display(line.proxy_number.number),
+                    line.pin,
+                    line_state(obj, line),
+                )
+                for line in lines
+            ),
+        )
+        return format_html(
+            '<table class="order-lines"><thead><tr><th scope="col">line</th><th scope="col">proxy number</th>'
+            '<th scope="col">PIN</th><th scope="col">state</th></tr></thead><tbody>{}</tbody></table>',
+            rows,
+        )
+
+    @admin.display(description="each party's app shows")
+    def party_apps(self, obj: Order) -> str:
+        shown = obj.party_instructions if obj.pk else {}
+        if not shown:
+            return "nothing: the order has no live line"
+        # The model's own words per party (tested with the lines), in the API's order of parties.
+        return format_html_join(
+            "",
+            "<p>The {}'s app: {}</p>",
+            ((role.value, "; ".join(shown[role.value])) for role in PARTIES if role.value in shown),
+        )
 
     @admin.display(description="PIN asked")
     def pin_prompts(self, obj: Order) -> str:
@@ -216,22 +285,28 @@ class OrderAdmin(admin.ModelAdmin):
                 "<path:object_id>/transition/<slug:transition>/",
                 self.admin_site.admin_view(self.transition_view),
                 name="orders_order_transition",
-            )
+            ),
+            path(
+                "<path:object_id>/close-store-line/",
+                self.admin_site.admin_view(self.close_store_line_view),
+                name="orders_order_close_store_line",
+            ),
         ]
         return urls + super().get_urls()
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         order = self.get_object(request, unquote(object_id))
-        transitions = []
+        transitions, close_store_line = [], None
         if order is not None and self.has_change_permission(request, order):
             transitions = [
                 {"label": label, "url": reverse("admin:orders_order_transition", args=[order.pk, slug])}
                 for slug, label, _service, _done, starts_from in self.TRANSITIONS
                 if order.status in starts_from
             ]
-        return super().change_view(
-            request, object_id, form_url, extra_context={**(extra_context or {}), "order_transitions": transitions}
-        )
+            if any(Role.STORE in line.parties for line in order.live_lines):
+                close_store_line = reverse("admin:orders_order_close_store_line", args=[order.pk])
+        context = {"order_transitions": transitions, "order_close_store_line": close_store_line}
+        return super().change_view(request, object_id, form_url, extra_context={**(extra_context or {}), **context})
 
     def transition_view(self, request: HttpRequest, object_id: str, transition: str) -> HttpResponse:
         if request.method != "POST":
@@ -252,6 +327,31 @@ class OrderAdmin(admin.ModelAdmin):
         else:
             self.log_change(request, order, f"Order {done}.")
             self.message_user(request, self.transition_message(order, done), messages.SUCCESS)
+        return redirect("admin:orders_order_change", order.pk)
+
+    def close_store_line_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Close the store's lines now: picked up from the store, no more calls needed (the API's close-store-line)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
+        try:
+            order = services.close_store_line(order)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            self.log_change(request, order, "Store line closed: picked up from the store.")
+            masking = order.masking
+            stays = " The customer–agent line stays open." if masking is not None and masking.is_live else ""
+            self.message_user(
+                request,
+                f"Store line of order {order.reference} closed: picked up from the store, no more calls needed."
+                + stays,
+                messages.SUCCESS,
+            )
         return redirect("admin:orders_order_change", order.pk)
 
     @staticmethod
@@ -291,14 +391,22 @@ class OrderAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Order, form: OrderForm, change: bool) -> None:
         agent = obj.agent if "agent" in form.changed_data else None
         if change:
-            # The line is opened by the service, not by a bare field write.
+            # The lines are opened by the services, not by bare field writes.
             obj.agent_id = form.initial.get("agent")
+            store = {field: getattr(obj, field) for field in ("store_name", "store_phone")}
+            obj.store_name, obj.store_phone = form.initial.get("store_name", ""), form.initial.get("store_phone", "")
             super().save_model(request, obj, form, change)
+            if {"store_name", "store_phone"} & set(form.changed_data):
+                self.save_store(request, obj, **store)
         else:
             # Orders are created by the service, as through the API and seed_demo;
             # the form has already refused a reference in use.
             created, _ = services.create_order(
-                customer_name=obj.customer_name, customer_phone=obj.customer_phone, reference=obj.reference
+                customer_name=obj.customer_name,
+                customer_phone=obj.customer_phone,
+                reference=obj.reference,
+                store_name=obj.store_name,
+                store_phone=str(obj.store_phone or ""),
             )
             obj.pk = created.pk
             obj.refresh_from_db()
@@ -312,6 +420,21 @@ class OrderAdmin(admin.ModelAdmin):
         else:
             self.assignment_messages(request, assigned)
         obj.refresh_from_db()
+
+    def save_store(self, request: HttpRequest, order: Order, *, store_name: str, store_phone: object) -> None:
+        """Save the store through the service, which opens, or closes, the store's lines with the new phone."""
+        try:
+            services.set_store(order, name=store_name, phone=str(store_phone or ""))
+        except ValidationError as error:
+            # The form checked this a moment ago; only a concurrent change gets here.
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return
+        order.refresh_from_db()
+        shown = order.party_instructions.get(Role.STORE.value)
+        if shown:
+            self.message_user(
+                request, f"Store line open for {order.reference}: the store's app should show “{'; '.join(shown)}”."
+            )
 
     def _run(self, request: HttpRequest, queryset: QuerySet, service, done: str) -> None:
         succeeded = 0

@@ -154,3 +154,11 @@ def test_the_agent_autocomplete_has_no_delete_icon_and_the_reference_says_it_is_
     assert "delete_id_agent" not in add_page
     assert "change_id_agent" in add_page or "add_id_agent" in add_page
     assert "Left empty, one is generated" in add_page
+
+
+def test_the_simulator_link_of_a_party_asked_for_the_pin_says_the_pin_it_types(admin_client, live_order):
+    second = open_line(CUSTOMER, Agent.objects.create(name="Dave", phone="+14156667780"))
+
+    content = page(admin_client, second)
+
+    assert f"the customer calling (typing PIN {second.masking.pin})</a>" in content

@@ -220,6 +220,8 @@ def a_call(order: Order, outcome: str, dial_status: str = "", **fields) -> CallR
     return CallRecord.objects.create(
         call_uuid=str(uuid.uuid4()),
         order=order,
+        # Over the order's line, as answered calls are: the caller column names it ("customer, customer–agent line").
+        line=order.masking,
         caller_role="customer",
         outcome=outcome,
         dial_status=dial_status,
