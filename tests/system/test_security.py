@@ -36,14 +36,21 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_deploy_check_passes_with_just_the_key_the_https_url_and_the_plivo_token():
+@pytest.fixture(scope="module")
+def released() -> None:
+    """The static files collected, as the Procfile's release step leaves a deployment (orders.E008 checks it)."""
+    result = manage("collectstatic", "--no-input", "-v", "0", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_deploy_check_passes_with_just_the_key_the_https_url_and_the_plivo_token(released):
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, PLIVO_AUTH_TOKEN="token")
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
 
-def test_without_the_plivo_token_the_deploy_check_warns_about_that_alone():
+def test_without_the_plivo_token_the_deploy_check_warns_about_that_alone(released):
     # The token is no security setting but without it every call is refused,
     # which is what a pre-deploy check is for: the warning stays.
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
@@ -53,7 +60,7 @@ def test_without_the_plivo_token_the_deploy_check_warns_about_that_alone():
     assert "PLIVO_AUTH_TOKEN is not set" in result.stderr
 
 
-def test_the_deploy_check_fails_when_webhook_signatures_are_switched_off():
+def test_the_deploy_check_fails_when_webhook_signatures_are_switched_off(released):
     env = {**PRODUCTION, "PLIVO_AUTH_TOKEN": "token", "PLIVO_VALIDATE_SIGNATURES": "false"}
 
     result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
