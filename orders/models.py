@@ -179,13 +179,7 @@ class Order(models.Model):
 
     def phone_of(self, role: Role) -> str:
         """The phone of the order's party ``role`` in E.164, or "" (no agent, no store, purged, unknown role)."""
-        if role == Role.CUSTOMER:
-            return str(self.customer_phone or "")
-        if role == Role.STORE:
-            return str(self.store_phone or "")
-        if role == Role.AGENT and self.agent_id is not None:
-            return str(self.agent.phone)
-        return ""
+        return party_phone(self, role)
 
     def line(self, kind: "Line.Kind | str") -> "Line | None":
         """The order's line of ``kind``, live or not, or None.
@@ -339,13 +333,7 @@ class Line(models.Model):
 
     def phone_of(self, role: Role) -> str:
         """The phone of the line's party ``role`` in E.164, or ""."""
-        if role == Role.CUSTOMER:
-            return str(self.customer_phone or "")
-        if role == Role.STORE:
-            return str(self.store_phone or "")
-        if role == Role.AGENT and self.agent_id is not None:
-            return str(self.agent.phone)
-        return ""
+        return party_phone(self, role)
 
 
 _LINE_PARTIES = {
@@ -501,3 +489,14 @@ def _on_field(field: str, check, value: object) -> None:
         check(value)
     except ValidationError as error:
         raise ValidationError({field: error}) from error
+
+
+def party_phone(holder: "Order | Line", role: Role) -> str:
+    """The phone of ``role`` on an order or a line (the same three fields), in E.164, or ""."""
+    if role == Role.CUSTOMER:
+        return str(holder.customer_phone or "")
+    if role == Role.STORE:
+        return str(holder.store_phone or "")
+    if role == Role.AGENT and holder.agent_id is not None:
+        return str(holder.agent.phone)
+    return ""

@@ -4,9 +4,9 @@ from contextvars import ContextVar
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -313,13 +313,9 @@ class OrderWithCallsAdmin(ListenMixin, OrderAdmin):
         return super().change_view(request, object_id, form_url, extra_context={**(extra_context or {}), **context})
 
     def call_view(self, request: HttpRequest, object_id: str, party: str) -> HttpResponse:
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        order = self.get_object(request, unquote(object_id))
-        if order is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, order):
-            raise PermissionDenied
+        order = self.order_for_button(request, object_id)
+        if isinstance(order, HttpResponse):
+            return order
         first = dict((role.value, role) for role, _label in self.CALL_BUTTONS).get(party)
         if first is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)

@@ -308,7 +308,8 @@ class OrderAdmin(admin.ModelAdmin):
         context = {"order_transitions": transitions, "order_close_store_line": close_store_line}
         return super().change_view(request, object_id, form_url, extra_context={**(extra_context or {}), **context})
 
-    def transition_view(self, request: HttpRequest, object_id: str, transition: str) -> HttpResponse:
+    def order_for_button(self, request: HttpRequest, object_id: str) -> "Order | HttpResponse":
+        """The order an order page's button acts on, or the answer when it may not: POST only, change permission."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         order = self.get_object(request, unquote(object_id))
@@ -316,6 +317,12 @@ class OrderAdmin(admin.ModelAdmin):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_change_permission(request, order):
             raise PermissionDenied
+        return order
+
+    def transition_view(self, request: HttpRequest, object_id: str, transition: str) -> HttpResponse:
+        order = self.order_for_button(request, object_id)
+        if isinstance(order, HttpResponse):
+            return order
         by_slug = {slug: (service, done) for slug, _label, service, done, _starts in self.TRANSITIONS}
         if transition not in by_slug:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
@@ -331,13 +338,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     def close_store_line_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Close the store's lines now: picked up from the store, no more calls needed (the API's close-store-line)."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        order = self.get_object(request, unquote(object_id))
-        if order is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, order):
-            raise PermissionDenied
+        order = self.order_for_button(request, object_id)
+        if isinstance(order, HttpResponse):
+            return order
         try:
             order = services.close_store_line(order)
         except ValidationError as error:
