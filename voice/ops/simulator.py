@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
+from django.core.management.base import CommandError
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from lxml import etree
@@ -27,6 +28,17 @@ def number_problem(value: str) -> tuple[str | None, str | None]:
     """
     e164 = to_e164(value)
     return (e164, None) if e164 else (None, NOT_A_NUMBER)
+
+
+def option_number(option: str, value: str) -> str:
+    """A command's number option in E.164; CommandError naming the option when it is no number.
+
+    simulate_call and play_call refuse a typing mistake the same way the admin's simulator does.
+    """
+    e164, problem = number_problem(value)
+    if problem:
+        raise CommandError(f"{option} {value}: {problem}")
+    return e164
 
 
 def pool_problem(proxy_number: str) -> str | None:

@@ -7,7 +7,7 @@ from django.utils.http import urlencode
 from orders.models import PARTIES, Order, Role
 from orders.phones import display
 from voice import click_to_call
-from voice.ops.simulator import number_problem
+from voice.ops.simulator import option_number
 from voice.plivo import player
 from voice.plivo.params import plivo_digits
 
@@ -103,12 +103,8 @@ class Command(BaseCommand):
     def _inbound(self, caller: str | None, proxy_number: str | None) -> player.Leg:
         if not caller or not proxy_number:
             raise CommandError("Give --from and --to (or --click-to-call ORDER_REFERENCE).")
-        caller_e164, problem = number_problem(caller)
-        if problem:
-            raise CommandError(f"--from {caller}: {problem}")
-        proxy_e164, problem = number_problem(proxy_number)
-        if problem:
-            raise CommandError(f"--to {proxy_number}: {problem}")
+        caller_e164 = option_number("--from", caller)
+        proxy_e164 = option_number("--to", proxy_number)
         leg = player.Leg(caller=plivo_digits(caller_e164), to=plivo_digits(proxy_e164))
         self.stdout.write(f"Call {leg.call_uuid}: {display(caller_e164)} calls {display(proxy_e164)}.")
         return leg

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from voice import calls
-from voice.ops.simulator import number_problem, pool_problem, summary
+from voice.ops.simulator import option_number, pool_problem, summary
 
 
 class Command(BaseCommand):
@@ -17,12 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, caller: str, proxy_number: str, digits: str, **options) -> str:
         # The same refusals as the admin's simulator: a typing mistake, not a call to simulate.
-        caller_e164, problem = number_problem(caller)
-        if problem:
-            raise CommandError(f"--from {caller}: {problem}")
-        proxy_e164, problem = number_problem(proxy_number)
-        if problem:
-            raise CommandError(f"--to {proxy_number}: {problem}")
+        caller_e164 = option_number("--from", caller)
+        proxy_e164 = option_number("--to", proxy_number)
         problem = pool_problem(proxy_e164)
         if problem:
             raise CommandError(f"--to {proxy_number}: {problem}")
